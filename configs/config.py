@@ -1,0 +1,108 @@
+"""Settings for every process (CLI, worker, API), read from the environment or a `.env` file.
+
+Connection URLs are secrets: they can carry passwords, so they are `SecretStr` and only
+`redact_url()` output ever reaches a log line.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or wrong; the message says which and what to do."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept `postgres://` and `postgresql://` as users write them (asyncpg is implied)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by `***`, safe for logs and CLI output."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: SecretStr | None = None
+    analytics_database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    debug: bool = False
+
+    # Pool: the seed's values; pre-ping and recycle keep month-long processes healthy.
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 30
+    db_pool_recycle: int = 3600
+    db_pool_pre_ping: bool = True
+
+    # Worker.
+    queue_name: str = "tenders:queue"
+    worker_max_jobs: int = 4
+    worker_job_timeout: int = 3600
+    worker_max_tries: int = 5
+    worker_retry_backoff: float = 2.0
+    worker_health_check_interval: int = 10
+    worker_poll_delay: float = 0.2
+    ingest_batch_size: int = Field(default=1000, ge=1)
+
+    # Cron: the minutes (0-59) at which due feeds are enqueued and lost runs swept.
+    cron_minutes: set[int] = Field(default_factory=lambda: set(range(60)))
+    stalled_run_after: int = 300
+
+    # Fetching.
+    http_timeout: float = 60
+    http_max_bytes: int = 8 * 1024**3
+    user_agent: str = "tenders-ingest/0.1"
+
+    # Embedded servers (developer machines): where their data lives.
+    data_dir: Path = Path(".data")
+
+    @field_validator("database_url", "analytics_database_url", mode="before")
+    @classmethod
+    def _asyncpg_driver(cls, value: object) -> object:
+        if isinstance(value, str):
+            return normalize_database_url(value)
+        if isinstance(value, SecretStr):
+            return SecretStr(normalize_database_url(value.get_secret_value()))
+        return value
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise ConfigurationError(
+                "DATABASE_URL is not set. Set it (postgresql://user:pass@host:5432/db), "
+                "or use the `tenders` CLI with the embedded servers installed "
+                "(pip install 'tenders[embedded]')."
+            )
+        return self.database_url.get_secret_value()
+
+    def require_redis_url(self) -> str:
+        if self.redis_url is None:
+            raise ConfigurationError(
+                "REDIS_URL is not set. Set it (redis://host:6379/0, rediss:// for TLS), "
+                "or use the `tenders` CLI with the embedded servers installed "
+                "(pip install 'tenders[embedded]')."
+            )
+        return self.redis_url.get_secret_value()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,290 @@
+"""What the CLI commands do, as coroutines (the Typer layer only parses arguments)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis.exceptions
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from configs.config import get_settings
+from src.domain.ingest.enqueue import enqueue_ingest
+from src.domain.ingest.entities import IngestRun
+from src.domain.ingest.services import FeedService, RunService
+from src.domain.tender.services.export import EXPORT_FIELDS, export_rows
+from src.infra.database import create_engine, create_session_factory
+from src.infra.database import migrate as migrations
+from src.infra.queue import create_queue_pool
+
+log = logging.getLogger("tenders.cli")
+out = Console()
+err = Console(stderr=True)
+
+SAMPLE = "anac_sample_ocds.json"
+RUN_FIELDS = (
+    "id",
+    "source",
+    "status",
+    "inserted",
+    "updated",
+    "unchanged",
+    "rejected",
+    "error",
+    "started_at",
+    "finished_at",
+    "queued_at",
+    "attempts",
+    "job_id",
+    "format",
+)
+
+
+@asynccontextmanager
+async def database() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on an engine that this command owns and disposes."""
+    engine = create_engine(get_settings())
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _dumps(row: dict[str, Any]) -> bytes:
+    return orjson.dumps(row, default=str) + b"\n"
+
+
+async def ingest(source: str, format_name: str | None) -> None:
+    pool = await create_queue_pool(get_settings())
+    try:
+        async with database() as session_factory:
+            outcome = await enqueue_ingest(pool, session_factory, source, format=format_name)
+    finally:
+        await pool.aclose()
+    if outcome.created:
+        out.print(f"queued job {outcome.job_id} (run {outcome.run_id})")
+    else:
+        out.print(f"already queued or running: job {outcome.job_id}")
+
+
+async def run_worker(*, burst: bool) -> None:
+    """Run the arq worker; if it loses Redis (arq's own loop can exit then), start it again."""
+    from workers.main import create_worker
+
+    settings = get_settings()
+    while True:
+        worker = create_worker(settings, burst=burst)
+        try:
+            await worker.async_run()
+            return
+        except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
+            return
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+            log.warning("worker lost Redis (%s); restarting in 1 s", error)
+            await asyncio.sleep(1)
+        finally:
+            await worker.close()
+
+
+async def check_worker() -> int:
+    from arq.worker import async_check_health
+
+    from src.infra.queue import redis_settings
+
+    settings = get_settings()
+    return await async_check_health(redis_settings(settings), None, settings.queue_name)
+
+
+async def run_once(source: str | None) -> None:
+    """What `make run` does: migrate, enqueue, drain the queue with a burst worker, summarise."""
+    from workers.main import create_worker
+
+    settings = get_settings()
+    started = time.monotonic()
+    await db_upgrade("head", quiet=True)
+    if source is None:
+        source = str(resources.files("src.samples").joinpath(SAMPLE))
+    pool = await create_queue_pool(settings)
+    try:
+        async with database() as session_factory:
+            outcome = await enqueue_ingest(pool, session_factory, source)
+    finally:
+        await pool.aclose()
+    worker = create_worker(settings, burst=True, handle_signals=False)
+    try:
+        await worker.async_run()
+    finally:
+        await worker.close()
+    async with database() as session_factory, session_factory() as session:
+        query = select(IngestRun).where(IngestRun.job_id == outcome.job_id)
+        run = (
+            await session.execute(query.order_by(IngestRun.queued_at.desc()).limit(1))
+        ).scalar_one_or_none()
+    seconds = time.monotonic() - started
+    table = Table(title=f"ingest of {source}")
+    for column in ("inserted", "updated", "unchanged", "rejected", "status", "seconds"):
+        table.add_column(column, justify="right")
+    if run is None:
+        raise SystemExit("the run was not recorded; see the worker's log above")
+    table.add_row(
+        str(run.inserted),
+        str(run.updated),
+        str(run.unchanged),
+        str(run.rejected),
+        run.status,
+        f"{seconds:.1f}",
+    )
+    out.print(table)
+    if run.error:
+        err.print(f"error: {run.error}")
+    if run.status != "complete":
+        raise SystemExit(1)
+
+
+async def list_runs(format_name: str, limit: int) -> None:
+    async with database() as session_factory, session_factory() as session:
+        runs = await RunService.recent(session, limit)
+    if format_name == "jsonl":
+        for run in runs:
+            sys.stdout.buffer.write(_dumps({f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}))
+        sys.stdout.flush()
+        return
+    table = Table()
+    for column in (
+        "id",
+        "source",
+        "status",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "started",
+        "finished",
+        "error",
+    ):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        table.add_row(
+            str(run.id),
+            run.source,
+            run.status,
+            str(run.inserted),
+            str(run.updated),
+            str(run.unchanged),
+            str(run.rejected),
+            run.started_at.isoformat(timespec="seconds") if run.started_at else "",
+            run.finished_at.isoformat(timespec="seconds") if run.finished_at else "",
+            run.error or "",
+        )
+    out.print(table)
+
+
+async def list_rejections(run_id: uuid.UUID) -> None:
+    async with database() as session_factory, session_factory() as session:
+        run = await RunService.get(session, run_id)
+        if run is None:
+            raise SystemExit(f"no run {run_id}")
+        rows = await RunService.rejections(session, run_id)
+    table = Table(title=f"{len(rows)} rejections of run {run_id}")
+    for column in ("position", "reason", "snippet"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row.position or "", row.reason, (row.snippet or "")[:120])
+    out.print(table)
+
+
+async def export(format_name: str) -> None:
+    stdout = sys.stdout
+    writer = csv.DictWriter(stdout, fieldnames=EXPORT_FIELDS) if format_name == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    async with database() as session_factory, session_factory() as session:
+        async for row in export_rows(session):
+            if writer is not None:
+                writer.writerow({k: _jsonable(v) if v is not None else "" for k, v in row.items()})
+            else:
+                stdout.buffer.write(_dumps({k: _jsonable(v) for k, v in row.items()}))
+    stdout.flush()
+
+
+async def feeds_add(source: str, format_name: str | None, interval: int) -> None:
+    async with database() as session_factory, session_factory() as session, session.begin():
+        feed = await FeedService.add(
+            session, source=source, format=format_name, interval_seconds=interval
+        )
+        out.print(f"feed {feed.id}: {feed.source} every {feed.interval_seconds} s")
+
+
+async def feeds_list() -> None:
+    async with database() as session_factory, session_factory() as session:
+        feeds = await FeedService.list(session)
+    table = Table()
+    for column in ("id", "source", "format", "interval s", "enabled", "last enqueued"):
+        table.add_column(column, overflow="fold")
+    for feed in feeds:
+        table.add_row(
+            str(feed.id),
+            feed.source,
+            feed.format or "auto",
+            str(feed.interval_seconds),
+            "yes" if feed.enabled else "no",
+            feed.last_enqueued_at.isoformat(timespec="seconds")
+            if feed.last_enqueued_at
+            else "never",
+        )
+    out.print(table)
+
+
+async def feeds_remove(source_or_id: str) -> None:
+    async with database() as session_factory, session_factory() as session, session.begin():
+        removed = await FeedService.remove(session, source_or_id)
+    if not removed:
+        raise SystemExit(f"no feed {source_or_id}")
+    out.print(f"removed {source_or_id}")
+
+
+async def db_upgrade(revision: str, *, quiet: bool = False) -> None:
+    engine = create_engine(get_settings())
+    try:
+        await migrations.upgrade(engine, revision)
+        if not quiet:
+            out.print(f"database at {await migrations.current_revision(engine)}")
+    finally:
+        await engine.dispose()
+
+
+async def db_current() -> None:
+    engine = create_engine(get_settings())
+    try:
+        current = await migrations.current_revision(engine)
+    finally:
+        await engine.dispose()
+    out.print(f"current {current or 'none'}, head {migrations.head_revision()}")
+
+
+async def db_revision(message: str) -> None:
+    engine = create_engine(get_settings())
+    try:
+        await migrations.autogenerate(engine, message)
+    finally:
+        await engine.dispose()

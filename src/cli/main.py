@@ -1,0 +1,127 @@
+"""`tenders`: the command line. Every command resolves the servers first (embedded ones when
+DATABASE_URL / REDIS_URL are unset), then imports what touches them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from src.cli import commands
+from src.cli.bootstrap import configure_logging, resolve_servers
+
+app = typer.Typer(
+    help="Keep a PostgreSQL database of public tenders complete and current.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+feeds_app = typer.Typer(help="Sources ingested on a schedule.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
+app.add_typer(db_app, name="db")
+
+FormatOption = Annotated[
+    str | None, typer.Option("--format", "-f", help="Force the format (default: detected).")
+]
+
+
+@app.callback()
+def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    configure_logging(verbose)
+    resolve_servers()
+
+
+@app.command()
+def ingest(source: str, format: FormatOption = None) -> None:
+    """Queue SOURCE (a path, file:// or http(s):// URL) for ingestion; prints the job id."""
+    if "://" not in source:
+        source = str(Path(source).resolve())
+    asyncio.run(commands.ingest(source, format))
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
+    check: Annotated[bool, typer.Option(help="Exit 0 if a worker is alive, 1 if not.")] = False,
+) -> None:
+    """Run the worker (restarted in place if it loses Redis)."""
+    if check:
+        raise typer.Exit(asyncio.run(commands.check_worker()))
+    asyncio.run(commands.run_worker(burst=burst))
+
+
+@app.command()
+def run(source: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Migrate, ingest SOURCE (default: the bundled sample) with a burst worker, summarise."""
+    asyncio.run(commands.run_once(source))
+
+
+@app.command()
+def runs(
+    format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+) -> None:
+    """Recent ingest runs with their counts and errors."""
+    if format not in ("table", "jsonl"):
+        raise typer.BadParameter("--format must be table or jsonl")
+    asyncio.run(commands.list_runs(format, limit))
+
+
+@app.command()
+def rejections(run_id: uuid.UUID) -> None:
+    """The records a run could not map, with the reasons."""
+    asyncio.run(commands.list_rejections(run_id))
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", "-f", help="jsonl or csv")] = "jsonl",
+) -> None:
+    """Every tender to stdout, one per line, in a stable order."""
+    if format not in ("jsonl", "csv"):
+        raise typer.BadParameter("--format must be jsonl or csv")
+    asyncio.run(commands.export(format))
+
+
+@feeds_app.command("add")
+def feeds_add(
+    source: str,
+    format: FormatOption = None,
+    interval: Annotated[int, typer.Option(help="Seconds between ingests.")] = 3600,
+) -> None:
+    """Register SOURCE to be ingested every INTERVAL seconds."""
+    asyncio.run(commands.feeds_add(source, format, interval))
+
+
+@feeds_app.command("list")
+def feeds_list() -> None:
+    asyncio.run(commands.feeds_list())
+
+
+@feeds_app.command("remove")
+def feeds_remove(source_or_id: str) -> None:
+    asyncio.run(commands.feeds_remove(source_or_id))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the database schema to REVISION (default: the latest)."""
+    asyncio.run(commands.db_upgrade(revision))
+
+
+@db_app.command("current")
+def db_current() -> None:
+    asyncio.run(commands.db_current())
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("--message", "-m")]) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    asyncio.run(commands.db_revision(message))
+
+
+def main() -> None:
+    app()

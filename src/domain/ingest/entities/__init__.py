@@ -1,0 +1,5 @@
+from src.domain.ingest.entities.feed import Feed
+from src.domain.ingest.entities.ingest_run import IngestRun, RunStatus
+from src.domain.ingest.entities.rejection import Rejection
+
+__all__ = ["Feed", "IngestRun", "Rejection", "RunStatus"]

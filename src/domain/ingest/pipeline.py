@@ -1,0 +1,90 @@
+"""Records in, committed batches out: one transaction per batch holds the tenders, the
+rejections and the run's counts and checkpoint, so a crash loses nothing and doubles nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from src.domain.ingest.services.run_service import RunService
+from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
+from src.domain.tender.services import TenderService
+
+Item = TenderRecord | RejectedRecord
+
+
+@dataclass
+class IngestTotals:
+    counts: UpsertCounts
+    rejected: int = 0
+    records: int = 0
+
+
+class UnreadableSourceError(ValueError):
+    """The source broke before it gave a single record: the run fails with this message."""
+
+
+def _take(items: Iterator[Item], size: int) -> list[Item]:
+    return list(itertools.islice(items, size))
+
+
+def guarded(items: Iterator[Item]) -> Iterator[Item]:
+    """A reader that breaks mid-way (truncated JSON, bad bytes) costs no good record: what it
+    gave is kept, the break becomes a rejection. Broken before any record, it fails the run."""
+    produced = 0
+    try:
+        for item in items:
+            produced += 1
+            yield item
+    except ValueError as error:
+        if produced == 0:
+            raise UnreadableSourceError(str(error)) from error
+        yield RejectedRecord(
+            reason=f"the rest of the source could not be read: {error}",
+            position=f"after record {produced}",
+        )
+
+
+async def ingest_items(
+    session_factory: async_sessionmaker[AsyncSession],
+    run_id: uuid.UUID,
+    items: Iterator[Item],
+    *,
+    source: str,
+    batch_size: int,
+    resume_from: int = 0,
+) -> IngestTotals:
+    """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
+    current one. The first `resume_from` items were committed by an earlier attempt."""
+    totals = IngestTotals(UpsertCounts(), records=resume_from)
+    items = guarded(items)
+    if resume_from:
+        await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(items, resume_from)))
+    next_batch = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
+    try:
+        while batch := await next_batch:
+            next_batch = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
+            records = [item for item in batch if isinstance(item, TenderRecord)]
+            rejected = [item for item in batch if isinstance(item, RejectedRecord)]
+            async with session_factory() as session, session.begin():
+                counts = await TenderService.upsert_many(session, records)
+                await RunService.record_batch(
+                    session,
+                    run_id,
+                    source=source,
+                    counts=counts,
+                    rejected=rejected,
+                    records_done=totals.records + len(batch),
+                )
+            totals.counts += counts
+            totals.rejected += len(rejected)
+            totals.records += len(batch)
+    finally:
+        # A thread cannot be cancelled: let it finish its slice so the reader is released.
+        await asyncio.gather(next_batch, return_exceptions=True)
+    return totals

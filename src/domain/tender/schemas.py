@@ -1,0 +1,199 @@
+"""Validated records: what readers produce and what `TenderService` writes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TenderStatus = Literal[
+    "planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"
+]
+TENDER_STATUSES: frozenset[str] = frozenset(TenderStatus.__args__)  # type: ignore[attr-defined]
+
+TITLE_FROM_DESCRIPTION_CHARS = 200
+_WHITESPACE = re.compile(r"\s+")
+
+# Fields whose content decides whether a stored tender must be rewritten.
+HASHED_FIELDS: tuple[str, ...] = (
+    "title",
+    "description",
+    "cig",
+    "source",
+    "procedure_id",
+    "lot_id",
+    "buyer_name",
+    "buyer_id",
+    "cpv",
+    "procedure_type",
+    "status",
+    "amount",
+    "currency",
+    "published_at",
+    "deadline_at",
+    "award_amount",
+    "award_currency",
+    "awarded_at",
+    "supplier_name",
+    "supplier_id",
+    "source_url",
+    "source_updated_at",
+)
+
+
+def title_from_description(description: str | None) -> str | None:
+    """The start of a description cut at a word boundary, for sources without a title."""
+    if not description:
+        return None
+    text = _WHITESPACE.sub(" ", description).strip()
+    if len(text) <= TITLE_FROM_DESCRIPTION_CHARS:
+        return text or None
+    cut = text[:TITLE_FROM_DESCRIPTION_CHARS]
+    space = cut.rfind(" ")
+    if space > TITLE_FROM_DESCRIPTION_CHARS // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot hash {type(value).__name__}")
+
+
+def content_hash(document: Any) -> str:
+    """A stable SHA-256 of a JSON-able document (sorted keys, Decimal as text)."""
+    data = orjson.dumps(
+        document, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z, default=_json_default
+    )
+    return hashlib.sha256(data).hexdigest()
+
+
+class TenderCreate(BaseModel):
+    """What a caller gives `TenderService.create`; only the title is required."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    title: str = Field(min_length=1)
+    description: str | None = None
+    cig: str | None = None
+    source: str | None = None
+    procedure_id: str | None = None
+    lot_id: str | None = None
+    buyer_name: str | None = None
+    buyer_id: str | None = None
+    cpv: str | None = None
+    procedure_type: str | None = None
+    status: TenderStatus | None = None
+    amount: Decimal | None = None
+    currency: str | None = Field(default=None, min_length=3, max_length=3)
+    published_at: datetime | None = None
+    deadline_at: datetime | None = None
+    award_amount: Decimal | None = None
+    award_currency: str | None = Field(default=None, min_length=3, max_length=3)
+    awarded_at: datetime | None = None
+    supplier_name: str | None = None
+    supplier_id: str | None = None
+    source_url: str | None = None
+    source_updated_at: datetime | None = None
+
+    @field_validator("cig", mode="before")
+    @classmethod
+    def _empty_cig_is_none(cls, value: object) -> object:
+        """A source without a CIG stores NULL, never an empty string (cig is unique)."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("published_at", "deadline_at", "awarded_at", "source_updated_at", mode="after")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("a timestamp needs a time zone (readers localise source dates)")
+        return value
+
+
+class TenderRecord(TenderCreate):
+    """A record read from a publication: it knows its source, procedure and lot.
+
+    `raw` is the procedure's whole publication; lots of one procedure share it and it is
+    stored once. `position` says where in the source the record came from.
+    """
+
+    source: str = Field(min_length=1)
+    procedure_id: str = Field(min_length=1)
+    # Any, not dict: pydantic would copy a dict per lot, and lots must share one object.
+    raw: Any = Field(default=None, exclude=True, repr=False)
+    format: str = Field(default="ocds", exclude=True)
+    position: str | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _title_from_description(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not (data.get("title") or "").strip():
+            derived = title_from_description(data.get("description"))
+            if derived:
+                data = {**data, "title": derived}
+        return data
+
+    @property
+    def identity_key(self) -> str:
+        return identity_key(self.source, self.procedure_id, self.lot_id, self.cig)
+
+    def hashed_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in HASHED_FIELDS}
+
+    def content_hash(self) -> str:
+        return content_hash(self.hashed_fields())
+
+
+def identity_key(source: str, procedure_id: str, lot_id: str | None, cig: str | None) -> str:
+    """The natural key: ANAC records by CIG (one CIG across all ANAC formats), others by
+    source, procedure and lot (a procedure without lots counts as one lot)."""
+    if source == "anac" and cig:
+        return f"anac:{cig}"
+    return f"{source}:{procedure_id}:{lot_id or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A record a reader could not map: where it was, why, and a short raw snippet."""
+
+    reason: str
+    position: str | None = None
+    snippet: str | None = None
+
+    SNIPPET_CHARS = 2000
+
+    @classmethod
+    def of(cls, reason: str, position: str | None, raw: object) -> RejectedRecord:
+        if isinstance(raw, bytes):
+            text = raw[: cls.SNIPPET_CHARS * 4].decode("utf-8", "replace")
+        elif isinstance(raw, str):
+            text = raw
+        else:
+            try:
+                text = orjson.dumps(raw, default=str).decode()
+            except TypeError:
+                text = repr(raw)
+        return cls(reason=reason, position=position, snippet=text[: cls.SNIPPET_CHARS])
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )

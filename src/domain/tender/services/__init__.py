@@ -1,0 +1,3 @@
+from src.domain.tender.services.tender_service import TenderService
+
+__all__ = ["TenderService"]

@@ -1,0 +1,50 @@
+"""Every tender, in a stable order, as plain rows: what `tenders export` writes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.tender.entities import Tender
+
+# No ingestion timestamps: an export of unchanged data is byte-for-byte the same.
+EXPORT_FIELDS: tuple[str, ...] = (
+    "id",
+    "cig",
+    "procedure_id",
+    "lot_id",
+    "source",
+    "title",
+    "description",
+    "status",
+    "procedure_type",
+    "amount",
+    "currency",
+    "buyer_id",
+    "buyer_name",
+    "cpv",
+    "published_at",
+    "deadline_at",
+    "award_amount",
+    "award_currency",
+    "awarded_at",
+    "supplier_id",
+    "supplier_name",
+    "source_url",
+    "source_updated_at",
+)
+
+
+async def export_rows(session: AsyncSession, batch: int = 2000) -> AsyncIterator[dict[str, Any]]:
+    columns = [getattr(Tender, name) for name in EXPORT_FIELDS]
+    statement = (
+        select(*columns)
+        .order_by(Tender.identity_key.asc().nulls_last(), Tender.id)
+        .execution_options(yield_per=batch)
+    )
+    result = await session.stream(statement)
+    async for row in result:
+        yield dict(zip(EXPORT_FIELDS, row, strict=True))

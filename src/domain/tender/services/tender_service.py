@@ -1,0 +1,202 @@
+"""Writes and reads of tenders. Services take the session first, add and flush, never commit:
+the caller owns the unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.tender.entities import Publication, Tender
+from src.domain.tender.schemas import (
+    HASHED_FIELDS,
+    TenderCreate,
+    TenderRecord,
+    UpsertCounts,
+    identity_key,
+)
+from src.domain.tender.schemas import content_hash as hash_document
+
+_NEVER = datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def _version(value: datetime | None) -> datetime:
+    return value if value is not None else _NEVER
+
+
+def _newer_or_changed(stored: Any, incoming: Any) -> ColumnElement[bool]:
+    """The no-regression guard, in SQL so that it holds under concurrent writers too:
+    write when the source date is newer, or equal with different content."""
+    never = literal(_NEVER)
+    stored_at = func.coalesce(stored.source_updated_at, never)
+    incoming_at = func.coalesce(incoming.source_updated_at, never)
+    return or_(
+        stored_at < incoming_at,
+        and_(stored_at == incoming_at, stored.content_hash.is_distinct_from(incoming.content_hash)),
+    )
+
+
+def _needs_write(
+    previous: tuple[str | None, datetime] | None, digest: str, incoming: datetime | None
+) -> bool:
+    """The same guard as `_newer_or_changed`, on a batch's pre-read: unchanged costs a read."""
+    if previous is None:
+        return True
+    stored_digest, stored_at = previous
+    incoming_at = _version(incoming)
+    return incoming_at > stored_at or (incoming_at == stored_at and digest != stored_digest)
+
+
+def _latest_per_key(records: Sequence[TenderRecord]) -> list[TenderRecord]:
+    """One record per identity key (the newest; the later one on a tie), sorted by key so that
+    concurrent writers lock rows in the same order."""
+    latest: dict[str, TenderRecord] = {}
+    for record in records:
+        key = record.identity_key
+        kept = latest.get(key)
+        if kept is None or _version(record.source_updated_at) >= _version(kept.source_updated_at):
+            latest[key] = record
+    return [latest[key] for key in sorted(latest)]
+
+
+class TenderService:
+    @staticmethod
+    async def create(session: AsyncSession, data: TenderCreate) -> Tender:
+        tender = Tender(**data.model_dump())
+        if data.source and data.procedure_id:
+            tender.identity_key = identity_key(
+                data.source, data.procedure_id, data.lot_id, data.cig
+            )
+        session.add(tender)
+        await session.flush()
+        await session.refresh(tender)
+        return tender
+
+    @staticmethod
+    async def get_by_id(session: AsyncSession, tender_id: uuid.UUID) -> Tender | None:
+        return await session.get(Tender, tender_id)
+
+    @staticmethod
+    async def get_by_cig(session: AsyncSession, cig: str) -> Tender | None:
+        result = await session.execute(select(Tender).where(Tender.cig == cig.strip().upper()))
+        return result.scalar_one_or_none()
+
+    @staticmethod
+    async def upsert_many(session: AsyncSession, records: Sequence[TenderRecord]) -> UpsertCounts:
+        """Insert new tenders, update those whose source version is newer (or equal with other
+        content), and write nothing for the rest. Idempotent; never regresses a row."""
+        if not records:
+            return UpsertCounts()
+        batch = _latest_per_key(records)
+        counts = UpsertCounts(unchanged=len(records) - len(batch))
+        await _upsert_publications(session, batch)
+
+        rows = [_tender_row(record) for record in batch]
+        stored = await session.execute(
+            select(Tender.identity_key, Tender.content_hash, Tender.source_updated_at).where(
+                Tender.identity_key.in_([row["identity_key"] for row in rows])
+            )
+        )
+        known = {key: (digest, _version(at)) for key, digest, at in stored.tuples()}
+        to_write = [
+            row
+            for row in rows
+            if _needs_write(
+                known.get(row["identity_key"]), row["content_hash"], row["source_updated_at"]
+            )
+        ]
+        counts.unchanged += len(rows) - len(to_write)
+        if not to_write:
+            return counts
+
+        insert = pg_insert(Tender)
+        assignments: dict[str, Any] = {
+            name: insert.excluded[name] for name in (*HASHED_FIELDS, "content_hash")
+        }
+        assignments["updated_at"] = func.now()
+        statement: Any = insert.on_conflict_do_update(
+            index_elements=[Tender.identity_key],
+            set_=assignments,
+            where=_newer_or_changed(Tender.__table__.c, insert.excluded),
+        ).returning(literal_column("(xmax = 0)").label("inserted"))
+        written = (await session.execute(statement, to_write)).scalars().all()
+        inserted = sum(1 for flag in written if flag)
+        counts.inserted += inserted
+        counts.updated += len(written) - inserted
+        # Rows that lost a race to a newer version written meanwhile were not written.
+        counts.unchanged += len(to_write) - len(written)
+        return counts
+
+
+def _tender_row(record: TenderRecord) -> dict[str, Any]:
+    row = record.hashed_fields()
+    row["id"] = uuid.uuid4()
+    row["identity_key"] = record.identity_key
+    row["content_hash"] = record.content_hash()
+    return row
+
+
+async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderRecord]) -> None:
+    """Store each procedure's raw publication once (lots share it), newest version wins."""
+    documents: dict[tuple[str, str], dict[str, Any]] = {}
+    hashes: dict[int, str] = {}
+    for record in batch:
+        if record.raw is None:
+            continue
+        digest = hashes.get(id(record.raw))
+        if digest is None:
+            digest = hashes[id(record.raw)] = hash_document(record.raw)
+        key = (record.source, record.procedure_id)
+        kept = documents.get(key)
+        if kept is None or _version(record.source_updated_at) >= _version(
+            kept["source_updated_at"]
+        ):
+            documents[key] = {
+                "id": uuid.uuid4(),
+                "source": record.source,
+                "procedure_id": record.procedure_id,
+                "format": record.format,
+                "raw": record.raw,
+                "content_hash": digest,
+                "source_updated_at": record.source_updated_at,
+                "source_url": record.source_url,
+            }
+    if not documents:
+        return
+    stored = await session.execute(
+        select(
+            Publication.source,
+            Publication.procedure_id,
+            Publication.content_hash,
+            Publication.source_updated_at,
+        ).where(tuple_(Publication.source, Publication.procedure_id).in_(list(documents)))
+    )
+    known = {(source, proc): (digest, _version(at)) for source, proc, digest, at in stored.tuples()}
+    to_write = [
+        documents[key]
+        for key in sorted(documents)
+        if _needs_write(
+            known.get(key), documents[key]["content_hash"], documents[key]["source_updated_at"]
+        )
+    ]
+    if not to_write:
+        return
+    insert = pg_insert(Publication)
+    statement = insert.on_conflict_do_update(
+        constraint="uq_publications_source_procedure_id",
+        set_={
+            "raw": insert.excluded.raw,
+            "format": insert.excluded.format,
+            "content_hash": insert.excluded.content_hash,
+            "source_updated_at": insert.excluded.source_updated_at,
+            "source_url": insert.excluded.source_url,
+            "updated_at": func.now(),
+        },
+        where=_newer_or_changed(Publication.__table__.c, insert.excluded),
+    )
+    await session.execute(statement, to_write)

@@ -1,0 +1,50 @@
+"""Database infrastructure: `from src.infra.database import Base, get_db, async_session, engine`.
+
+`engine` and `async_session` are resolved on first access (they need DATABASE_URL), so that
+importing `Base` never requires a configured database.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from src.infra.database.base import Base
+from src.infra.database.session import (
+    create_engine,
+    create_session_factory,
+    dispose_engines,
+    get_analytics_db,
+    get_analytics_session_factory,
+    get_db,
+    get_engine,
+    get_session_factory,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+    engine: AsyncEngine
+    async_session: async_sessionmaker[AsyncSession]
+    analytics_async_session: async_sessionmaker[AsyncSession]
+
+__all__ = [
+    "Base",
+    "analytics_async_session",
+    "async_session",
+    "create_engine",
+    "create_session_factory",
+    "dispose_engines",
+    "engine",
+    "get_analytics_db",
+    "get_db",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "engine":
+        return get_engine()
+    if name == "async_session":
+        return get_session_factory()
+    if name == "analytics_async_session":
+        return get_analytics_session_factory()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

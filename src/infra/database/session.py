@@ -1,0 +1,128 @@
+"""Engines and sessions.
+
+`create_engine(settings)` is the factory; the module-level `engine` and `async_session` are
+built from `get_settings()` on first use (PEP 562 `__getattr__` in the package), so importing
+this module never connects and never needs a URL. Whoever starts a process owns `dispose()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from configs.config import Settings, get_settings
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a JSON column")
+
+
+def json_serializer(value: object) -> str:
+    """JSON columns via orjson; Decimal numbers (from streaming parsers) as JSON numbers."""
+    return orjson.dumps(value, default=_json_default).decode()
+
+
+def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    """An engine with the settings' pool; asyncpg's statement caches are off (PgBouncer-safe).
+    Statement parameters stay out of error messages (they can be whole publications)."""
+    target = make_url(url or settings.require_database_url())
+    options: dict[str, Any] = {
+        "echo": settings.debug,
+        "hide_parameters": not settings.debug,
+        "json_serializer": json_serializer,
+        "json_deserializer": orjson.loads,
+    }
+    if target.get_backend_name() == "postgresql":
+        options.update(
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+            pool_recycle=settings.db_pool_recycle,
+            pool_pre_ping=settings.db_pool_pre_ping,
+            connect_args={
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+                "server_settings": {"application_name": "tenders"},
+            },
+        )
+    return create_async_engine(target, **options)
+
+
+def create_session_factory(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+
+
+class _Engines:
+    """The process's default engines, built lazily from `get_settings()`."""
+
+    def __init__(self) -> None:
+        self.engine: AsyncEngine | None = None
+        self.session_factory: async_sessionmaker[AsyncSession] | None = None
+        self.analytics_engine: AsyncEngine | None = None
+        self.analytics_session_factory: async_sessionmaker[AsyncSession] | None = None
+
+    def primary(self) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
+        if self.engine is None or self.session_factory is None:
+            self.engine = create_engine(get_settings())
+            self.session_factory = create_session_factory(self.engine)
+        return self.engine, self.session_factory
+
+    def analytics(self) -> async_sessionmaker[AsyncSession]:
+        """The analytics/replica session factory, or the primary one when none is configured."""
+        settings = get_settings()
+        if settings.analytics_database_url is None:
+            return self.primary()[1]
+        if self.analytics_session_factory is None:
+            url = settings.analytics_database_url.get_secret_value()
+            self.analytics_engine = create_engine(settings, url=url)
+            self.analytics_session_factory = create_session_factory(self.analytics_engine)
+        return self.analytics_session_factory
+
+
+_engines = _Engines()
+
+
+def get_engine() -> AsyncEngine:
+    return _engines.primary()[0]
+
+
+def get_session_factory() -> async_sessionmaker[AsyncSession]:
+    return _engines.primary()[1]
+
+
+def get_analytics_session_factory() -> async_sessionmaker[AsyncSession]:
+    return _engines.analytics()
+
+
+async def get_db() -> AsyncIterator[AsyncSession]:
+    """FastAPI-style dependency: one session per request, closed afterwards.
+
+    The route owns the transaction (`async with db.begin(): ...`); an exception rolls it back.
+    """
+    async with get_session_factory()() as session:
+        yield session
+
+
+async def get_analytics_db() -> AsyncIterator[AsyncSession]:
+    """Like `get_db`, on the analytics/replica database when ANALYTICS_DATABASE_URL is set."""
+    async with get_analytics_session_factory()() as session:
+        yield session
+
+
+async def dispose_engines() -> None:
+    """Close every pooled connection; called by whoever started the process, at its end."""
+    for engine in (_engines.engine, _engines.analytics_engine):
+        if engine is not None:
+            await engine.dispose()

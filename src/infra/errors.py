@@ -1,0 +1,71 @@
+"""Sorting errors by what to do about them: transient ones are retried with backoff."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import redis.exceptions
+from sqlalchemy import exc as sa_exc
+
+# SQLSTATE classes and codes that a retry can fix.
+_TRANSIENT_SQLSTATES = {
+    "40001",
+    "40P01",
+    "55P03",
+    "57P01",
+    "57P02",
+    "57P03",
+    "53300",
+    "08000",
+    "08001",
+    "08003",
+    "08004",
+    "08006",
+    "08007",
+}
+
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.TooManyConnectionsError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    httpx.TransportError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when the error (or any error in its cause chain) is worth a retry."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _TRANSIENT_TYPES):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        if isinstance(current, sa_exc.TimeoutError):  # pool exhausted for pool_timeout
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate in _TRANSIENT_SQLSTATES:
+            return True
+        if isinstance(current, httpx.HTTPStatusError) and (
+            current.response.status_code >= 500 or current.response.status_code == 429
+        ):
+            return True
+        current = current.__cause__
+    return False
+
+
+def describe(error: BaseException) -> str:
+    """One line a user can act on, never a URL with a password (URLs are redacted upstream)."""
+    text = str(error).strip() or type(error).__name__
+    return f"{type(error).__name__}: {text}"

@@ -1,0 +1,70 @@
+"""arq plumbing shared by everything that enqueues (CLI, API, cron) and by the worker:
+JSON job payloads (never pickle), Redis settings that never print a password, stable job ids."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis, RedisSettings, create_pool
+
+from configs.config import Settings, redact_url
+
+INGEST_FUNCTION = "ingest_source"
+
+
+class SafeRedisSettings(RedisSettings):
+    """arq's RedisSettings prints its password in its repr; this one does not."""
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k == "password" and v else v) for k, v in self.__dict__.items()}
+        return "RedisSettings({})".format(", ".join(f"{k}={v!r}" for k, v in shown.items()))
+
+    __str__ = __repr__
+
+
+def redis_settings(settings: Settings) -> SafeRedisSettings:
+    url = settings.require_redis_url()
+    base = RedisSettings.from_dsn(url)
+    safe = SafeRedisSettings(**base.__dict__)
+    safe.conn_retries = 10
+    safe.conn_retry_delay = 1
+    return safe
+
+
+def redis_display(settings: Settings) -> str:
+    return redact_url(settings.require_redis_url())
+
+
+def _json_default(value: object) -> object:
+    # Exceptions and other objects in a job result are stored as text.
+    return repr(value)
+
+
+def serialize(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value, default=_json_default)
+
+
+def deserialize(data: bytes) -> dict[str, Any]:
+    """JSON only: a pickled payload fails here instead of being executed."""
+    value = orjson.loads(data)
+    if not isinstance(value, dict):
+        raise ValueError("job payload is not a JSON object")
+    return value
+
+
+async def create_queue_pool(settings: Settings) -> ArqRedis:
+    return await create_pool(
+        redis_settings(settings),
+        job_serializer=serialize,
+        job_deserializer=deserialize,
+        default_queue_name=settings.queue_name,
+    )
+
+
+def ingest_job_id(source: str, format_name: str | None, chunk: str | None = None) -> str:
+    """The same source (and format) gets the same job id, so arq refuses to queue it twice
+    at once; keep_result=0 lets it be queued again as soon as it has finished."""
+    key = f"{source}\0{format_name or ''}\0{chunk or ''}".encode()
+    return "ingest:" + hashlib.sha256(key).hexdigest()[:32]

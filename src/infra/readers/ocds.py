@@ -1,0 +1,192 @@
+"""Streams OCDS releases out of any of the shapes publishers use, in constant memory:
+a release package, a record package, a bare record, a JSON array of either, several
+packages concatenated, JSON Lines of releases or compiled releases.
+
+The walk is one pass of ijson events: package metadata is kept, each release or record is
+built on its own and handed on, so a 1 GB package never sits in memory at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import ijson
+
+from src.domain.tender.schemas import RejectedRecord
+from src.infra.readers.common import ReadStream
+from src.infra.readers.ocds_mapping import map_release
+
+# Where releases and records sit, for a top-level value or an item of a top-level array.
+_STREAMED = {
+    "releases.item": "release",
+    "records.item": "record",
+    "item.releases.item": "release",
+    "item.records.item": "record",
+}
+_TOP = {"", "item"}
+
+
+class OcdsFormatError(ValueError):
+    """The bytes are not JSON, or not OCDS at all."""
+
+
+@dataclass
+class PackageInfo:
+    """What a package says about itself (for `links.next` pagination and provenance)."""
+
+    next_url: str | None = None
+    publisher: str | None = None
+    uri: str | None = None
+    values_seen: int = 0
+
+
+@dataclass
+class OcdsObject:
+    kind: str  # release | record | compiled
+    data: dict[str, Any]
+    position: str
+    package: PackageInfo = field(default_factory=PackageInfo)
+
+
+def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> Iterator[OcdsObject]:
+    """Every release or record in the stream, with its position ("release 3", "line 7")."""
+    package = package or PackageInfo()
+    builder: ijson.ObjectBuilder | None = None
+    building_prefix = ""
+    depth = 0
+    top_builder: ijson.ObjectBuilder | None = None
+    top_depth = 0
+    top_has_items = False
+    counters = {"release": 0, "record": 0, "value": 0}
+    events = ijson.parse(stream, multiple_values=True, use_float=True)
+    try:
+        for prefix, event, value in events:
+            if builder is not None:
+                builder.event(event, value)
+                depth += _depth_change(event)
+                if depth == 0:
+                    kind = _STREAMED[building_prefix]
+                    counters[kind] += 1
+                    yield OcdsObject(kind, builder.value, f"{kind} {counters[kind]}", package)
+                    builder = None
+                continue
+            if prefix in _STREAMED and event in (
+                "start_map",
+                "start_array",
+                "string",
+                "number",
+                "boolean",
+                "null",
+            ):
+                builder, building_prefix = ijson.ObjectBuilder(), prefix
+                builder.event(event, value)
+                depth = _depth_change(event)
+                top_has_items = True
+                if depth == 0:  # a scalar where an object belongs: reported by the mapper
+                    kind = _STREAMED[prefix]
+                    counters[kind] += 1
+                    yield OcdsObject(kind, builder.value, f"{kind} {counters[kind]}", package)
+                    builder = None
+                continue
+            if top_builder is None and prefix in _TOP and event == "start_map":
+                top_builder, top_depth, top_has_items = ijson.ObjectBuilder(), 0, False
+            if top_builder is None:
+                if prefix == "" and event not in ("start_array", "end_array"):
+                    raise OcdsFormatError(f"expected a JSON object or array, got {event}")
+                continue
+            if (
+                event == "map_key"
+                and value in ("releases", "records")
+                and (prefix in _TOP and top_depth == 1)
+            ):
+                top_has_items = True
+            top_builder.event(event, value)
+            top_depth += _depth_change(event)
+            if top_depth == 0:
+                document = top_builder.value
+                top_builder = None
+                counters["value"] += 1
+                package.values_seen += 1
+                yield from _top_level(document, top_has_items, counters, package)
+    except ijson.IncompleteJSONError as error:
+        raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
+    except UnicodeDecodeError as error:
+        raise OcdsFormatError(f"source is not UTF-8: {error}") from error
+
+
+def _depth_change(event: str) -> int:
+    if event in ("start_map", "start_array"):
+        return 1
+    if event in ("end_map", "end_array"):
+        return -1
+    return 0
+
+
+def _top_level(
+    document: Any, had_items: bool, counters: dict[str, int], package: PackageInfo
+) -> Iterator[OcdsObject]:
+    """A whole top-level object: a package (metadata only; its items went by already), a
+    bare record (its compiledRelease), or a release / compiled release (a JSON line)."""
+    position = f"value {counters['value']}"
+    if not isinstance(document, dict):
+        return
+    if had_items:
+        links = document.get("links")
+        if isinstance(links, dict) and isinstance(links.get("next"), str):
+            package.next_url = links["next"]
+        publisher = document.get("publisher")
+        if isinstance(publisher, dict):
+            package.publisher = publisher.get("name")
+        if isinstance(document.get("compiledRelease"), dict):
+            yield OcdsObject("compiled", document["compiledRelease"], position, package)
+        return
+    if isinstance(document.get("compiledRelease"), dict):
+        yield OcdsObject("compiled", document["compiledRelease"], position, package)
+        return
+    if "ocid" in document or "tender" in document:
+        kind = "compiled" if "compiled" in (document.get("tag") or []) else "release"
+        yield OcdsObject(kind, document, position, package)
+        return
+    raise OcdsFormatError(
+        f"{position} is not OCDS: no releases, records or ocid "
+        f"(keys: {', '.join(sorted(document)[:8]) or 'none'})"
+    )
+
+
+def read_ocds(
+    stream: BinaryIO, *, source_url: str | None = None, package: PackageInfo | None = None
+) -> ReadStream:
+    """TenderRecords (one per lot) from every release in the stream; records contribute
+    their compiledRelease, or their embedded releases when they have none."""
+    for item in iter_ocds_objects(stream, package):
+        if item.kind == "record":
+            yield from _record_releases(item, source_url)
+            continue
+        yield from map_release(item.data, source_url=source_url, position=item.position)
+
+
+def _record_releases(item: OcdsObject, source_url: str | None) -> ReadStream:
+    record = item.data
+    compiled = record.get("compiledRelease") if isinstance(record, dict) else None
+    if isinstance(compiled, dict):
+        yield from map_release(compiled, source_url=source_url, position=item.position)
+        return
+    releases = record.get("releases") if isinstance(record, dict) else None
+    embedded = [
+        r
+        for r in releases or []
+        if (isinstance(r, dict) and "tender" in r)
+        or (isinstance(r, dict) and "ocid" in r and "url" not in r)
+    ]
+    if not embedded:
+        ocid = record.get("ocid") if isinstance(record, dict) else None
+        yield RejectedRecord.of(
+            f"record {ocid or '?'} has neither a compiledRelease nor embedded releases "
+            "(releases linked by URL only are not fetched)",
+            item.position,
+            record,
+        )
+        return
+    latest = max(embedded, key=lambda r: str(r.get("date") or ""))
+    yield from map_release(latest, source_url=source_url, position=item.position)

@@ -1,0 +1,160 @@
+"""Opening a source as a local byte stream: a path, a file:// URL or an http(s):// URL,
+gzip-compressed or not. Remote sources are downloaded to a temporary file first (streamed,
+with a size limit) so that parsing never holds a connection open and a retry is cheap."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class SourceError(RuntimeError):
+    """The source cannot be read at all (missing file, HTTP error, too large)."""
+
+
+class SourceNotModified(Exception):  # noqa: N818 - an outcome, not a failure
+    """A conditional request answered 304: nothing new to ingest."""
+
+
+class SourceRetryLater(Exception):  # noqa: N818
+    """The server asked to come back later (429/503 with Retry-After)."""
+
+    def __init__(self, url: str, not_before: datetime) -> None:
+        super().__init__(f"{url} asked to retry after {not_before.isoformat()}")
+        self.not_before = not_before
+
+
+@dataclass
+class OpenedSource:
+    stream: BinaryIO
+    name: str
+    fingerprint: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+def is_remote(source: str) -> bool:
+    return urlsplit(source).scheme in ("http", "https")
+
+
+def local_path(source: str) -> Path:
+    parts = urlsplit(source)
+    if parts.scheme == "file":
+        return Path(unquote(parts.path))
+    if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # a path (or a Windows drive)
+        return Path(source)
+    raise SourceError(
+        f"unsupported source scheme {parts.scheme!r}: use a path, file:// or https://"
+    )
+
+
+def _maybe_gunzip(raw: BinaryIO) -> BinaryIO:
+    head = raw.read(2)
+    raw.seek(0)
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
+    """A Retry-After header (seconds or an HTTP date) as a moment."""
+    if not value:
+        return None
+    now = now or datetime.now(UTC)
+    if value.strip().isdigit():
+        return now + timedelta(seconds=int(value.strip()))
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def download(
+    client: httpx.AsyncClient,
+    url: str,
+    target: BinaryIO,
+    *,
+    max_bytes: int,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> tuple[str, str | None, str | None]:
+    """Stream `url` into `target`; returns (sha256, etag, last_modified). Raises
+    SourceNotModified on 304 and SourceRetryLater on 429/503 with Retry-After."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    digest = hashlib.sha256()
+    async with client.stream("GET", url, headers=headers) as response:
+        if response.status_code == 304:
+            raise SourceNotModified(url)
+        if response.status_code in (429, 503):
+            moment = retry_after(response.headers.get("Retry-After"))
+            if moment is not None:
+                raise SourceRetryLater(url, moment)
+        response.raise_for_status()
+        size = 0
+        async for chunk in response.aiter_bytes(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceError(f"{url} is larger than the limit of {max_bytes} bytes")
+            digest.update(chunk)
+            target.write(chunk)
+        return (
+            digest.hexdigest(),
+            response.headers.get("ETag"),
+            response.headers.get("Last-Modified"),
+        )
+
+
+@asynccontextmanager
+async def open_source(
+    source: str,
+    *,
+    client: httpx.AsyncClient | None = None,
+    max_bytes: int = 8 * 1024**3,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> AsyncIterator[OpenedSource]:
+    """The source as a binary stream (gzip undone), with a fingerprint of its bytes."""
+    if is_remote(source):
+        if client is None:
+            raise SourceError("an HTTP client is needed to read a URL")
+        with tempfile.TemporaryFile(prefix="tenders-") as spool:
+            digest, new_etag, new_modified = await download(
+                client, source, spool, max_bytes=max_bytes, etag=etag, last_modified=last_modified
+            )
+            spool.seek(0)
+            stream = _maybe_gunzip(spool)
+            name = Path(urlsplit(source).path).name or source
+            yield OpenedSource(stream, name, digest, new_etag, new_modified)
+        return
+    path = local_path(source)
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise SourceError(f"{path} is a directory, not a file") from None
+    except PermissionError:
+        raise SourceError(f"no permission to read {path}") from None
+    with handle:
+        stat = os.fstat(handle.fileno())
+        fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
+        yield OpenedSource(_maybe_gunzip(handle), path.name, fingerprint)

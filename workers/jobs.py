@@ -1,0 +1,135 @@
+"""Job functions: thin. Parse the arguments, open the source, hand records to the domain."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from arq import Retry
+
+from src.domain.ingest.pipeline import ingest_items
+from src.domain.ingest.services import FeedService, RunService
+from src.infra.errors import describe, is_transient
+from src.infra.readers.registry import detect_format, reader_for
+from src.infra.sources import SourceNotModified, SourceRetryLater, open_source
+
+log = logging.getLogger("tenders.jobs")
+
+
+def backoff_seconds(job_try: int, base: float) -> float:
+    return float(min(base ** max(job_try, 1), 300.0))
+
+
+async def ingest_source(
+    ctx: dict[str, Any],
+    source: str,
+    format: str | None = None,
+    run_id: str | None = None,
+    feed_id: str | None = None,
+) -> dict[str, Any]:
+    """Ingest one source into tenders; the run row says how it went. Transient faults are
+    retried with backoff (arq retries only on Retry); anything else fails the run."""
+    settings = ctx["settings"]
+    session_factory = ctx["session_factory"]
+    job_id = ctx.get("job_id")
+    job_try = int(ctx.get("job_try", 1))
+    run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
+    feed_uuid = uuid.UUID(feed_id) if feed_id else None
+    started = time.monotonic()
+    extra = {"run_id": str(run_uuid), "job_id": job_id}
+
+    async with session_factory() as session, session.begin():
+        run = await RunService.start(
+            session,
+            run_id=run_uuid,
+            job_id=job_id,
+            source=source,
+            format=format,
+            feed_id=feed_uuid,
+        )
+        feed = await FeedService.get(session, feed_uuid) if feed_uuid else None
+        etag, last_modified = (feed.etag, feed.last_modified) if feed else (None, None)
+    log.info("ingest %s started (try %d)", source, job_try, extra=extra)
+    try:
+        async with open_source(
+            source,
+            client=ctx.get("http"),
+            max_bytes=settings.http_max_bytes,
+            etag=etag,
+            last_modified=last_modified,
+        ) as opened:
+            format_name = format or detect_format(opened.stream, opened.name)
+            async with session_factory() as session, session.begin():
+                resume_from = await RunService.set_fingerprint(session, run, opened.fingerprint)
+            records = reader_for(format_name)(opened.stream, source_url=source)
+            await ingest_items(
+                session_factory,
+                run_uuid,
+                records,
+                source=source,
+                batch_size=settings.ingest_batch_size,
+                resume_from=resume_from,
+            )
+        async with session_factory() as session, session.begin():
+            if feed_uuid is not None:
+                await FeedService.remember_validators(
+                    session, feed_uuid, etag=opened.etag, last_modified=opened.last_modified
+                )
+            finished = await RunService.finish(session, run_uuid)
+    except SourceNotModified:
+        async with session_factory() as session, session.begin():
+            finished = await RunService.finish(session, run_uuid)
+        log.info("ingest %s: not modified since the last fetch", source, extra=extra)
+    except SourceRetryLater as later:
+        async with session_factory() as session, session.begin():
+            if feed_uuid is not None:
+                await FeedService.remember_validators(
+                    session, feed_uuid, not_before=later.not_before
+                )
+            finished = await RunService.finish(session, run_uuid, error=str(later))
+        log.warning("ingest %s: %s", source, later, extra=extra)
+    except Exception as error:
+        message = describe(error)
+        if is_transient(error) and job_try < settings.worker_max_tries:
+            delay = backoff_seconds(job_try, settings.worker_retry_backoff)
+            log.warning(
+                "ingest %s: transient error, retry %d in %.0fs: %s",
+                source,
+                job_try,
+                delay,
+                message,
+                extra=extra,
+            )
+            await _record_safely(session_factory, run_uuid, message, retry=True)
+            raise Retry(defer=delay) from error
+        log.error("ingest %s failed: %s", source, message, extra=extra)
+        await _record_safely(session_factory, run_uuid, message, retry=False)
+        raise
+    summary = {
+        "run_id": str(run_uuid),
+        "source": source,
+        "status": finished.status if finished else "complete",
+        "inserted": finished.inserted if finished else 0,
+        "updated": finished.updated if finished else 0,
+        "unchanged": finished.unchanged if finished else 0,
+        "rejected": finished.rejected if finished else 0,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    log.info("ingest %s done: %s", source, summary, extra=extra)
+    return summary
+
+
+async def _record_safely(
+    session_factory: Any, run_id: uuid.UUID, message: str, *, retry: bool
+) -> None:
+    """Write the failure on the run; if the database itself is down, the log has it."""
+    try:
+        async with session_factory() as session, session.begin():
+            if retry:
+                await RunService.note_retry(session, run_id, message)
+            else:
+                await RunService.finish(session, run_id, error=message)
+    except Exception as error:  # noqa: BLE001 - best effort, the original error wins
+        log.warning("could not record the outcome of run %s: %s", run_id, describe(error))

@@ -1,0 +1,74 @@
+"""The arq worker: `arq workers.main.WorkerSettings`, or `tenders worker`.
+
+Settings are read when this module is imported, so the process environment (DATABASE_URL,
+REDIS_URL) must be set by then; `tenders worker` resolves the embedded servers first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron
+from arq.worker import Worker, func
+
+from configs.config import Settings, get_settings
+from src.infra.queue import deserialize, redis_settings, serialize
+from workers.context import on_shutdown, on_startup
+from workers.cron import scheduled
+from workers.jobs import ingest_source
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Everything arq's Worker takes, from our settings; used by WorkerSettings and tests."""
+    return {
+        "functions": [
+            func(
+                ingest_source,
+                name="ingest_source",
+                max_tries=settings.worker_max_tries,
+                timeout=settings.worker_job_timeout,
+                keep_result=0,
+            ),
+        ],
+        "cron_jobs": [
+            cron(
+                scheduled,
+                name="scheduled",
+                minute=settings.cron_minutes,
+                second=0,
+                unique=True,
+                run_at_startup=True,
+                timeout=300,
+                keep_result=0,
+            ),
+        ],
+        "queue_name": settings.queue_name,
+        "redis_settings": redis_settings(settings),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "max_jobs": settings.worker_max_jobs,
+        "job_timeout": settings.worker_job_timeout,
+        "keep_result": 0,
+        "max_tries": settings.worker_max_tries,
+        "poll_delay": settings.worker_poll_delay,
+        "health_check_interval": settings.worker_health_check_interval,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "ctx": {"settings": settings},
+    }
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    """Build the Worker inside the running event loop (arq takes the loop at construction)."""
+    return Worker(**{**worker_options(settings), **overrides})
+
+
+def __getattr__(name: str) -> Any:
+    """`arq workers.main.WorkerSettings`: the options dict, read from the settings when the
+    worker starts (not when a test imports this module), so a missing REDIS_URL is reported
+    then, with a message that says what to set."""
+    if name == "WorkerSettings":
+        return worker_options(get_settings())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["create_worker", "worker_options"]  # and WorkerSettings, resolved lazily
