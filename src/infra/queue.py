@@ -63,8 +63,11 @@ async def create_queue_pool(settings: Settings) -> ArqRedis:
     )
 
 
-def ingest_job_id(source: str, format_name: str | None, chunk: str | None = None) -> str:
-    """The same source (and format) gets the same job id, so arq refuses to queue it twice
-    at once; keep_result=0 lets it be queued again as soon as it has finished."""
-    key = f"{source}\0{format_name or ''}\0{chunk or ''}".encode()
+def ingest_job_id(
+    queue_name: str, source: str, format_name: str | None, chunk: str | None = None
+) -> str:
+    """The same source (and format) gets the same job id on a queue, so arq refuses to queue
+    it twice at once; keep_result=0 lets it be queued again as soon as it has finished.
+    arq's job keys are global to a Redis database, hence the queue name in the id."""
+    key = f"{queue_name}\0{source}\0{format_name or ''}\0{chunk or ''}".encode()
     return "ingest:" + hashlib.sha256(key).hexdigest()[:32]

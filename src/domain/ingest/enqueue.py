@@ -32,7 +32,7 @@ async def enqueue_ingest(
     """Queue `source` for ingestion. The job id is stable, so a source already queued or
     running is not queued twice; the run row is written after the job exists (the worker
     creates it too if it gets there first)."""
-    job_id = ingest_job_id(source, format)
+    job_id = ingest_job_id(pool.default_queue_name, source, format)
     run_id = run_id or uuid.uuid4()
     job = await pool.enqueue_job(
         INGEST_FUNCTION,

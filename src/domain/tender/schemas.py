@@ -42,9 +42,11 @@ HASHED_FIELDS: tuple[str, ...] = (
     "awarded_at",
     "supplier_name",
     "supplier_id",
-    "source_url",
     "source_updated_at",
 )
+# Written with the content but not part of it: the same tender read from another file or
+# URL is unchanged.
+UNHASHED_FIELDS: tuple[str, ...] = ("source_url",)
 
 
 def title_from_description(description: str | None) -> str | None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.domain.tender.entities import Publication, Tender
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
+    UNHASHED_FIELDS,
     TenderCreate,
     TenderRecord,
     UpsertCounts,
@@ -102,7 +103,7 @@ class TenderService:
                 Tender.identity_key.in_([row["identity_key"] for row in rows])
             )
         )
-        known = {key: (digest, _version(at)) for key, digest, at in stored.tuples()}
+        known = {key: (digest, _version(at)) for key, digest, at in stored}
         to_write = [
             row
             for row in rows
@@ -116,7 +117,8 @@ class TenderService:
 
         insert = pg_insert(Tender)
         assignments: dict[str, Any] = {
-            name: insert.excluded[name] for name in (*HASHED_FIELDS, "content_hash")
+            name: insert.excluded[name]
+            for name in (*HASHED_FIELDS, *UNHASHED_FIELDS, "content_hash")
         }
         assignments["updated_at"] = func.now()
         statement: Any = insert.on_conflict_do_update(
@@ -135,6 +137,8 @@ class TenderService:
 
 def _tender_row(record: TenderRecord) -> dict[str, Any]:
     row = record.hashed_fields()
+    for name in UNHASHED_FIELDS:
+        row[name] = getattr(record, name)
     row["id"] = uuid.uuid4()
     row["identity_key"] = record.identity_key
     row["content_hash"] = record.content_hash()
@@ -176,7 +180,7 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
             Publication.source_updated_at,
         ).where(tuple_(Publication.source, Publication.procedure_id).in_(list(documents)))
     )
-    known = {(source, proc): (digest, _version(at)) for source, proc, digest, at in stored.tuples()}
+    known = {(source, proc): (digest, _version(at)) for source, proc, digest, at in stored}
     to_write = [
         documents[key]
         for key in sorted(documents)

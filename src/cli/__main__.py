@@ -1,0 +1,3 @@
+from src.cli.main import main
+
+main()

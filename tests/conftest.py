@@ -1,0 +1,166 @@
+"""Fixtures on real PostgreSQL and Redis.
+
+The servers are TEST_DATABASE_URL / TEST_REDIS_URL when set (CI: the machine's own), else
+the embedded ones under .data/. Each test session migrates one template database; tests get
+databases copied from it (CREATE DATABASE .. TEMPLATE), so no test cleans up with DELETE:
+transactional tests roll back, worker-process tests get a database of their own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from arq.connections import ArqRedis
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
+
+from configs.config import Settings
+from src.infra.database import create_engine
+from src.infra.database.migrate import upgrade
+from src.infra.queue import create_queue_pool
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class Servers:
+    database_url: str  # the server's maintenance database, asyncpg dialect
+    redis_url: str
+
+    def database(self, name: str) -> str:
+        return make_url(self.database_url).set(database=name).render_as_string(False)
+
+    def admin_dsn(self) -> str:
+        url = make_url(self.database_url).set(drivername="postgresql", database="postgres")
+        return url.render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Servers:
+    database_url = os.environ.get("TEST_DATABASE_URL")
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if database_url is None or redis_url is None:
+        from src.infra import embedded
+
+        data_dir = ROOT / ".data"
+        database_url = database_url or embedded.postgres_url(data_dir, "postgres")
+        redis_url = redis_url or embedded.redis_url(data_dir)
+    return Servers(Settings(database_url=database_url).require_database_url(), redis_url)
+
+
+async def _admin(servers: Servers, sql: str) -> None:
+    connection = await asyncpg.connect(servers.admin_dsn())
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+async def template_database(servers: Servers) -> AsyncIterator[str]:
+    """A migrated database that tests copy; nothing stays connected to it."""
+    name = f"tenders_tpl_{uuid.uuid4().hex[:10]}"
+    await _admin(servers, f'CREATE DATABASE "{name}"')
+    engine = create_engine(Settings(database_url=servers.database(name)))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    yield name
+    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _copy_database(servers: Servers, template: str) -> str:
+    name = f"tenders_test_{uuid.uuid4().hex[:10]}"
+    await _admin(servers, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+@pytest.fixture
+async def fresh_database_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
+    """A migrated database of this test's own, for worker processes and committed data."""
+    name = await _copy_database(servers, template_database)
+    yield servers.database(name)
+    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def shared_database_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
+    name = await _copy_database(servers, template_database)
+    yield servers.database(name)
+    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(servers: Servers, shared_database_url: str) -> Settings:
+    return Settings(
+        database_url=shared_database_url,
+        redis_url=servers.redis_url,
+        queue_name=f"test:{uuid.uuid4().hex[:8]}",
+        ingest_batch_size=50,
+        worker_retry_backoff=1.0,
+        worker_poll_delay=0.05,
+        data_dir=ROOT / ".data",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(shared_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(Settings(database_url=shared_database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+def session_factory(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions joined to the test's transaction: their commits are savepoints."""
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def db_session(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with session_factory() as session:
+        yield session
+
+
+@pytest.fixture
+async def queue(settings: Settings) -> AsyncIterator[ArqRedis]:
+    pool = await create_queue_pool(settings)
+    yield pool
+    queued = await pool.zrange(settings.queue_name, 0, -1)
+    await pool.delete(settings.queue_name, *(b"arq:job:" + job_id for job_id in queued))
+    await pool.aclose()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real sample data not found at {SHARED_DATA} (it lives beside the project)")
+    return SHARED_DATA

@@ -1,0 +1,62 @@
+"""A local HTTP server for tests: the remote publisher, on loopback only."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    body: bytes
+    etag: str | None = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Publisher:
+    routes: dict[str, Route]
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    base_url: str = ""
+
+
+@contextmanager
+def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
+    publisher = Publisher(routes)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            publisher.requests.append((self.path, dict(self.headers)))
+            route = publisher.routes.get(self.path)
+            if route is None:
+                self.send_error(404)
+                return
+            if route.etag and self.headers.get("If-None-Match") == route.etag:
+                self.send_response(304)
+                self.end_headers()
+                return
+            self.send_response(route.status)
+            if route.etag:
+                self.send_header("ETag", route.etag)
+            for name, value in route.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            self.wfile.write(route.body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    publisher.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield publisher
+    finally:
+        server.shutdown()
+        server.server_close()
