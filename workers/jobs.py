@@ -38,7 +38,7 @@ async def ingest_source(
     run_uuid = uuid.UUID(run_id) if run_id else uuid.uuid4()
     feed_uuid = uuid.UUID(feed_id) if feed_id else None
     started = time.monotonic()
-    extra = {"run_id": str(run_uuid), "job_id": job_id}
+    run_log = logging.LoggerAdapter(log, {"run_id": str(run_uuid), "job_id": job_id})
 
     async with session_factory() as session, session.begin():
         run = await RunService.start(
@@ -51,7 +51,7 @@ async def ingest_source(
         )
         feed = await FeedService.get(session, feed_uuid) if feed_uuid else None
         etag, last_modified = (feed.etag, feed.last_modified) if feed else (None, None)
-    log.info("ingest %s started (try %d)", source, job_try, extra=extra)
+    run_log.info("ingest %s started (try %d)", source, job_try)
     try:
         async with open_source(
             source,
@@ -81,7 +81,7 @@ async def ingest_source(
     except SourceNotModified:
         async with session_factory() as session, session.begin():
             finished = await RunService.finish(session, run_uuid)
-        log.info("ingest %s: not modified since the last fetch", source, extra=extra)
+        run_log.info("ingest %s: not modified since the last fetch", source)
     except SourceRetryLater as later:
         async with session_factory() as session, session.begin():
             if feed_uuid is not None:
@@ -89,22 +89,17 @@ async def ingest_source(
                     session, feed_uuid, not_before=later.not_before
                 )
             finished = await RunService.finish(session, run_uuid, error=str(later))
-        log.warning("ingest %s: %s", source, later, extra=extra)
+        run_log.warning("ingest %s: %s", source, later)
     except Exception as error:
         message = describe(error)
         if is_transient(error) and job_try < settings.worker_max_tries:
             delay = backoff_seconds(job_try, settings.worker_retry_backoff)
-            log.warning(
-                "ingest %s: transient error, retry %d in %.0fs: %s",
-                source,
-                job_try,
-                delay,
-                message,
-                extra=extra,
+            run_log.warning(
+                "ingest %s: transient error, retry %d in %.0fs: %s", source, job_try, delay, message
             )
             await _record_safely(session_factory, run_uuid, message, retry=True)
             raise Retry(defer=delay) from error
-        log.error("ingest %s failed: %s", source, message, extra=extra)
+        run_log.error("ingest %s failed: %s", source, message)
         await _record_safely(session_factory, run_uuid, message, retry=False)
         raise
     summary = {
@@ -117,7 +112,7 @@ async def ingest_source(
         "rejected": finished.rejected if finished else 0,
         "seconds": round(time.monotonic() - started, 3),
     }
-    log.info("ingest %s done: %s", source, summary, extra=extra)
+    run_log.info("ingest %s done: %s", source, summary)
     return summary
 
 

@@ -45,11 +45,22 @@ def describe_servers(settings: Settings) -> str:
     )
 
 
+class RunContext(logging.Filter):
+    """Every log line names its run and job when it has them: `[run 1f2e… job ingest:ab…]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run_id = getattr(record, "run_id", None)
+        job_id = getattr(record, "job_id", None)
+        record.context = f" [run {run_id} job {job_id}]" if run_id else ""
+        return True
+
+
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RunContext())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
     )
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "pgserver", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from configs.config import ConfigurationError
 from src.cli import commands
 from src.cli.bootstrap import configure_logging, resolve_servers
 
@@ -124,4 +125,8 @@ def db_revision(message: Annotated[str, typer.Option("--message", "-m")]) -> Non
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ConfigurationError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise SystemExit(2) from None
