@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # Fetching.
     http_timeout: float = 60
     http_max_bytes: int = 8 * 1024**3
+    max_pages: int = 10_000  # `links.next` pages followed in one run
     user_agent: str = "tenders-ingest/0.1"
 
     # Embedded servers (developer machines): where their data lives.

@@ -8,15 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.readers.ocds import OcdsFormatError, read_ocds
 from src.infra.readers.ocds_mapping import normalize_cpv, source_of
+from src.infra.readers.ocds_releases import PendingRelease, resolve_releases
 from src.infra.readers.registry import UnknownFormatError, detect_format
 from tests.conftest import FIXTURES
 
 
-def read(data: bytes) -> list[TenderRecord | RejectedRecord]:
+def read(data: bytes) -> list[object]:
     return list(read_ocds(io.BytesIO(data), source_url="test"))
 
 
@@ -47,14 +49,20 @@ def test_anac_release_package_one_tender_per_lot() -> None:
     assert first.raw is second.raw
 
 
-def test_json_lines_with_a_bad_date_rejects_only_that_line() -> None:
-    items = read((FIXTURES / "ocds" / "releases.jsonl").read_bytes())
+async def test_json_lines_of_releases_are_merged_then_mapped(db_session: AsyncSession) -> None:
+    pending = read((FIXTURES / "ocds" / "releases.jsonl").read_bytes())
+    assert all(isinstance(item, PendingRelease) for item in pending)
+    items = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
     assert [type(i).__name__ for i in items] == ["TenderRecord", "TenderRecord", "RejectedRecord"]
     first = items[0]
     assert isinstance(first, TenderRecord)
     assert first.source == "ocds:ocds-abc123" and first.lot_id is None
     assert first.amount == Decimal("1500.50")
     assert "invalid date 'not a date'" in items[2].reason  # type: ignore[union-attr]
+    again = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
+    assert [i.content_hash() for i in again if isinstance(i, TenderRecord)] == [
+        i.content_hash() for i in items if isinstance(i, TenderRecord)
+    ], "a release seen twice is stored once and compiles to the same state"
 
 
 def test_gzip_and_concatenated_packages_and_arrays(tmp_path: Path) -> None:
@@ -106,6 +114,7 @@ def test_every_shared_ocds_sample_reads(shared_data: Path) -> None:
             continue
         with path.open("rb") as handle:
             outcome[path.name] = Counter(type(i).__name__ for i in read_ocds(handle))
+    # ANAC publishes compiled releases: mapped at once; other publishers' releases are merged.
     assert outcome["it_anac_compiled_releases_2022_sample.jsonl"] == Counter(TenderRecord=134)
-    assert outcome["pt_impic_release_package_array.json"]["TenderRecord"] == 100
+    assert outcome["pt_impic_release_package_array.json"]["PendingRelease"] == 100
     assert all(sum(counts.values()) > 0 for counts in outcome.values())

@@ -23,13 +23,18 @@ async def enqueue_due_feeds(ctx: dict[str, Any]) -> dict[str, Any]:
     now = datetime.now(UTC)
     async with session_factory() as session, session.begin():
         due = [
-            (feed.id, feed.source, feed.format)
+            (feed.id, feed.source, feed.format, feed.encoding)
             for feed in await FeedService.claim_due(session, now)
         ]
     enqueued = []
-    for feed_id, source, format_name in due:
+    for feed_id, source, format_name, encoding in due:
         outcome = await enqueue_ingest(
-            ctx["redis"], session_factory, source, format=format_name, feed_id=feed_id
+            ctx["redis"],
+            session_factory,
+            source,
+            format=format_name,
+            encoding=encoding,
+            feed_id=feed_id,
         )
         enqueued.append(source)
         log.info(
@@ -56,19 +61,20 @@ async def sweep_lost_runs(ctx: dict[str, Any]) -> dict[str, Any]:
     )
     async with session_factory() as session:
         runs = [
-            (run.id, run.job_id, run.source, run.format, run.feed_id)
+            (run.id, run.job_id, run.source, run.format, run.encoding, run.feed_id)
             for run in await RunService.unfinished(
                 session, queued_before=queued_before, stalled_before=stalled_before
             )
         ]
     requeued = []
-    for run_id, job_id, source, format_name, feed_id in runs:
+    for run_id, job_id, source, format_name, encoding, feed_id in runs:
         if job_id is None or await job_in_redis(redis, job_id):
             continue
         job = await redis.enqueue_job(
             INGEST_FUNCTION,
             source,
             format=format_name,
+            encoding=encoding,
             run_id=str(run_id),
             feed_id=str(feed_id) if feed_id else None,
             _job_id=job_id,

@@ -9,11 +9,13 @@ from typing import Any
 
 from arq import Retry
 
+from src.domain.ingest.entities import IngestRun
 from src.domain.ingest.pipeline import ingest_items
 from src.domain.ingest.services import FeedService, RunService
 from src.infra.errors import describe, is_transient
-from src.infra.readers.registry import detect_format, reader_for
-from src.infra.sources import SourceNotModified, SourceRetryLater, open_source
+from src.infra.readers.ocds import PackageInfo
+from src.infra.readers.registry import read_source, resolve_pending
+from src.infra.sources import SourceNotModified, SourceRetryLater, is_remote, open_source
 
 log = logging.getLogger("tenders.jobs")
 
@@ -28,6 +30,7 @@ async def ingest_source(
     format: str | None = None,
     run_id: str | None = None,
     feed_id: str | None = None,
+    encoding: str | None = None,
 ) -> dict[str, Any]:
     """Ingest one source into tenders; the run row says how it went. Transient faults are
     retried with backoff (arq retries only on Retry); anything else fails the run."""
@@ -47,35 +50,26 @@ async def ingest_source(
             job_id=job_id,
             source=source,
             format=format,
+            encoding=encoding,
             feed_id=feed_uuid,
         )
         feed = await FeedService.get(session, feed_uuid) if feed_uuid else None
         etag, last_modified = (feed.etag, feed.last_modified) if feed else (None, None)
     run_log.info("ingest %s started (try %d)", source, job_try)
     try:
-        async with open_source(
+        validators = await _ingest_pages(
+            ctx,
+            run,
             source,
-            client=ctx.get("http"),
-            max_bytes=settings.http_max_bytes,
+            format_name=format,
+            encoding=encoding,
             etag=etag,
             last_modified=last_modified,
-        ) as opened:
-            format_name = format or detect_format(opened.stream, opened.name)
-            async with session_factory() as session, session.begin():
-                resume_from = await RunService.set_fingerprint(session, run, opened.fingerprint)
-            records = reader_for(format_name)(opened.stream, source_url=source)
-            await ingest_items(
-                session_factory,
-                run_uuid,
-                records,
-                source=source,
-                batch_size=settings.ingest_batch_size,
-                resume_from=resume_from,
-            )
+        )
         async with session_factory() as session, session.begin():
             if feed_uuid is not None:
                 await FeedService.remember_validators(
-                    session, feed_uuid, etag=opened.etag, last_modified=opened.last_modified
+                    session, feed_uuid, etag=validators[0], last_modified=validators[1]
                 )
             finished = await RunService.finish(session, run_uuid)
     except SourceNotModified:
@@ -114,6 +108,63 @@ async def ingest_source(
     }
     run_log.info("ingest %s done: %s", source, summary)
     return summary
+
+
+async def _ingest_pages(
+    ctx: dict[str, Any],
+    run: IngestRun,
+    source: str,
+    *,
+    format_name: str | None,
+    encoding: str | None,
+    etag: str | None,
+    last_modified: str | None,
+) -> tuple[str | None, str | None]:
+    """Ingest the source, then, for an OCDS feed read over HTTP, every page its packages'
+    `links.next` point to. Returns the first page's validators (ETag, Last-Modified)."""
+    settings = ctx["settings"]
+    session_factory = ctx["session_factory"]
+    url: str | None = source
+    seen: set[str] = set()
+    validators: tuple[str | None, str | None] = (None, None)
+    done = 0
+    while url is not None and url not in seen and len(seen) < settings.max_pages:
+        first = not seen
+        seen.add(url)
+        package = PackageInfo()
+        async with open_source(
+            url,
+            client=ctx.get("http"),
+            max_bytes=settings.http_max_bytes,
+            etag=etag if first else None,
+            last_modified=last_modified if first else None,
+        ) as opened:
+            resume_from = 0
+            if first:
+                validators = (opened.etag, opened.last_modified)
+                async with session_factory() as session, session.begin():
+                    resume_from = await RunService.set_fingerprint(session, run, opened.fingerprint)
+            items = read_source(
+                opened.stream,
+                opened.name,
+                format_name=format_name,
+                source_url=url,
+                encoding=encoding,
+                package=package,
+            )
+            totals = await ingest_items(
+                session_factory,
+                run.id,
+                items,
+                source=source,
+                batch_size=settings.ingest_batch_size,
+                resume_from=resume_from,
+                already_done=done,
+                resolve=resolve_pending,
+            )
+            done = totals.records
+        url = package.next_url if is_remote(source) else None
+    return validators
 
 
 async def _record_safely(

@@ -26,6 +26,7 @@ async def enqueue_ingest(
     source: str,
     *,
     format: str | None = None,
+    encoding: str | None = None,
     feed_id: uuid.UUID | None = None,
     run_id: uuid.UUID | None = None,
 ) -> Enqueued:
@@ -38,6 +39,7 @@ async def enqueue_ingest(
         INGEST_FUNCTION,
         source,
         format=format,
+        encoding=encoding,
         run_id=str(run_id),
         feed_id=str(feed_id) if feed_id else None,
         _job_id=job_id,
@@ -46,6 +48,12 @@ async def enqueue_ingest(
         return Enqueued(job_id=job_id, run_id=None, created=False)
     async with session_factory() as session, session.begin():
         await RunService.queue(
-            session, run_id=run_id, job_id=job_id, source=source, format=format, feed_id=feed_id
+            session,
+            run_id=run_id,
+            job_id=job_id,
+            source=source,
+            format=format,
+            encoding=encoding,
+            feed_id=feed_id,
         )
     return Enqueued(job_id=job_id, run_id=run_id, created=True)

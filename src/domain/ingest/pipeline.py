@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,6 +16,9 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 
 Item = TenderRecord | RejectedRecord
+# Finishes what a reader could not alone (it needs stored state: OCDS releases to merge),
+# inside the batch's transaction.
+Resolver = Callable[[AsyncSession, Sequence[object]], Awaitable[Sequence[Item]]]
 
 
 @dataclass
@@ -29,11 +32,11 @@ class UnreadableSourceError(ValueError):
     """The source broke before it gave a single record: the run fails with this message."""
 
 
-def _take(items: Iterator[Item], size: int) -> list[Item]:
+def _take(items: Iterator[object], size: int) -> list[object]:
     return list(itertools.islice(items, size))
 
 
-def guarded(items: Iterator[Item]) -> Iterator[Item]:
+def guarded(items: Iterator[object]) -> Iterator[object]:
     """A reader that breaks mid-way (truncated JSON, bad bytes) costs no good record: what it
     gave is kept, the break becomes a rejection. Broken before any record, it fails the run."""
     produced = 0
@@ -53,15 +56,18 @@ def guarded(items: Iterator[Item]) -> Iterator[Item]:
 async def ingest_items(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: uuid.UUID,
-    items: Iterator[Item],
+    items: Iterator[object],
     *,
     source: str,
     batch_size: int,
     resume_from: int = 0,
+    already_done: int = 0,
+    resolve: Resolver | None = None,
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
-    current one. The first `resume_from` items were committed by an earlier attempt."""
-    totals = IngestTotals(UpsertCounts(), records=resume_from)
+    current one. The first `resume_from` items were committed by an earlier attempt;
+    `already_done` counts the run's items before this source (earlier pages)."""
+    totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
     items = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(items, resume_from)))
@@ -71,8 +77,17 @@ async def ingest_items(
             next_batch = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
             records = [item for item in batch if isinstance(item, TenderRecord)]
             rejected = [item for item in batch if isinstance(item, RejectedRecord)]
+            pending = [i for i in batch if not isinstance(i, TenderRecord | RejectedRecord)]
             async with session_factory() as session, session.begin():
-                counts = await TenderService.upsert_many(session, records)
+                if pending:
+                    if resolve is None:
+                        raise TypeError(f"no resolver for {type(pending[0]).__name__}")
+                    for item in await resolve(session, pending):
+                        if isinstance(item, TenderRecord):
+                            records.append(item)
+                        else:
+                            rejected.append(item)
+                counts = await TenderService.upsert_many(session, records, run_id=run_id)
                 await RunService.record_batch(
                     session,
                     run_id,

@@ -44,6 +44,16 @@ HASHED_FIELDS: tuple[str, ...] = (
     "supplier_id",
     "source_updated_at",
 )
+# Fields whose changes are kept as history (and fed to `tenders changes`).
+TRACKED_FIELDS: tuple[str, ...] = (
+    "title",
+    "status",
+    "deadline_at",
+    "amount",
+    "award_amount",
+    "supplier_name",
+    "awarded_at",
+)
 # Written with the content but not part of it: the same tender read from another file or
 # URL is unchanged.
 UNHASHED_FIELDS: tuple[str, ...] = ("source_url",)
@@ -134,6 +144,9 @@ class TenderRecord(TenderCreate):
     raw: Any = Field(default=None, exclude=True, repr=False)
     format: str = Field(default="ocds", exclude=True)
     position: str | None = Field(default=None, exclude=True)
+    # The publication `raw` is stored under: the procedure (default), or one CIG for formats
+    # that publish one document per lot.
+    document_key: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 
 ROME = ZoneInfo("Europe/Rome")
+_CHUNK = 64 * 1024
+_WHITESPACE = b" \t\r\n"
 
 ReadItem = TenderRecord | RejectedRecord
 ReadStream = Iterator[ReadItem]
@@ -96,3 +101,66 @@ def clean_text(value: object) -> str | None:
         return None
     text = str(value).replace("\x00", "").strip()
     return text or None
+
+
+class SourceEncodingError(ValueError):
+    """The source's bytes are not in the expected encoding."""
+
+
+class Utf8Transcoder(io.RawIOBase):
+    """Decodes `encoding` strictly (locating any bad byte exactly), drops a leading BOM and
+    hands out UTF-8 bytes, chunk by chunk."""
+
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self._encoding = codecs.lookup(encoding).name
+        self._decoder = codecs.getincrementaldecoder(self._encoding)("strict")
+        self._buffer = bytearray()
+        self._offset = 0  # bytes read before the current chunk
+        self._newlines = 0  # b"\n" read before the current chunk
+        self._started = False
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._buffer and not self._eof:
+            self._fill()
+        size = min(len(buffer), len(self._buffer))
+        memoryview(buffer).cast("B")[:size] = self._buffer[:size]
+        del self._buffer[:size]
+        return size
+
+    def first_byte(self) -> bytes:
+        """The first non-space byte, without consuming anything (b"" when empty)."""
+        while not self._buffer.lstrip(_WHITESPACE) and not self._eof:
+            self._fill()
+        return bytes(self._buffer.lstrip(_WHITESPACE)[:1])
+
+    def _fill(self) -> None:
+        chunk = self._stream.read(_CHUNK)
+        self._eof = not chunk
+        try:
+            text = self._decoder.decode(chunk, self._eof)
+        except UnicodeDecodeError as error:
+            raise self._error(error, chunk) from None
+        self._offset += len(chunk)
+        self._newlines += chunk.count(b"\n")
+        if not self._started and text:
+            self._started = True
+            text = text.removeprefix("\ufeff")
+        self._buffer += text.encode("utf-8")
+
+    def _error(self, error: UnicodeDecodeError, chunk: bytes) -> SourceEncodingError:
+        data = error.object
+        pending = len(data) - len(chunk) if data.endswith(chunk) else 0  # decoder-held bytes
+        offset = self._offset - pending + error.start
+        line = 1 + self._newlines - data[:pending].count(b"\n") + data[: error.start].count(b"\n")
+        bad = f"0x{data[error.start]:02x}" if error.start < len(data) else "sequence"
+        hint = "ANAC publishes UTF-8 — re-encode the file or " if self._encoding == "utf-8" else ""
+        return SourceEncodingError(
+            f"source is not {self._encoding} (invalid byte {bad} at line {line}, byte offset "
+            f'{offset}: {error.reason}); {hint}pass the right encoding (e.g. encoding="cp1252")'
+        )

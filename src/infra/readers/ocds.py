@@ -14,8 +14,9 @@ from typing import Any, BinaryIO
 import ijson
 
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.readers.common import ReadStream
+from src.infra.readers.common import ReadItem
 from src.infra.readers.ocds_mapping import map_release
+from src.infra.readers.ocds_releases import PendingRelease
 
 # Where releases and records sit, for a top-level value or an item of a top-level array.
 _STREAMED = {
@@ -25,6 +26,7 @@ _STREAMED = {
     "item.records.item": "record",
 }
 _TOP = {"", "item"}
+_VERSION = {"version", "item.version"}
 
 
 class OcdsFormatError(ValueError):
@@ -38,6 +40,7 @@ class PackageInfo:
     next_url: str | None = None
     publisher: str | None = None
     uri: str | None = None
+    version: str = "1.1"
     values_seen: int = 0
 
 
@@ -58,6 +61,7 @@ def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> I
     top_builder: ijson.ObjectBuilder | None = None
     top_depth = 0
     top_has_items = False
+    version_seen = False
     counters = {"release": 0, "record": 0, "value": 0}
     events = ijson.parse(stream, multiple_values=True, use_float=True)
     try:
@@ -91,6 +95,9 @@ def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> I
                 continue
             if top_builder is None and prefix in _TOP and event == "start_map":
                 top_builder, top_depth, top_has_items = ijson.ObjectBuilder(), 0, False
+                package.version, version_seen = "1.1", False
+            if prefix in _VERSION and event == "string" and top_depth == 1:
+                package.version, version_seen = value, True
             if top_builder is None:
                 if prefix == "" and event not in ("start_array", "end_array"):
                     raise OcdsFormatError(f"expected a JSON object or array, got {event}")
@@ -101,6 +108,8 @@ def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> I
                 and (prefix in _TOP and top_depth == 1)
             ):
                 top_has_items = True
+                if not version_seen:  # a package without a version is OCDS 1.0
+                    package.version = "1.0"
             top_builder.event(event, value)
             top_depth += _depth_change(event)
             if top_depth == 0:
@@ -156,17 +165,39 @@ def _top_level(
 
 def read_ocds(
     stream: BinaryIO, *, source_url: str | None = None, package: PackageInfo | None = None
-) -> ReadStream:
-    """TenderRecords (one per lot) from every release in the stream; records contribute
-    their compiledRelease, or their embedded releases when they have none."""
+) -> Iterator[ReadItem | PendingRelease]:
+    """Compiled releases (a record's, or a publisher's own, e.g. ANAC's) map to TenderRecords
+    at once; plain releases are handed on as PendingRelease, to be merged with the other
+    releases of their ocid (`ocds_releases.resolve_releases`)."""
     for item in iter_ocds_objects(stream, package):
         if item.kind == "record":
-            yield from _record_releases(item, source_url)
-            continue
-        yield from map_release(item.data, source_url=source_url, position=item.position)
+            yield from _record_items(item, source_url)
+        elif item.kind == "release" and not _is_compiled(item.data):
+            yield _pending(item.data, item.position, item.package, source_url)
+        else:
+            yield from map_release(item.data, source_url=source_url, position=item.position)
 
 
-def _record_releases(item: OcdsObject, source_url: str | None) -> ReadStream:
+def _is_compiled(release: Any) -> bool:
+    """A compiled release (ANAC publishes only these) is a whole state: no merge needed."""
+    tags = release.get("tag") if isinstance(release, dict) else None
+    return isinstance(tags, list) and "compiled" in tags
+
+
+def _pending(
+    release: Any, position: str, package: PackageInfo, source_url: str | None
+) -> ReadItem | PendingRelease:
+    ocid = release.get("ocid") if isinstance(release, dict) else None
+    if not isinstance(ocid, str) or not ocid.strip():
+        return RejectedRecord.of("release has no ocid", position, release)
+    # A package's version is known only at its end; releases are read before it, so the
+    # version field, when it comes first (as publishers write it), is what counts here.
+    return PendingRelease(ocid.strip(), release, package.version, position, source_url)
+
+
+def _record_items(item: OcdsObject, source_url: str | None) -> Iterator[ReadItem | PendingRelease]:
+    """A record's compiledRelease when it has one; else its embedded releases, merged.
+    Releases that are only linked by URL are not fetched: such a record is reported."""
     record = item.data
     compiled = record.get("compiledRelease") if isinstance(record, dict) else None
     if isinstance(compiled, dict):
@@ -176,8 +207,7 @@ def _record_releases(item: OcdsObject, source_url: str | None) -> ReadStream:
     embedded = [
         r
         for r in releases or []
-        if (isinstance(r, dict) and "tender" in r)
-        or (isinstance(r, dict) and "ocid" in r and "url" not in r)
+        if isinstance(r, dict) and ("tender" in r or "date" in r) and "url" not in r
     ]
     if not embedded:
         ocid = record.get("ocid") if isinstance(record, dict) else None
@@ -188,5 +218,5 @@ def _record_releases(item: OcdsObject, source_url: str | None) -> ReadStream:
             record,
         )
         return
-    latest = max(embedded, key=lambda r: str(r.get("date") or ""))
-    yield from map_release(latest, source_url=source_url, position=item.position)
+    for release in embedded:
+        yield _pending(release, item.position, item.package, source_url)

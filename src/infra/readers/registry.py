@@ -1,16 +1,25 @@
-"""Which reader reads which format, and detection of the format from a source's first bytes."""
+"""Which reader reads which format; detection of the format from a document's first bytes;
+archives read member by member."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import BinaryIO
+import dataclasses
+import io
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO, cast
 
-from src.infra.readers.common import ReadStream
-from src.infra.readers.ocds import read_ocds
+from sqlalchemy.ext.asyncio import AsyncSession
 
-Reader = Callable[..., ReadStream]
+from src.domain.tender.schemas import RejectedRecord
+from src.infra.readers.anac_cig import read_cig_csv, read_cig_json
+from src.infra.readers.common import ReadItem, Utf8Transcoder
+from src.infra.readers.containers import head, iter_documents
+from src.infra.readers.eforms import read_eforms
+from src.infra.readers.ocds import PackageInfo, read_ocds
+from src.infra.readers.ocds_releases import PendingRelease, resolve_releases
 
-READERS: dict[str, Reader] = {"ocds": read_ocds}
+FORMATS = ("ocds", "anac_csv", "anac_json", "eforms")
+_UTF8 = ("utf-8", "utf8", "utf_8")
 
 
 class UnknownFormatError(ValueError):
@@ -18,22 +27,89 @@ class UnknownFormatError(ValueError):
 
 
 def detect_format(stream: BinaryIO, name: str = "") -> str:
-    """The format of a seekable stream, from its name and its first non-blank bytes."""
-    head = stream.read(4096)
-    stream.seek(0)
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text[:1] in (b"{", b"["):
+    """The format of a document, from its first non-blank bytes (and its name's extension)."""
+    start = head(stream).lstrip(b"\xef\xbb\xbf \t\r\n")
+    lowered = start.lower()
+    if start[:1] == b"<":
+        return "eforms"
+    if start[:1] in (b"{", b"["):
+        if any(key in start for key in (b'"ocid"', b'"releases"', b'"records"', b'"uri"')):
+            return "ocds"
+        if b'"cig"' in lowered or b'"bando"' in lowered:
+            return "anac_json"
         return "ocds"
+    first_line = lowered.split(b"\n", 1)[0]
+    if b"cig" in first_line and (b";" in first_line or b"," in first_line):
+        return "anac_csv"
+    if name.lower().endswith((".xml", ".xml.gz")):
+        return "eforms"
     raise UnknownFormatError(
         f"cannot tell the format of {name or 'the source'} from its first bytes "
-        f"{head[:40]!r}; pass --format ({', '.join(sorted(READERS))})"
+        f"{start[:40]!r}; pass --format ({', '.join(FORMATS)})"
     )
 
 
-def reader_for(format_name: str) -> Reader:
-    try:
-        return READERS[format_name]
-    except KeyError:
-        raise UnknownFormatError(
-            f"unknown format {format_name!r}; known: {', '.join(sorted(READERS))}"
-        ) from None
+def _utf8(stream: BinaryIO, encoding: str | None) -> BinaryIO:
+    if encoding is None or encoding.lower() in _UTF8:
+        return stream
+    return cast(BinaryIO, io.BufferedReader(Utf8Transcoder(stream, encoding)))
+
+
+def read_document(
+    format_name: str,
+    stream: BinaryIO,
+    *,
+    name: str,
+    source_url: str | None,
+    encoding: str | None = None,
+    package: PackageInfo | None = None,
+) -> Iterator[object]:
+    if format_name == "ocds":
+        return read_ocds(_utf8(stream, encoding), source_url=source_url, package=package)
+    if format_name == "anac_csv":
+        return read_cig_csv(stream, source_url=source_url, encoding=encoding or "utf-8")
+    if format_name == "anac_json":
+        return read_cig_json(stream, source_url=source_url, encoding=encoding or "utf-8")
+    if format_name == "eforms":
+        return read_eforms(stream, source_url=source_url, position=name)
+    raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
+
+
+def read_source(
+    stream: BinaryIO,
+    name: str,
+    *,
+    format_name: str | None = None,
+    source_url: str | None = None,
+    encoding: str | None = None,
+    package: PackageInfo | None = None,
+) -> Iterator[object]:
+    """Every item of every document in the source; a member's rejections name the member."""
+    if format_name is not None and format_name not in FORMATS:
+        raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
+    for member_name, member in iter_documents(stream, name):
+        detected = format_name or detect_format(member, member_name)
+        items = read_document(
+            detected,
+            member,
+            name=member_name,
+            source_url=source_url,
+            encoding=encoding,
+            package=package,
+        )
+        if member_name == name:
+            yield from items
+            continue
+        for item in items:
+            if isinstance(item, RejectedRecord) and detected != "eforms":
+                item = dataclasses.replace(item, position=f"{member_name}: {item.position}")
+            yield item
+
+
+async def resolve_pending(session: AsyncSession, items: Sequence[object]) -> list[ReadItem]:
+    """What readers handed on unfinished, finished with the database's state."""
+    releases = [item for item in items if isinstance(item, PendingRelease)]
+    if len(releases) != len(items):
+        unknown = next(i for i in items if not isinstance(i, PendingRelease))
+        raise TypeError(f"a reader produced {type(unknown).__name__}, which nothing resolves")
+    return await resolve_releases(session, releases)

@@ -17,6 +17,8 @@ class Feed(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     source: Mapped[str] = mapped_column(Text, unique=True)
     format: Mapped[str | None] = mapped_column(String(32))
+    # For sources known not to be UTF-8 (e.g. "cp1252"); None means UTF-8.
+    encoding: Mapped[str | None] = mapped_column(String(32))
     interval_seconds: Mapped[int] = mapped_column(Integer, default=3600)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     last_enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

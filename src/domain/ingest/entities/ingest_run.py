@@ -26,6 +26,8 @@ class IngestRun(Base):
     job_id: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(Text)
     format: Mapped[str | None] = mapped_column(String(32))
+    # For sources known not to be UTF-8 (e.g. "cp1252"); None means UTF-8.
+    encoding: Mapped[str | None] = mapped_column(String(32))
     feed_id: Mapped[uuid.UUID | None] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inserted: Mapped[int] = mapped_column(Integer, default=0)

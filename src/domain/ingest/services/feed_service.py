@@ -16,18 +16,26 @@ from src.domain.ingest.entities import Feed
 class FeedService:
     @staticmethod
     async def add(
-        session: AsyncSession, *, source: str, format: str | None, interval_seconds: int
+        session: AsyncSession,
+        *,
+        source: str,
+        format: str | None,
+        interval_seconds: int,
+        encoding: str | None = None,
     ) -> Feed:
         if interval_seconds < 60:
             raise ValueError("a feed's interval must be at least 60 seconds")
         existing = await FeedService.get_by_source(session, source)
         if existing is not None:
             existing.format = format
+            existing.encoding = encoding
             existing.interval_seconds = interval_seconds
             existing.enabled = True
             await session.flush()
             return existing
-        feed = Feed(source=source, format=format, interval_seconds=interval_seconds)
+        feed = Feed(
+            source=source, format=format, encoding=encoding, interval_seconds=interval_seconds
+        )
         session.add(feed)
         await session.flush()
         return feed

@@ -25,6 +25,7 @@ class RunService:
         job_id: str,
         source: str,
         format: str | None,
+        encoding: str | None = None,
         feed_id: uuid.UUID | None = None,
     ) -> None:
         """Record a queued run; a no-op when the worker already created it (it may start
@@ -51,6 +52,7 @@ class RunService:
         job_id: str | None,
         source: str,
         format: str | None,
+        encoding: str | None = None,
         feed_id: uuid.UUID | None = None,
     ) -> IngestRun:
         """Mark the run running (creating it if the enqueuer has not yet), one more attempt."""
@@ -60,6 +62,7 @@ class RunService:
             job_id=job_id,
             source=source,
             format=format,
+            encoding=encoding,
             feed_id=feed_id,
             status=RunStatus.RUNNING,
             started_at=now,

@@ -14,11 +14,15 @@ from src.infra.database.types import JSONDocument
 
 
 class Publication(Base):
+    """Keyed by source, format and document: a procedure for OCDS and eForms (its lots share
+    it), a CIG for ANAC's per-CIG formats (one row each). `tenders reprocess` maps it again."""
+
     __tablename__ = "publications"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     source: Mapped[str] = mapped_column(String(100))
     procedure_id: Mapped[str] = mapped_column(Text)
+    document_key: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(32))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -29,4 +33,4 @@ class Publication(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
-    __table_args__ = (UniqueConstraint("source", "procedure_id"),)
+    __table_args__ = (UniqueConstraint("source", "format", "document_key"),)

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.tender.entities import Publication, Tender
+from src.domain.tender.entities import Publication, Tender, TenderChange
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
+    TRACKED_FIELDS,
     UNHASHED_FIELDS,
     TenderCreate,
     TenderRecord,
@@ -88,9 +90,15 @@ class TenderService:
         return result.scalar_one_or_none()
 
     @staticmethod
-    async def upsert_many(session: AsyncSession, records: Sequence[TenderRecord]) -> UpsertCounts:
+    async def upsert_many(
+        session: AsyncSession,
+        records: Sequence[TenderRecord],
+        *,
+        run_id: uuid.UUID | None = None,
+    ) -> UpsertCounts:
         """Insert new tenders, update those whose source version is newer (or equal with other
-        content), and write nothing for the rest. Idempotent; never regresses a row."""
+        content), and write nothing for the rest. Idempotent; never regresses a row. Changes of
+        tracked fields are recorded as history, with the run that made them."""
         if not records:
             return UpsertCounts()
         batch = _latest_per_key(records)
@@ -115,6 +123,9 @@ class TenderService:
         if not to_write:
             return counts
 
+        before = await _lock_tracked(
+            session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
+        )
         insert = pg_insert(Tender)
         assignments: dict[str, Any] = {
             name: insert.excluded[name]
@@ -125,14 +136,66 @@ class TenderService:
             index_elements=[Tender.identity_key],
             set_=assignments,
             where=_newer_or_changed(Tender.__table__.c, insert.excluded),
-        ).returning(literal_column("(xmax = 0)").label("inserted"))
-        written = (await session.execute(statement, to_write)).scalars().all()
-        inserted = sum(1 for flag in written if flag)
+        ).returning(Tender.id, Tender.identity_key, literal_column("(xmax = 0)").label("inserted"))
+        written = (await session.execute(statement, to_write)).all()
+        inserted = sum(1 for row in written if row.inserted)
         counts.inserted += inserted
         counts.updated += len(written) - inserted
         # Rows that lost a race to a newer version written meanwhile were not written.
         counts.unchanged += len(to_write) - len(written)
+        by_key = {row["identity_key"]: row for row in to_write}
+        changes = [
+            change
+            for row in written
+            if not row.inserted and row.identity_key in before
+            for change in _changes(
+                row.id, before[row.identity_key], by_key[row.identity_key], run_id
+            )
+        ]
+        if changes:
+            await session.execute(sa_insert(TenderChange), changes)
         return counts
+
+
+async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The tracked fields of rows about to be updated, locked (in key order, as every writer
+    locks) so that the history compares with exactly what is replaced."""
+    if not keys:
+        return {}
+    columns = [getattr(Tender, name) for name in TRACKED_FIELDS]
+    result = await session.execute(
+        select(Tender.identity_key, *columns)
+        .where(Tender.identity_key.in_(keys))
+        .order_by(Tender.identity_key)
+        .with_for_update()
+    )
+    return {row[0]: dict(zip(TRACKED_FIELDS, row[1:], strict=True)) for row in result}
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def _changes(
+    tender_id: uuid.UUID, old: dict[str, Any], new: dict[str, Any], run_id: uuid.UUID | None
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": uuid.uuid4(),
+            "tender_id": tender_id,
+            "field": name,
+            "old_value": _as_text(old[name]),
+            "new_value": _as_text(new[name]),
+            "source_updated_at": new["source_updated_at"],
+            "run_id": run_id,
+        }
+        for name in TRACKED_FIELDS
+        if old[name] != new[name]
+    ]
 
 
 def _tender_row(record: TenderRecord) -> dict[str, Any]:
@@ -147,7 +210,7 @@ def _tender_row(record: TenderRecord) -> dict[str, Any]:
 
 async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderRecord]) -> None:
     """Store each procedure's raw publication once (lots share it), newest version wins."""
-    documents: dict[tuple[str, str], dict[str, Any]] = {}
+    documents: dict[tuple[str, str, str], dict[str, Any]] = {}
     hashes: dict[int, str] = {}
     for record in batch:
         if record.raw is None:
@@ -155,7 +218,7 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
         digest = hashes.get(id(record.raw))
         if digest is None:
             digest = hashes[id(record.raw)] = hash_document(record.raw)
-        key = (record.source, record.procedure_id)
+        key = (record.source, record.format, record.document_key or record.procedure_id)
         kept = documents.get(key)
         if kept is None or _version(record.source_updated_at) >= _version(
             kept["source_updated_at"]
@@ -164,6 +227,7 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
                 "id": uuid.uuid4(),
                 "source": record.source,
                 "procedure_id": record.procedure_id,
+                "document_key": key[2],
                 "format": record.format,
                 "raw": record.raw,
                 "content_hash": digest,
@@ -175,12 +239,17 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
     stored = await session.execute(
         select(
             Publication.source,
-            Publication.procedure_id,
+            Publication.format,
+            Publication.document_key,
             Publication.content_hash,
             Publication.source_updated_at,
-        ).where(tuple_(Publication.source, Publication.procedure_id).in_(list(documents)))
+        ).where(
+            tuple_(Publication.source, Publication.format, Publication.document_key).in_(
+                list(documents)
+            )
+        )
     )
-    known = {(source, proc): (digest, _version(at)) for source, proc, digest, at in stored}
+    known = {(src, fmt, doc): (digest, _version(at)) for src, fmt, doc, digest, at in stored}
     to_write = [
         documents[key]
         for key in sorted(documents)
@@ -192,10 +261,10 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
         return
     insert = pg_insert(Publication)
     statement = insert.on_conflict_do_update(
-        constraint="uq_publications_source_procedure_id",
+        constraint="uq_publications_source_format_document_key",
         set_={
+            "procedure_id": insert.excluded.procedure_id,
             "raw": insert.excluded.raw,
-            "format": insert.excluded.format,
             "content_hash": insert.excluded.content_hash,
             "source_updated_at": insert.excluded.source_updated_at,
             "source_url": insert.excluded.source_url,

@@ -1,0 +1,365 @@
+"""The eForms reader over hand-made fixtures and the eForms SDK example notices."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.infra.readers import eforms
+from src.infra.readers.common import ReadItem
+from src.infra.readers.eforms import read_eforms
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eforms"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "eforms"
+CET = timezone(timedelta(hours=1))
+CEST = timezone(timedelta(hours=2))
+FOLDER = "00000000-fold-4000-a000-0000000000aa"
+
+
+def read_bytes(data: bytes, **kwargs: str) -> list[ReadItem]:
+    return list(read_eforms(io.BytesIO(data), **kwargs))
+
+
+def read_file(path: Path, **kwargs: str) -> list[ReadItem]:
+    with path.open("rb") as stream:
+        return list(read_eforms(stream, **kwargs))
+
+
+def records(items: list[ReadItem]) -> list[TenderRecord]:
+    assert all(isinstance(item, TenderRecord | RejectedRecord) for item in items)
+    return [item for item in items if isinstance(item, TenderRecord)]
+
+
+def rejections(items: list[ReadItem]) -> list[RejectedRecord]:
+    return [item for item in items if isinstance(item, RejectedRecord)]
+
+
+def by_lot(items: list[ReadItem]) -> dict[str | None, TenderRecord]:
+    return {record.lot_id: record for record in records(items)}
+
+
+# --- hand-made fixtures ---------------------------------------------------------------------
+
+
+def test_contract_notice_one_record_per_lot_in_the_notice_language() -> None:
+    items = read_file(FIXTURES / "cn_2lots_ita.xml")
+    assert rejections(items) == []
+    lots = by_lot(items)
+    assert list(lots) == ["LOT-0001", "LOT-0002"]  # the lot group GLO-0001 is not a lot
+    first, second = lots["LOT-0001"], lots["LOT-0002"]
+    for record in (first, second):
+        assert record.source == "ted"
+        assert record.format == "eforms"
+        assert record.procedure_id == FOLDER
+        assert record.identity_key == f"ted:{FOLDER}:{record.lot_id}"
+        assert record.status == "active"
+        assert record.procedure_type == "open"
+        assert record.buyer_name == "Comune di Paeseprova"  # ITA name, not the ENG one first
+        assert record.buyer_id == "IT-CF-00000000001"
+        assert record.published_at == datetime(2024, 3, 1, 9, 30, tzinfo=CET)
+        assert record.source_updated_at == record.published_at
+        assert record.cig is None
+    assert first.title == "Lotto 1: mensa scolastica"
+    assert first.description == "Preparazione e consegna dei pasti scolastici."
+    assert first.cpv == "55524000"
+    assert (first.amount, first.currency) == (Decimal("200000.50"), "EUR")
+    assert first.deadline_at == datetime(2024, 4, 15, 12, 0, tzinfo=CEST)
+    assert first.position == "/ContractNotice/ProcurementProjectLot[2]"
+    # lot 2: no description / CPV of its own -> the procedure's; no procedure amount (2 lots)
+    assert second.title == "Lotto 2: pulizia"
+    assert second.description is not None
+    assert second.description.startswith("Affidamento")
+    assert second.cpv == "55500000"
+    assert (second.amount, second.currency) == (None, None)
+    # a date without a time: the end of that day in the date's offset
+    assert second.deadline_at == datetime(2024, 4, 20, 23, 59, 59, tzinfo=CEST)
+    assert second.position == "/ContractNotice/ProcurementProjectLot[3]"
+
+
+def test_raw_is_one_json_able_dict_for_the_whole_notice() -> None:
+    first, second = records(read_file(FIXTURES / "cn_2lots_ita.xml"))
+    assert first.raw is second.raw
+    assert first.raw is not None
+    assert first.raw["notice_id"] == "00000000-test-4000-a000-000000000001"
+    assert first.raw["notice_type"] == "cn-standard"
+    assert first.raw["subtype"] == "16"
+    assert first.raw["language"] == "ITA"
+    assert first.raw["xml"].lstrip().startswith("<?xml")
+    assert "Lotto 2: pulizia" in first.raw["xml"]
+    assert orjson.loads(orjson.dumps(first.raw)) == first.raw
+    assert "raw" not in first.model_dump()
+
+
+def test_given_position_and_source_url_are_kept() -> None:
+    items = read_file(
+        FIXTURES / "cn_2lots_ita.xml",
+        position="batch.zip/cn.xml",
+        source_url="https://example.org/cn.xml",
+    )
+    record = by_lot(items)["LOT-0001"]
+    assert record.position == "batch.zip/cn.xml /ContractNotice/ProcurementProjectLot[2]"
+    assert record.source_url == "https://example.org/cn.xml"
+
+
+def test_change_notice_updates_the_same_lots_later() -> None:
+    before = by_lot(read_file(FIXTURES / "cn_2lots_ita.xml"))
+    after = by_lot(read_file(FIXTURES / "change-cn_2lots_ita.xml"))
+    assert after.keys() == before.keys()
+    for lot_id, record in after.items():
+        earlier = before[lot_id]
+        assert record.identity_key == earlier.identity_key
+        assert record.source_updated_at is not None
+        assert earlier.source_updated_at is not None
+        assert record.source_updated_at > earlier.source_updated_at
+        assert record.status == "active"
+    assert after["LOT-0001"].deadline_at == before["LOT-0001"].deadline_at
+    assert after["LOT-0002"].deadline_at == datetime(2024, 5, 6, 12, 0, tzinfo=CEST)
+    assert after["LOT-0002"].content_hash() != before["LOT-0002"].content_hash()
+    raw = after["LOT-0002"].raw
+    assert raw is not None
+    assert raw["changed_notice_id"] == "00000000-test-4000-a000-000000000001-01"
+
+
+def test_change_notice_that_cancels_the_notice() -> None:
+    data = (FIXTURES / "change-cn_2lots_ita.xml").read_bytes()
+    data = data.replace(b">update-add<", b">cancel<")
+    assert {record.status for record in records(read_bytes(data))} == {"cancelled"}
+
+
+def test_award_notice_follows_the_references_to_the_winner() -> None:
+    items = read_file(FIXTURES / "can_2lots_ita.xml")
+    assert rejections(items) == []
+    lots = by_lot(items)
+    won, closed = lots["LOT-0001"], lots["LOT-0002"]
+    assert won.procedure_id == FOLDER
+    assert won.status == "complete"
+    # TEN-0002 (rank 2, 190000) is listed in the result but has no contract: not a winner
+    assert (won.award_amount, won.award_currency) == (Decimal("185000"), "EUR")
+    assert won.supplier_name == "Ristorazione Prova SpA; Cucine Esempio Srl"  # group lead first
+    assert won.supplier_id == "IT-PIVA-00000000004; IT-PIVA-00000000003"
+    assert won.awarded_at == datetime(2024, 6, 3, tzinfo=CEST)
+    assert won.published_at == datetime(2024, 6, 25, 10, 0, tzinfo=CEST)
+    assert closed.status == "unsuccessful"
+    assert (closed.award_amount, closed.supplier_name, closed.awarded_at) == (None, None, None)
+
+
+def test_lot_failing_validation_is_rejected_alone() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
+    data = data.replace(b'currencyID="EUR">200000.50', b'currencyID="EURO">200000.50')
+    items = read_bytes(data, position="cn.xml")
+    [rejected] = rejections(items)
+    assert "LOT-0001" in rejected.reason
+    assert "currency" in rejected.reason
+    assert rejected.position == "cn.xml /ContractNotice/ProcurementProjectLot[2]"
+    assert rejected.snippet is not None
+    assert "LOT-0001" in rejected.snippet
+    assert [record.lot_id for record in records(items)] == ["LOT-0002"]
+
+
+def test_lot_with_a_bad_deadline_is_rejected_alone() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
+    data = data.replace(b"2024-04-20+02:00", b"20/04/2024")
+    items = read_bytes(data)
+    [rejected] = rejections(items)
+    assert "LOT-0002" in rejected.reason
+    assert "invalid date" in rejected.reason
+    assert [record.lot_id for record in records(items)] == ["LOT-0001"]
+
+
+def test_notice_without_lots_gives_one_record_and_falls_back_to_the_notice_id() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_text(encoding="utf-8")
+    data = re.sub(
+        r"<cac:ProcurementProjectLot>.*?</cac:ProcurementProjectLot>", "", data, flags=re.S
+    )
+    data = re.sub(r"<cbc:ContractFolderID>.*?</cbc:ContractFolderID>", "", data)
+    [record] = records(read_bytes(data.encode()))
+    assert record.lot_id is None
+    assert record.procedure_id == "00000000-test-4000-a000-000000000001"
+    assert record.title == "Servizi di mensa scolastica e pulizia"
+    assert (record.amount, record.currency) == (Decimal("300000"), "EUR")  # procedure value
+    assert record.position == "/ContractNotice"
+
+
+def test_title_comes_from_the_description_when_there_is_no_name() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_text(encoding="utf-8")
+    data = re.sub(
+        r"<cbc:Name languageID=\"(ITA|ENG)\">(Lot|Servizi|School)[^<]*</cbc:Name>", "", data
+    )
+    lots = by_lot(read_bytes(data.encode()))
+    assert lots["LOT-0001"].title == "Preparazione e consegna dei pasti scolastici."
+
+
+@pytest.mark.parametrize("name", ["xxe.xml", "billion_laughs.xml"])
+def test_dtd_and_entities_are_refused_fast(name: str) -> None:
+    started = time.perf_counter()
+    items = read_file(FIXTURES / name, position=name)
+    assert time.perf_counter() - started < 1
+    [rejected] = items
+    assert isinstance(rejected, RejectedRecord)
+    assert "DTD/entity declarations are not allowed" in rejected.reason
+    assert rejected.position == name
+    assert "root:" not in (rejected.snippet or "")
+
+
+def test_parser_itself_never_resolves_entities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the DOCTYPE pre-check, the hardened parser still reads nothing from disk and
+    does not expand entities; the document is refused all the same."""
+    monkeypatch.setattr(eforms, "_DOCTYPE", ())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-MARKER")
+    xxe = (
+        (FIXTURES / "xxe.xml").read_bytes().replace(b"file:///etc/passwd", secret.as_uri().encode())
+    )
+    for data in (xxe, (FIXTURES / "billion_laughs.xml").read_bytes()):
+        started = time.perf_counter()
+        [rejected] = read_bytes(data)
+        assert time.perf_counter() - started < 1
+        assert isinstance(rejected, RejectedRecord)
+        assert "TOP-SECRET-MARKER" not in rejected.reason + (rejected.snippet or "")
+        assert "lollollol" not in rejected.reason + (rejected.snippet or "")
+
+
+def test_not_xml_is_a_rejection() -> None:
+    [rejected] = read_file(FIXTURES / "not_xml.txt", position="not_xml.txt")
+    assert isinstance(rejected, RejectedRecord)
+    assert rejected.reason.startswith("not well-formed XML: ")
+    assert rejected.snippet is not None
+    assert rejected.snippet.startswith("notice_id;title")
+    [empty] = read_bytes(b"")
+    assert isinstance(empty, RejectedRecord)
+    assert empty.reason.startswith("not well-formed XML: ")
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (
+            b'<BusinessRegistrationInformationNotice xmlns="urn:oasis:names:specification:ubl:'
+            b'schema:xsd:BusinessRegistrationInformationNotice-2"/>',
+            "unsupported eForms document BusinessRegistrationInformationNotice",
+        ),
+        (b"<ContractNotice/>", "not a UBL eForms notice"),
+        (
+            b'<ContractNotice xmlns="urn:oasis:names:specification:ubl:schema:xsd:'
+            b'ContractNotice-2"/>',
+            "without ContractFolderID nor notice id",
+        ),
+    ],
+)
+def test_unmappable_documents_are_rejections(document: bytes, reason: str) -> None:
+    [rejected] = read_bytes(document)
+    assert isinstance(rejected, RejectedRecord)
+    assert reason in rejected.reason
+
+
+def test_oversized_notice_is_a_rejection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eforms, "MAX_NOTICE_BYTES", 100)
+    [rejected] = read_file(FIXTURES / "cn_2lots_ita.xml")
+    assert isinstance(rejected, RejectedRecord)
+    assert "larger than 100 bytes" in rejected.reason
+
+
+# --- eForms SDK example notices (../shared/data/eforms) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def samples() -> Path:
+    if not SAMPLES.is_dir() or not any(SAMPLES.glob("*.xml")):
+        pytest.skip(f"eForms sample notices not found in {SAMPLES}")
+    return SAMPLES
+
+
+def _sample_files() -> list[str]:
+    return sorted(path.name for path in SAMPLES.glob("*")) if SAMPLES.is_dir() else []
+
+
+@pytest.mark.parametrize("name", _sample_files() or ["<no samples>"])
+def test_every_sample_file_reads_without_exception(samples: Path, name: str) -> None:
+    items = read_file(samples / name, position=name)
+    assert items
+    if name.endswith(".xml"):  # every SDK example here is mappable
+        assert rejections(items) == []
+        for record in records(items):
+            assert record.source == "ted"
+            assert record.format == "eforms"
+            assert record.published_at is not None
+            assert record.published_at.tzinfo is not None
+            assert record.position is not None
+            assert record.position.startswith(name)
+    else:
+        assert all(isinstance(item, RejectedRecord) for item in items)
+
+
+def test_samples_cover_every_notice_type(samples: Path) -> None:
+    seen: dict[str, int] = {}
+    for path in samples.glob("*.xml"):
+        for record in records(read_file(path)):
+            assert record.raw is not None
+            seen[record.raw["notice_type"]] = seen.get(record.raw["notice_type"], 0) + 1
+    assert {"cn-standard", "can-standard", "can-modif", "pin-only", "veat"} <= seen.keys()
+
+
+def test_sample_change_notice_moves_the_deadline(samples: Path) -> None:
+    [original] = records(read_file(samples / "cn_24_open.xml"))
+    [changed] = records(read_file(samples / "change-cn_24_open_dates.xml"))
+    assert changed.identity_key == original.identity_key
+    assert original.deadline_at == datetime(2020, 4, 3, 12, 0, tzinfo=CET)
+    assert changed.deadline_at == datetime(2020, 6, 12, 12, 0, tzinfo=CET)
+    assert original.source_updated_at is not None
+    assert changed.source_updated_at is not None
+    assert changed.source_updated_at > original.source_updated_at
+    assert original.buyer_name == "Renfrewshire Council"
+    assert (original.amount, original.currency) == (Decimal("500000"), "EUR")
+    assert original.cpv == "71630000"
+
+
+def test_sample_maximal_has_two_lots_and_a_group(samples: Path) -> None:
+    """cn_24_maximal has three ProcurementProjectLot entries: GLO-0001 (a lot group, not a
+    lot), LOT-0001 and LOT-0002."""
+    items = read_file(samples / "cn_24_maximal.xml")
+    lots = by_lot(items)
+    assert list(lots) == ["LOT-0001", "LOT-0002"]
+    assert lots["LOT-0002"].title == "Title Lot 2---"
+    assert lots["LOT-0001"].procedure_type == "neg-w-call"
+    # only a request-to-participate deadline is published: it is the deadline
+    assert lots["LOT-0001"].deadline_at == datetime(2023, 5, 22, 20, 59, 32, tzinfo=CET)
+    assert lots["LOT-0001"].raw is lots["LOT-0002"].raw
+
+
+def test_sample_italian_award(samples: Path) -> None:
+    [record] = records(read_file(samples / "can_25_ITA.xml"))
+    assert record.title is not None
+    assert record.title.startswith("Servizio di prove funzionali")
+    assert record.status == "complete"
+    assert record.buyer_name == "Rete Ferroviaria italiana"
+    assert record.supplier_name == "Trenitalia SpA"
+    assert (record.award_amount, record.award_currency) == (Decimal("4000000"), "EUR")
+    assert record.awarded_at == datetime(2020, 4, 2, tzinfo=CEST)
+    assert record.procedure_type == "neg-wo-call"
+
+
+def test_sample_uk_award(samples: Path) -> None:
+    [record] = records(read_file(samples / "can_24_UKRI.xml"))
+    assert record.supplier_name == "Ramboll UK Ltd"
+    assert record.supplier_id == "ID222222"
+    assert (record.award_amount, record.award_currency) == (Decimal("60000000"), "GBP")
+    assert record.awarded_at == datetime(2020, 4, 9, tzinfo=CEST)  # contract conclusion date
+
+
+def test_sample_pin_without_folder_id(samples: Path) -> None:
+    [record] = records(read_file(samples / "pin-only_24_lots.xml"))  # 10 parts, no lots
+    assert record.lot_id is None
+    assert record.procedure_id == "199b243b-4daf-4d7d-ba7c-f37f88102480"
+    assert record.status == "planned"
+    assert record.title is not None
+    assert "\x8d" not in record.title
