@@ -113,3 +113,28 @@ def test_feeds_and_db_commands(env: dict[str, str]) -> None:
 
 def test_worker_check(env: dict[str, str]) -> None:
     assert cli(env, "worker", "--check").returncode == 1, "no worker is running"
+
+
+def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str]) -> None:
+    eforms = FIXTURES / "eforms"
+    for name in ("cn_2lots_ita.xml", "change-cn_2lots_ita.xml"):
+        assert cli(env, "ingest", str(eforms / name)).returncode == 0
+        assert cli(env, "worker", "--burst").returncode == 0
+    changes = cli(env, "changes", "--since", "2000-01-01", "--format", "jsonl")
+    assert changes.returncode == 0, changes.stderr
+    rows = [orjson.loads(line) for line in changes.stdout.splitlines()]
+    moved = [row for row in rows if row["field"] == "deadline_at"]
+    assert moved, rows
+    history = cli(env, "history", moved[0]["identity_key"])
+    assert "deadline_at" in history.stdout, history.stdout
+    latin = cli(env, "ingest", str(FIXTURES / "anac" / "cig_bulk_cp1252.csv"),
+                "--encoding", "cp1252")
+    assert latin.returncode == 0
+    assert cli(env, "worker", "--burst").returncode == 0
+    runs = [orjson.loads(x) for x in cli(env, "runs", "--format", "jsonl").stdout.splitlines()]
+    assert runs[0]["status"] == "complete", runs[0]
+    rejected = cli(env, "rejections", runs[0]["id"])
+    assert rejected.returncode == 0 and "rejections of run" in rejected.stdout
+    rebuilt = cli(env, "reprocess", "--source", "ted")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "2 unchanged" in rebuilt.stdout, rebuilt.stdout

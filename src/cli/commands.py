@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -25,6 +26,7 @@ from src.domain.ingest.enqueue import enqueue_ingest
 from src.domain.ingest.entities import IngestRun
 from src.domain.ingest.services import FeedService, RunService
 from src.domain.tender.services.export import EXPORT_FIELDS, export_rows
+from src.domain.tender.services.history import changes_since, find_tender, tender_history
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database import migrate as migrations
 from src.infra.queue import create_queue_pool
@@ -74,11 +76,13 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return orjson.dumps(row, default=str) + b"\n"
 
 
-async def ingest(source: str, format_name: str | None) -> None:
+async def ingest(source: str, format_name: str | None, encoding: str | None = None) -> None:
     pool = await create_queue_pool(get_settings())
     try:
         async with database() as session_factory:
-            outcome = await enqueue_ingest(pool, session_factory, source, format=format_name)
+            outcome = await enqueue_ingest(
+                pool, session_factory, source, format=format_name, encoding=encoding
+            )
     finally:
         await pool.aclose()
     if outcome.created:
@@ -227,10 +231,16 @@ async def export(format_name: str) -> None:
     stdout.flush()
 
 
-async def feeds_add(source: str, format_name: str | None, interval: int) -> None:
+async def feeds_add(
+    source: str, format_name: str | None, interval: int, encoding: str | None = None
+) -> None:
     async with database() as session_factory, session_factory() as session, session.begin():
         feed = await FeedService.add(
-            session, source=source, format=format_name, interval_seconds=interval
+            session,
+            source=source,
+            format=format_name,
+            interval_seconds=interval,
+            encoding=encoding,
         )
         out.print(f"feed {feed.id}: {feed.source} every {feed.interval_seconds} s")
 
@@ -261,6 +271,68 @@ async def feeds_remove(source_or_id: str) -> None:
     if not removed:
         raise SystemExit(f"no feed {source_or_id}")
     out.print(f"removed {source_or_id}")
+
+
+async def history(cig_or_id: str) -> None:
+    async with database() as session_factory, session_factory() as session:
+        tender = await find_tender(session, cig_or_id)
+        if tender is None:
+            raise SystemExit(f"no tender {cig_or_id}")
+        rows = await tender_history(session, tender.id)
+    table = Table(title=f"{tender.cig or tender.identity_key}: {tender.title[:80]}")
+    for column in ("changed at", "field", "old", "new", "run"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.changed_at.isoformat(timespec="seconds"),
+            row.field,
+            row.old_value or "",
+            row.new_value or "",
+            str(row.run_id or ""),
+        )
+    out.print(table if rows else "no changes recorded")
+
+
+async def changes(since: datetime, format_name: str, limit: int | None) -> None:
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    async with database() as session_factory, session_factory() as session:
+        rows = await changes_since(session, since, limit=limit)
+    if format_name == "jsonl":
+        for row in rows:
+            sys.stdout.buffer.write(_dumps({k: _jsonable(v) for k, v in row.items()}))
+        sys.stdout.flush()
+        return
+    table = Table()
+    for column in ("changed at", "tender", "field", "old", "new"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["changed_at"].isoformat(timespec="seconds"),
+            row["cig"] or row["identity_key"],
+            row["field"],
+            row["old_value"] or "",
+            row["new_value"] or "",
+        )
+    out.print(table)
+
+
+async def reprocess(source: str | None) -> None:
+    from src.domain.ingest.reprocess import reprocess as rebuild
+    from src.infra.readers.registry import map_publication
+
+    def mapper(format_name: str, raw: Any, source_url: str | None) -> Any:
+        return map_publication(format_name, raw, source_url=source_url)
+
+    async with database() as session_factory:
+        run_id = await rebuild(session_factory, mapper, source=source)
+        async with session_factory() as session:
+            run = await RunService.get(session, run_id)
+    assert run is not None
+    out.print(
+        f"reprocessed run {run_id}: {run.inserted} inserted, {run.updated} updated, "
+        f"{run.unchanged} unchanged, {run.rejected} rejected"
+    )
 
 
 async def db_upgrade(revision: str, *, quiet: bool = False) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,10 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
 
+EncodingOption = Annotated[
+    str | None,
+    typer.Option("--encoding", help="The source's encoding when it is not UTF-8 (e.g. cp1252)."),
+]
 FormatOption = Annotated[
     str | None, typer.Option("--format", "-f", help="Force the format (default: detected).")
 ]
@@ -36,11 +41,11 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) ->
 
 
 @app.command()
-def ingest(source: str, format: FormatOption = None) -> None:
+def ingest(source: str, format: FormatOption = None, encoding: EncodingOption = None) -> None:
     """Queue SOURCE (a path, file:// or http(s):// URL) for ingestion; prints the job id."""
     if "://" not in source:
         source = str(Path(source).resolve())
-    asyncio.run(commands.ingest(source, format))
+    asyncio.run(commands.ingest(source, format, encoding))
 
 
 @app.command()
@@ -87,14 +92,47 @@ def export(
     asyncio.run(commands.export(format))
 
 
+@app.command()
+def history(cig_or_id: str) -> None:
+    """The changes of one tender (by CIG, id or identity key): deadline moved, status, ..."""
+    asyncio.run(commands.history(cig_or_id))
+
+
+@app.command()
+def changes(
+    since: Annotated[
+        datetime,
+        typer.Option(
+            help="Changes after this moment (ISO 8601).",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"],
+        ),
+    ],
+    format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
+    limit: Annotated[int | None, typer.Option(help="At most this many, oldest first.")] = None,
+) -> None:
+    """The feed of all changes after --since: what an alerting job polls."""
+    if format not in ("table", "jsonl"):
+        raise typer.BadParameter("--format must be table or jsonl")
+    asyncio.run(commands.changes(since, format, limit))
+
+
+@app.command()
+def reprocess(
+    source: Annotated[str | None, typer.Option(help="Only this source (anac, ted, ...).")] = None,
+) -> None:
+    """Rebuild tenders from the stored raw publications with the current mapping."""
+    asyncio.run(commands.reprocess(source))
+
+
 @feeds_app.command("add")
 def feeds_add(
     source: str,
     format: FormatOption = None,
     interval: Annotated[int, typer.Option(help="Seconds between ingests.")] = 3600,
+    encoding: EncodingOption = None,
 ) -> None:
     """Register SOURCE to be ingested every INTERVAL seconds."""
-    asyncio.run(commands.feeds_add(source, format, interval))
+    asyncio.run(commands.feeds_add(source, format, interval, encoding))
 
 
 @feeds_app.command("list")

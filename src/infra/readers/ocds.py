@@ -119,6 +119,12 @@ def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> I
                 package.values_seen += 1
                 yield from _top_level(document, top_has_items, counters, package)
     except ijson.IncompleteJSONError as error:
+        text = str(error.args[0] if error.args else error)
+        if "UTF8" in text or "UTF-8" in text:
+            raise OcdsFormatError(
+                f"source is not UTF-8 ({' '.join(text.split())[:160]}); "
+                "OCDS JSON must be UTF-8: re-encode it, or pass --encoding if you know it"
+            ) from error
         raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
     except UnicodeDecodeError as error:
         raise OcdsFormatError(f"source is not UTF-8: {error}") from error

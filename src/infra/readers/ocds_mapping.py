@@ -113,11 +113,33 @@ def _award_for(release: Mapping[str, Any], lot_id: str | None, lots: int) -> dic
     }
 
 
+def _first_title(*containers: Any) -> str | None:
+    """A contract's or award's title, for releases that carry no tender (tag contract)."""
+    for container in containers:
+        for entry in container if isinstance(container, list) else []:
+            title = clean_text(_obj(entry).get("title"))
+            if title:
+                return title
+    return None
+
+
+def _planning_text(release: Mapping[str, Any]) -> str | None:
+    """What a planning release says of the purchase (budget description, project, rationale)."""
+    planning = _obj(release.get("planning"))
+    budget = _obj(planning.get("budget"))
+    for text in (budget.get("description"), budget.get("project"), planning.get("rationale")):
+        cleaned = clean_text(text)
+        if cleaned and cleaned.strip("-\u2013\u2022 \r\n"):
+            return cleaned.strip("-\u2013\u2022 ")
+    return None
+
+
 def _derived_status(
     tender: Mapping[str, Any],
     lot: Mapping[str, Any],
     award: dict[str, Any],
     deadline: datetime | None,
+    planned: bool = False,
 ) -> str | None:
     """OCDS status as published (lot first); else complete when awarded, active before the
     deadline, complete after it."""
@@ -128,6 +150,8 @@ def _derived_status(
         return "complete"
     if deadline is not None:
         return "active" if deadline > datetime.now(UTC) else "complete"
+    if not tender and planned:
+        return "planning"
     return None
 
 
@@ -194,8 +218,16 @@ def _map_lots(
         lot_period = _obj(lot.get("tenderPeriod"))
         deadline = parse_timestamp(lot_period.get("endDate")) or tender_deadline
         award = _award_for(release, lot_id, len(raw_lots))
-        description = clean_text(lot.get("description")) or clean_text(tender.get("description"))
-        title = clean_text(lot.get("title")) or clean_text(tender.get("title"))
+        description = (
+            clean_text(lot.get("description"))
+            or clean_text(tender.get("description"))
+            or _planning_text(release)
+        )
+        title = (
+            clean_text(lot.get("title"))
+            or clean_text(tender.get("title"))
+            or _first_title(release.get("contracts"), release.get("awards"))
+        )
         try:
             yield TenderRecord(
                 source=source,
@@ -208,7 +240,7 @@ def _map_lots(
                 buyer_id=buyer_id,
                 cpv=_main_cpv(lot_items) or _main_cpv(items),
                 procedure_type=procedure_type,
-                status=_derived_status(tender, lot, award, deadline),
+                status=_derived_status(tender, lot, award, deadline, "planning" in release),
                 amount=amount,
                 currency=currency,
                 published_at=published_at,

@@ -6,16 +6,17 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.readers.anac_cig import read_cig_csv, read_cig_json
+from src.infra.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.infra.readers.common import ReadItem, Utf8Transcoder
 from src.infra.readers.containers import head, iter_documents
 from src.infra.readers.eforms import read_eforms
 from src.infra.readers.ocds import PackageInfo, read_ocds
+from src.infra.readers.ocds_mapping import map_release
 from src.infra.readers.ocds_releases import PendingRelease, resolve_releases
 
 FORMATS = ("ocds", "anac_csv", "anac_json", "eforms")
@@ -113,3 +114,20 @@ async def resolve_pending(session: AsyncSession, items: Sequence[object]) -> lis
         unknown = next(i for i in items if not isinstance(i, PendingRelease))
         raise TypeError(f"a reader produced {type(unknown).__name__}, which nothing resolves")
     return await resolve_releases(session, releases)
+
+
+def map_publication(format_name: str, raw: Any, *, source_url: str | None) -> list[ReadItem]:
+    """A stored raw publication mapped again with the current mapping (`tenders reprocess`)."""
+    position = "stored publication"
+    if format_name == "ocds":
+        return list(map_release(raw, source_url=source_url, position=position))
+    if format_name == "eforms":
+        xml = raw.get("xml") if isinstance(raw, dict) else None
+        if not isinstance(xml, str):
+            return [RejectedRecord.of("stored eForms publication has no XML", position, raw)]
+        return list(
+            read_eforms(io.BytesIO(xml.encode("utf-8")), source_url=source_url, position=position)
+        )
+    if format_name in ("anac_csv", "anac_json"):
+        return [map_stored(raw, format_name, source_url=source_url)]
+    raise UnknownFormatError(f"cannot reprocess format {format_name!r}")

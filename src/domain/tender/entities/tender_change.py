@@ -19,7 +19,11 @@ class TenderChange(Base):
     field: Mapped[str] = mapped_column(String(40))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
-    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # The wall-clock moment of the write (not the transaction's start), so that the feed of
+    # changes is ordered as they were made.
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.clock_timestamp()
+    )
     # The source's own date of the version that made the change.
     source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     run_id: Mapped[uuid.UUID | None] = mapped_column()

@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column(
             "changed_at",
             sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
+            server_default=sa.text("clock_timestamp()"),
             nullable=False,
         ),
         sa.Column("source_updated_at", sa.DateTime(timezone=True), nullable=True),
