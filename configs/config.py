@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     max_pages: int = 10_000  # `links.next` pages followed in one run
     user_agent: str = "tenders-ingest/0.1"
 
+    # Sources given through the API or registered as feeds (a path typed on the command line
+    # is the user's own choice): files only under these directories; URLs that resolve to
+    # loopback or private addresses only when allowed.
+    allowed_source_dirs: list[Path] = Field(default_factory=list)
+    allow_private_sources: bool = False
+
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")
 
