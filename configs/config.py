@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     worker_health_check_interval: int = 10
     worker_poll_delay: float = 0.2
     ingest_batch_size: int = Field(default=1000, ge=1)
+    # A running job's in-progress key in Redis is kept alive this long at a time, so a job
+    # whose worker was killed runs again after at most this many seconds.
+    job_keepalive_seconds: int = Field(default=30, ge=5)
+    # JSON Lines files at least this large are split into chunks of about chunk_bytes,
+    # ingested by as many workers as there are.
+    chunk_bytes: int = Field(default=32 * 1024**2, ge=1024)
+    chunk_min_bytes: int = Field(default=64 * 1024**2, ge=1)
 
     # Cron: the minutes (0-59) at which due feeds are enqueued and lost runs swept.
     cron_minutes: set[int] = Field(default_factory=lambda: set(range(60)))
@@ -70,6 +77,9 @@ class Settings(BaseSettings):
     # Fetching.
     http_timeout: float = 60
     http_max_bytes: int = 8 * 1024**3
+    http_max_seconds: float = 3600  # a whole download, however slowly it trickles
+    # What a compressed source may inflate to (gzip bombs stop here; 1 GB sources pass).
+    max_decompressed_bytes: int = 64 * 1024**3
     max_pages: int = 10_000  # `links.next` pages followed in one run
     user_agent: str = "tenders-ingest/0.1"
 

@@ -19,10 +19,10 @@ from configs.config import Settings
 from src.domain.ingest.entities import Feed, IngestRun, Rejection
 from src.domain.ingest.services import FeedService
 from src.domain.tender.entities import Tender
-from src.infra.queue import ingest_job_id
+from src.infra.queue import ingest_job_id, job_in_redis
 from tests.conftest import FIXTURES
 from tests.http_server import Route, serve
-from workers.cron import enqueue_due_feeds, job_in_redis, sweep_lost_runs
+from workers.cron import enqueue_due_feeds, sweep_lost_runs
 from workers.jobs import ingest_source
 
 PACKAGE = FIXTURES / "ocds" / "anac_two_procedures.json"

@@ -3,11 +3,13 @@ opens its own from `session_factory`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, TypedDict
 
 import httpx
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings, get_settings
@@ -38,6 +40,30 @@ async def on_startup(ctx: dict[str, Any]) -> None:
         headers={"User-Agent": settings.user_agent},
     )
     log.info("worker started (queue %s)", settings.queue_name)
+
+
+async def _keep_in_progress(redis: ArqRedis, key: str, seconds: int) -> None:
+    while True:
+        await redis.pexpire(key, seconds * 1000)
+        await asyncio.sleep(seconds / 3)
+
+
+async def on_job_start(ctx: dict[str, Any]) -> None:
+    """arq marks a running job with an in-progress key that lives as long as the longest job
+    timeout (an hour here): a killed worker's job would wait that long to run again. Ingest
+    jobs keep the key alive in short steps instead, so recovery takes seconds."""
+    job_id = str(ctx.get("job_id", ""))
+    if job_id.startswith("ingest:"):
+        key = in_progress_key_prefix + job_id
+        seconds = ctx["settings"].job_keepalive_seconds
+        ctx["_keepalive"] = asyncio.create_task(_keep_in_progress(ctx["redis"], key, seconds))
+
+
+async def on_job_end(ctx: dict[str, Any]) -> None:
+    keepalive = ctx.pop("_keepalive", None)
+    if keepalive is not None:
+        keepalive.cancel()
+        await asyncio.gather(keepalive, return_exceptions=True)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:

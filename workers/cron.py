@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from src.domain.ingest.enqueue import enqueue_ingest
 from src.domain.ingest.services import FeedService, RunService
 from src.domain.ingest.services.run_service import stalled_thresholds
-from src.infra.queue import INGEST_FUNCTION
+from src.infra.queue import INGEST_FUNCTION, job_in_redis
 
 log = logging.getLogger("tenders.cron")
 
@@ -44,10 +43,6 @@ async def enqueue_due_feeds(ctx: dict[str, Any]) -> dict[str, Any]:
             "" if outcome.created else " (already queued)",
         )
     return {"enqueued": enqueued}
-
-
-async def job_in_redis(redis: ArqRedis, job_id: str) -> bool:
-    return bool(await redis.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id))
 
 
 async def sweep_lost_runs(ctx: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,16 @@ from arq import cron
 from arq.worker import Worker, func
 
 from configs.config import Settings, get_settings
-from src.infra.queue import deserialize, redis_settings, serialize
-from workers.context import on_shutdown, on_startup
+from src.infra.queue import (
+    CHUNK_FUNCTION,
+    INGEST_FUNCTION,
+    deserialize,
+    redis_settings,
+    serialize,
+)
+from workers.context import on_job_end, on_job_start, on_shutdown, on_startup
 from workers.cron import scheduled
-from workers.jobs import ingest_source
+from workers.jobs import ingest_chunk, ingest_source
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -23,7 +29,14 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "functions": [
             func(
                 ingest_source,
-                name="ingest_source",
+                name=INGEST_FUNCTION,
+                max_tries=settings.worker_max_tries,
+                timeout=settings.worker_job_timeout,
+                keep_result=0,
+            ),
+            func(
+                ingest_chunk,
+                name=CHUNK_FUNCTION,
                 max_tries=settings.worker_max_tries,
                 timeout=settings.worker_job_timeout,
                 keep_result=0,
@@ -45,6 +58,8 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "redis_settings": redis_settings(settings),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
+        "on_job_start": on_job_start,
+        "on_job_end": on_job_end,
         "max_jobs": settings.worker_max_jobs,
         "job_timeout": settings.worker_job_timeout,
         "keep_result": 0,

@@ -8,10 +8,12 @@ from typing import Any
 
 import orjson
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from configs.config import Settings, redact_url
 
 INGEST_FUNCTION = "ingest_source"
+CHUNK_FUNCTION = "ingest_chunk"
 
 
 class SafeRedisSettings(RedisSettings):
@@ -71,3 +73,8 @@ def ingest_job_id(
     arq's job keys are global to a Redis database, hence the queue name in the id."""
     key = f"{queue_name}\0{source}\0{format_name or ''}\0{chunk or ''}".encode()
     return "ingest:" + hashlib.sha256(key).hexdigest()[:32]
+
+
+async def job_in_redis(redis: ArqRedis, job_id: str) -> bool:
+    """Whether Redis still knows the job (queued, deferred or running)."""
+    return bool(await redis.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id))

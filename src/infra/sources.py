@@ -4,8 +4,10 @@ with a size limit) so that parsing never holds a connection open and a retry is 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -62,12 +64,47 @@ def local_path(source: str) -> Path:
     )
 
 
-def _maybe_gunzip(raw: BinaryIO) -> BinaryIO:
+class LimitedReader(io.RawIOBase):
+    """Refuses to read past `limit` bytes: a gzip bomb stops at the limit, not at the disk's
+    or memory's end."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = limit
+        self._name = name
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        self.position += len(data)
+        if self.position > self._limit:
+            raise SourceError(
+                f"{self._name} decompresses to more than {self._limit} bytes "
+                "(MAX_DECOMPRESSED_BYTES); refusing it as a possible decompression bomb"
+            )
+        view[: len(data)] = data
+        return len(data)
+
+
+def _maybe_gunzip(raw: BinaryIO, limit: int = 64 * 1024**3, name: str = "source") -> BinaryIO:
     head = raw.read(2)
     raw.seek(0)
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        inflated = gzip.GzipFile(fileobj=raw, mode="rb")
+        limited = LimitedReader(inflated, limit, name)  # type: ignore[arg-type]
+        return io.BufferedReader(limited, buffer_size=1 << 20)
     return raw
+
+
+def file_fingerprint(path: Path) -> str:
+    """Size and modification time: what tells a resumed job that the file is the same."""
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -92,9 +129,26 @@ async def download(
     max_bytes: int,
     etag: str | None = None,
     last_modified: str | None = None,
+    max_seconds: float = 3600,
 ) -> tuple[str, str | None, str | None]:
     """Stream `url` into `target`; returns (sha256, etag, last_modified). Raises
-    SourceNotModified on 304 and SourceRetryLater on 429/503 with Retry-After."""
+    SourceNotModified on 304 and SourceRetryLater on 429/503 with Retry-After; a download
+    larger than `max_bytes` or longer than `max_seconds` is refused."""
+    try:
+        async with asyncio.timeout(max_seconds):
+            return await _download(client, url, target, max_bytes, etag, last_modified)
+    except TimeoutError:
+        raise SourceError(f"{url} took longer than {max_seconds:.0f} s to download") from None
+
+
+async def _download(
+    client: httpx.AsyncClient,
+    url: str,
+    target: BinaryIO,
+    max_bytes: int,
+    etag: str | None,
+    last_modified: str | None,
+) -> tuple[str, str | None, str | None]:
     headers = {}
     if etag:
         headers["If-None-Match"] = etag
@@ -129,20 +183,31 @@ async def open_source(
     *,
     client: httpx.AsyncClient | None = None,
     max_bytes: int = 8 * 1024**3,
+    max_seconds: float = 3600,
+    max_decompressed_bytes: int = 64 * 1024**3,
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> AsyncIterator[OpenedSource]:
-    """The source as a binary stream (gzip undone), with a fingerprint of its bytes."""
+    """The source as a binary stream (gzip undone, within `max_decompressed_bytes`), with a
+    fingerprint of its bytes. An empty source is an error: there is nothing to ingest."""
     if is_remote(source):
         if client is None:
             raise SourceError("an HTTP client is needed to read a URL")
         with tempfile.TemporaryFile(prefix="tenders-") as spool:
             digest, new_etag, new_modified = await download(
-                client, source, spool, max_bytes=max_bytes, etag=etag, last_modified=last_modified
+                client,
+                source,
+                spool,
+                max_bytes=max_bytes,
+                etag=etag,
+                last_modified=last_modified,
+                max_seconds=max_seconds,
             )
+            if spool.tell() == 0:
+                raise SourceError(f"{source} answered with an empty body: nothing to ingest")
             spool.seek(0)
-            stream = _maybe_gunzip(spool)
             name = Path(urlsplit(source).path).name or source
+            stream = _maybe_gunzip(spool, max_decompressed_bytes, name)
             yield OpenedSource(stream, name, digest, new_etag, new_modified)
         return
     path = local_path(source)
@@ -156,5 +221,9 @@ async def open_source(
         raise SourceError(f"no permission to read {path}") from None
     with handle:
         stat = os.fstat(handle.fileno())
+        if stat.st_size == 0:
+            raise SourceError(f"{path} is empty: nothing to ingest")
         fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
-        yield OpenedSource(_maybe_gunzip(handle), path.name, fingerprint)
+        yield OpenedSource(
+            _maybe_gunzip(handle, max_decompressed_bytes, path.name), path.name, fingerprint
+        )

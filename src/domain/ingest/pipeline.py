@@ -63,6 +63,7 @@ async def ingest_items(
     resume_from: int = 0,
     already_done: int = 0,
     resolve: Resolver | None = None,
+    chunk_id: uuid.UUID | None = None,
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
     current one. The first `resume_from` items were committed by an earlier attempt;
@@ -95,6 +96,7 @@ async def ingest_items(
                     counts=counts,
                     rejected=rejected,
                     records_done=totals.records + len(batch),
+                    chunk_id=chunk_id,
                 )
             totals.counts += counts
             totals.rejected += len(rejected)

@@ -39,6 +39,9 @@ class IngestRun(Base):
     # The source's bytes as seen by the attempt that wrote the checkpoint.
     source_fingerprint: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A large source split into chunks: the run completes when every chunk has.
+    chunks_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -12,7 +12,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.ingest.entities import IngestRun, Rejection, RunStatus
+from src.domain.ingest.entities import IngestChunk, IngestRun, Rejection, RunStatus
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 
 
@@ -104,7 +104,9 @@ class RunService:
         counts: UpsertCounts,
         rejected: Sequence[RejectedRecord],
         records_done: int,
+        chunk_id: uuid.UUID | None = None,
     ) -> None:
+        """Counts add up on the run; the checkpoint is the run's, or its chunk's."""
         if rejected:
             session.add_all(
                 Rejection(
@@ -116,18 +118,23 @@ class RunService:
                 )
                 for r in rejected
             )
-        await session.execute(
-            update(IngestRun)
-            .where(IngestRun.id == run_id)
-            .values(
-                inserted=IngestRun.inserted + counts.inserted,
-                updated=IngestRun.updated + counts.updated,
-                unchanged=IngestRun.unchanged + counts.unchanged,
-                rejected=IngestRun.rejected + len(rejected),
-                records_done=records_done,
-                heartbeat_at=datetime.now(UTC),
+        now = datetime.now(UTC)
+        values: dict[str, object] = {
+            "inserted": IngestRun.inserted + counts.inserted,
+            "updated": IngestRun.updated + counts.updated,
+            "unchanged": IngestRun.unchanged + counts.unchanged,
+            "rejected": IngestRun.rejected + len(rejected),
+            "heartbeat_at": now,
+        }
+        if chunk_id is None:
+            values["records_done"] = records_done
+        else:
+            await session.execute(
+                update(IngestChunk)
+                .where(IngestChunk.id == chunk_id)
+                .values(records_done=records_done, heartbeat_at=now)
             )
-        )
+        await session.execute(update(IngestRun).where(IngestRun.id == run_id).values(**values))
         await session.flush()
 
     @staticmethod

@@ -1,0 +1,124 @@
+"""A large JSON Lines source split into byte-range chunks, shared by two real worker
+processes; the run's counts add up across chunks, and a second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from configs.config import Settings
+from src.domain.ingest.enqueue import enqueue_ingest
+from src.domain.ingest.entities import IngestChunk, IngestRun
+from src.domain.tender.entities import Tender
+from src.infra.database import create_engine, create_session_factory
+from src.infra.queue import create_queue_pool
+from tests.conftest import ROOT, Servers
+
+pytestmark = pytest.mark.slow
+
+PROCEDURES = 300
+
+
+def anac_lines(path: Path, version: int = 1) -> int:
+    """ANAC-like compiled releases, two lots each; returns the number of tenders."""
+    with path.open("w") as out:
+        for index in range(PROCEDURES):
+            lots = [
+                {
+                    "id": f"{9000000 + index:07d}{lot:03X}",
+                    "status": "active",
+                    "value": {"amount": 1000 * (lot + 1) + version, "currency": "EUR"},
+                }
+                for lot in range(2)
+            ]
+            out.write(
+                json.dumps(
+                    {
+                        "ocid": f"ocds-hu01ve-{index}",
+                        "id": f"r{index}-{version}",
+                        "date": f"2025-0{version}-01T00:00:00Z",
+                        "tag": ["compiled"],
+                        "tender": {
+                            "id": str(index),
+                            "description": f"Fornitura numero {index}",
+                            "lots": lots,
+                        },
+                    }
+                )
+                + "\n"
+            )
+    return PROCEDURES * 2
+
+
+async def test_two_workers_share_one_chunked_source(
+    servers: Servers, fresh_database_url: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "big.jsonl"
+    tenders = anac_lines(source)
+    queue_name = f"test:{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database_url,
+        "REDIS_URL": servers.redis_url,
+        "QUEUE_NAME": queue_name,
+        "WORKER_POLL_DELAY": "0.05",
+        "CHUNK_BYTES": "8192",
+        "CHUNK_MIN_BYTES": "4096",
+        "INGEST_BATCH_SIZE": "50",
+    }
+    settings = Settings(
+        database_url=fresh_database_url, redis_url=servers.redis_url, queue_name=queue_name
+    )
+    engine = create_engine(settings)
+    sessions = create_session_factory(engine)
+    pool = await create_queue_pool(settings)
+
+    def two_workers() -> None:
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "src.cli", "worker", "--burst"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        for worker in workers:
+            _, stderr = worker.communicate(timeout=180)
+            assert worker.returncode == 0, stderr.decode()[-2000:]
+
+    try:
+        first = await enqueue_ingest(pool, sessions, str(source))
+        two_workers()
+        async with sessions() as session:
+            run = await session.get(IngestRun, first.run_id)
+            assert run is not None
+            assert (run.status, run.inserted, run.rejected) == ("complete", tenders, 0)
+            assert run.chunks_total > 4 and run.chunks_done == run.chunks_total
+            chunks = (
+                await session.scalars(select(IngestChunk).where(IngestChunk.run_id == run.id))
+            ).all()
+            assert {c.status for c in chunks} == {"complete"}
+            assert await session.scalar(select(func.count()).select_from(Tender)) == tenders
+        again = await enqueue_ingest(pool, sessions, str(source))
+        two_workers()
+        async with sessions() as session:
+            rerun = await session.get(IngestRun, again.run_id)
+            assert rerun is not None
+            assert (rerun.status, rerun.inserted, rerun.updated, rerun.unchanged) == (
+                "complete",
+                0,
+                0,
+                tenders,
+            )
+    finally:
+        await pool.aclose()
+        await engine.dispose()
