@@ -127,8 +127,9 @@ def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str]) -> No
     assert moved, rows
     history = cli(env, "history", moved[0]["identity_key"])
     assert "deadline_at" in history.stdout, history.stdout
-    latin = cli(env, "ingest", str(FIXTURES / "anac" / "cig_bulk_cp1252.csv"),
-                "--encoding", "cp1252")
+    latin = cli(
+        env, "ingest", str(FIXTURES / "anac" / "cig_bulk_cp1252.csv"), "--encoding", "cp1252"
+    )
     assert latin.returncode == 0
     assert cli(env, "worker", "--burst").returncode == 0
     runs = [orjson.loads(x) for x in cli(env, "runs", "--format", "jsonl").stdout.splitlines()]

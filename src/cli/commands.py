@@ -100,14 +100,26 @@ async def run_worker(*, burst: bool) -> None:
         worker = create_worker(settings, burst=burst)
         try:
             await worker.async_run()
-            return
         except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
-            return
+            pass
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
             log.warning("worker lost Redis (%s); restarting in 1 s", error)
+            await _close_quietly(worker)
             await asyncio.sleep(1)
-        finally:
-            await worker.close()
+            continue
+        await _close_quietly(worker)
+        return
+
+
+async def _close_quietly(worker: Any) -> None:
+    """Close a worker whose Redis may be gone: its shutdown hook must still run."""
+    try:
+        await worker.close()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+        log.warning("worker closed without Redis (%s)", error)
+        on_shutdown = worker.on_shutdown
+        if on_shutdown is not None:
+            await on_shutdown(worker.ctx)
 
 
 async def check_worker() -> int:

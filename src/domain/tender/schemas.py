@@ -92,16 +92,18 @@ class TenderCreate(BaseModel):
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
-    title: str = Field(min_length=1)
-    description: str | None = None
-    cig: str | None = None
-    source: str | None = None
-    procedure_id: str | None = None
-    lot_id: str | None = None
-    buyer_name: str | None = None
-    buyer_id: str | None = None
-    cpv: str | None = None
-    procedure_type: str | None = None
+    # Limits fit the columns and indexes; a record beyond them is broken input (a rejection),
+    # never a failed batch. The raw publication keeps whatever the source said.
+    title: str = Field(min_length=1, max_length=2000)
+    description: str | None = Field(default=None, max_length=100_000)
+    cig: str | None = Field(default=None, max_length=10)
+    source: str | None = Field(default=None, max_length=100)
+    procedure_id: str | None = Field(default=None, max_length=500)
+    lot_id: str | None = Field(default=None, max_length=500)
+    buyer_name: str | None = Field(default=None, max_length=2000)
+    buyer_id: str | None = Field(default=None, max_length=100)
+    cpv: str | None = Field(default=None, max_length=12)
+    procedure_type: str | None = Field(default=None, max_length=500)
     status: TenderStatus | None = None
     amount: Decimal | None = None
     currency: str | None = Field(default=None, min_length=3, max_length=3)
@@ -110,9 +112,9 @@ class TenderCreate(BaseModel):
     award_amount: Decimal | None = None
     award_currency: str | None = Field(default=None, min_length=3, max_length=3)
     awarded_at: datetime | None = None
-    supplier_name: str | None = None
-    supplier_id: str | None = None
-    source_url: str | None = None
+    supplier_name: str | None = Field(default=None, max_length=2000)
+    supplier_id: str | None = Field(default=None, max_length=100)
+    source_url: str | None = Field(default=None, max_length=4000)
     source_updated_at: datetime | None = None
 
     @field_validator("cig", mode="before")
@@ -121,6 +123,13 @@ class TenderCreate(BaseModel):
         """A source without a CIG stores NULL, never an empty string (cig is unique)."""
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("amount", "award_amount", mode="after")
+    @classmethod
+    def _fits_the_column(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or abs(value) >= Decimal("1e16")):
+            raise ValueError("amount out of range (at most 16 digits before the decimal point)")
         return value
 
     @field_validator("published_at", "deadline_at", "awarded_at", "source_updated_at", mode="after")
@@ -138,8 +147,8 @@ class TenderRecord(TenderCreate):
     stored once. `position` says where in the source the record came from.
     """
 
-    source: str = Field(min_length=1)
-    procedure_id: str = Field(min_length=1)
+    source: str = Field(min_length=1, max_length=100)
+    procedure_id: str = Field(min_length=1, max_length=500)
     # Any, not dict: pydantic would copy a dict per lot, and lots must share one object.
     raw: Any = Field(default=None, exclude=True, repr=False)
     format: str = Field(default="ocds", exclude=True)

@@ -7,6 +7,7 @@ built on its own and handed on, so a 1 GB package never sits in memory at once."
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -46,78 +47,107 @@ class PackageInfo:
 
 @dataclass
 class OcdsObject:
-    kind: str  # release | record | compiled
+    kind: str  # release | record | compiled | oversized
     data: dict[str, Any]
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
 
 
-def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> Iterator[OcdsObject]:
-    """Every release or record in the stream, with its position ("release 3", "line 7")."""
+MAX_OBJECT_BYTES = 64 * 1024**2  # one release, record or JSON line; a package may be any size
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts the bytes the parser has read, to bound the size of one object."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+@dataclass
+class _Building:
+    """An object being built from parser events; dropped (not built) once it is too large."""
+
+    prefix: str
+    started_at: int
+    builder: Any = field(default_factory=ijson.ObjectBuilder)
+    depth: int = 0
+    oversized: bool = False
+
+    def feed(self, event: str, value: Any, position: int, limit: int) -> bool:
+        """Feed one event; True when the object is complete."""
+        if not self.oversized:
+            if position - self.started_at > limit:
+                self.oversized, self.builder = True, None
+            else:
+                self.builder.event(event, value)
+        self.depth += _depth_change(event)
+        return self.depth == 0
+
+
+def iter_ocds_objects(
+    stream: BinaryIO,
+    package: PackageInfo | None = None,
+    *,
+    max_object_bytes: int = MAX_OBJECT_BYTES,
+) -> Iterator[OcdsObject]:
+    """Every release or record in the stream, with its position ("release 3", "value 7").
+    An object larger than `max_object_bytes` is not built: it comes out as kind "oversized"."""
     package = package or PackageInfo()
-    builder: ijson.ObjectBuilder | None = None
-    building_prefix = ""
-    depth = 0
-    top_builder: ijson.ObjectBuilder | None = None
-    top_depth = 0
-    top_has_items = False
-    version_seen = False
+    counted = _CountingReader(stream)
+    item: _Building | None = None  # a release or record inside a package
+    top: _Building | None = None  # a top-level value (a package, or a JSON line)
+    top_has_items = version_seen = False
     counters = {"release": 0, "record": 0, "value": 0}
-    events = ijson.parse(stream, multiple_values=True, use_float=True)
+    events = ijson.parse(io.BufferedReader(counted, 1 << 16), multiple_values=True, use_float=True)
     try:
         for prefix, event, value in events:
-            if builder is not None:
-                builder.event(event, value)
-                depth += _depth_change(event)
-                if depth == 0:
-                    kind = _STREAMED[building_prefix]
-                    counters[kind] += 1
-                    yield OcdsObject(kind, builder.value, f"{kind} {counters[kind]}", package)
-                    builder = None
+            if item is not None:
+                if item.feed(event, value, counted.position, max_object_bytes):
+                    yield _finished(item, _STREAMED[item.prefix], counters, package)
+                    item = None
                 continue
-            if prefix in _STREAMED and event in (
-                "start_map",
-                "start_array",
-                "string",
-                "number",
-                "boolean",
-                "null",
-            ):
-                builder, building_prefix = ijson.ObjectBuilder(), prefix
-                builder.event(event, value)
-                depth = _depth_change(event)
+            if prefix in _STREAMED and event not in ("end_array", "map_key", "end_map"):
+                item = _Building(prefix, counted.position)
                 top_has_items = True
-                if depth == 0:  # a scalar where an object belongs: reported by the mapper
-                    kind = _STREAMED[prefix]
-                    counters[kind] += 1
-                    yield OcdsObject(kind, builder.value, f"{kind} {counters[kind]}", package)
-                    builder = None
+                if item.feed(event, value, counted.position, max_object_bytes):
+                    yield _finished(item, _STREAMED[prefix], counters, package)
+                    item = None
                 continue
-            if top_builder is None and prefix in _TOP and event == "start_map":
-                top_builder, top_depth, top_has_items = ijson.ObjectBuilder(), 0, False
+            if top is None and prefix in _TOP and event == "start_map":
+                top, top_has_items = _Building(prefix, counted.position), False
                 package.version, version_seen = "1.1", False
-            if prefix in _VERSION and event == "string" and top_depth == 1:
-                package.version, version_seen = value, True
-            if top_builder is None:
+            if top is None:
                 if prefix == "" and event not in ("start_array", "end_array"):
                     raise OcdsFormatError(f"expected a JSON object or array, got {event}")
                 continue
-            if (
-                event == "map_key"
-                and value in ("releases", "records")
-                and (prefix in _TOP and top_depth == 1)
-            ):
+            if top.depth == 1 and prefix in _VERSION and event == "string":
+                package.version, version_seen = value, True
+            if top.depth == 1 and event == "map_key" and value in ("releases", "records"):
                 top_has_items = True
                 if not version_seen:  # a package without a version is OCDS 1.0
                     package.version = "1.0"
-            top_builder.event(event, value)
-            top_depth += _depth_change(event)
-            if top_depth == 0:
-                document = top_builder.value
-                top_builder = None
+            # A package's own fields are small; its items were handed on above.
+            limit = max_object_bytes if not top_has_items else 1 << 62
+            if top.feed(event, value, counted.position, limit):
                 counters["value"] += 1
                 package.values_seen += 1
-                yield from _top_level(document, top_has_items, counters, package)
+                if top.oversized:
+                    yield OcdsObject("oversized", {}, f"value {counters['value']}", package)
+                else:
+                    yield from _top_level(top.builder.value, top_has_items, counters, package)
+                top = None
     except ijson.IncompleteJSONError as error:
         text = str(error.args[0] if error.args else error)
         if "UTF8" in text or "UTF-8" in text:
@@ -128,6 +158,16 @@ def iter_ocds_objects(stream: BinaryIO, package: PackageInfo | None = None) -> I
         raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
     except UnicodeDecodeError as error:
         raise OcdsFormatError(f"source is not UTF-8: {error}") from error
+
+
+def _finished(
+    item: _Building, kind: str, counters: dict[str, int], package: PackageInfo
+) -> OcdsObject:
+    counters[kind] += 1
+    position = f"{kind} {counters[kind]}"
+    if item.oversized:
+        return OcdsObject("oversized", {}, position, package)
+    return OcdsObject(kind, item.builder.value, position, package)
 
 
 def _depth_change(event: str) -> int:
@@ -170,13 +210,23 @@ def _top_level(
 
 
 def read_ocds(
-    stream: BinaryIO, *, source_url: str | None = None, package: PackageInfo | None = None
+    stream: BinaryIO,
+    *,
+    source_url: str | None = None,
+    package: PackageInfo | None = None,
+    max_object_bytes: int = MAX_OBJECT_BYTES,
 ) -> Iterator[ReadItem | PendingRelease]:
     """Compiled releases (a record's, or a publisher's own, e.g. ANAC's) map to TenderRecords
     at once; plain releases are handed on as PendingRelease, to be merged with the other
     releases of their ocid (`ocds_releases.resolve_releases`)."""
-    for item in iter_ocds_objects(stream, package):
-        if item.kind == "record":
+    for item in iter_ocds_objects(stream, package, max_object_bytes=max_object_bytes):
+        if item.kind == "oversized":
+            yield RejectedRecord(
+                reason=f"{item.position} is larger than {max_object_bytes} bytes: not read "
+                "(a single publication this size is broken input)",
+                position=item.position,
+            )
+        elif item.kind == "record":
             yield from _record_items(item, source_url)
         elif item.kind == "release" and not _is_compiled(item.data):
             yield _pending(item.data, item.position, item.package, source_url)
