@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = None
     analytics_database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
+    # TLS for Redis (a rediss:// URL turns it on): CA bundle, client certificate and key.
+    redis_ssl_ca_certs: str | None = None
+    redis_ssl_certfile: str | None = None
+    redis_ssl_keyfile: SecretStr | None = None
+    redis_ssl_cert_reqs: str = "required"
     debug: bool = False
 
     # Pool: the seed's values; pre-ping and recycle keep month-long processes healthy.
@@ -72,6 +77,10 @@ class Settings(BaseSettings):
 
     # Cron: the minutes (0-59) at which due feeds are enqueued and lost runs swept.
     cron_minutes: set[int] = Field(default_factory=lambda: set(range(60)))
+    cron_seconds: set[int] = Field(default_factory=lambda: {0})
+    # A queued run whose job Redis lost is enqueued again after this many seconds; a running
+    # one after this long without a heartbeat.
+    sweep_queued_after: int = 30
     stalled_run_after: int = 300
 
     # Fetching.

@@ -12,8 +12,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.engine import make_url
@@ -157,6 +159,22 @@ async def queue(settings: Settings) -> AsyncIterator[ArqRedis]:
     queued = await pool.zrange(settings.queue_name, 0, -1)
     await pool.delete(settings.queue_name, *(b"arq:job:" + job_id for job_id in queued))
     await pool.aclose()
+
+
+@pytest.fixture
+async def ctx(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
+) -> AsyncIterator[dict[str, Any]]:
+    """A job context as the worker builds it, on the test's rolled-back transaction."""
+    async with httpx.AsyncClient() as http:
+        yield {
+            "settings": settings,
+            "session_factory": session_factory,
+            "http": http,
+            "redis": queue,
+            "job_id": "test-job",
+            "job_try": 1,
+        }
 
 
 @pytest.fixture

@@ -9,17 +9,13 @@ import json
 import tarfile
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from arq.connections import ArqRedis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from configs.config import Settings
 from src.domain.ingest.entities import IngestRun, Rejection
 from src.domain.ingest.reprocess import reprocess
 from src.domain.tender.entities import OcdsRelease, Publication, Tender, TenderChange
@@ -31,21 +27,6 @@ from workers.jobs import ingest_source
 
 EFORMS = FIXTURES / "eforms"
 ANAC = FIXTURES / "anac"
-
-
-@pytest.fixture
-async def ctx(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
-) -> AsyncIterator[dict[str, Any]]:
-    async with httpx.AsyncClient() as http:
-        yield {
-            "settings": settings,
-            "session_factory": session_factory,
-            "http": http,
-            "redis": queue,
-            "job_id": "test-job",
-            "job_try": 1,
-        }
 
 
 async def count(session: AsyncSession, entity: Any) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +12,8 @@ import pytest
 from arq import Retry
 from arq.connections import ArqRedis
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from configs.config import Settings
 from src.domain.ingest.entities import Feed, IngestRun, Rejection
 from src.domain.ingest.services import FeedService
 from src.domain.tender.entities import Tender
@@ -26,21 +24,6 @@ from workers.cron import enqueue_due_feeds, sweep_lost_runs
 from workers.jobs import ingest_source
 
 PACKAGE = FIXTURES / "ocds" / "anac_two_procedures.json"
-
-
-@pytest.fixture
-async def ctx(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
-) -> AsyncIterator[dict[str, Any]]:
-    async with httpx.AsyncClient() as http:
-        yield {
-            "settings": settings,
-            "session_factory": session_factory,
-            "http": http,
-            "redis": queue,
-            "job_id": "test-job",
-            "job_try": 1,
-        }
 
 
 async def tender_count(session: AsyncSession) -> int:

@@ -6,17 +6,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from arq.connections import ArqRedis
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from configs.config import Settings
 from src.domain.ingest.entities import Rejection
 from workers.jobs import ingest_source
 
@@ -34,21 +30,6 @@ EXPECTED = (
     "mx_cdmx_compiled_release_1ocid.expected.json",
     "mx_cdmx_versioned_release_1ocid.expected.json",
 )
-
-
-@pytest.fixture
-async def ctx(
-    settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
-) -> AsyncIterator[dict[str, Any]]:
-    async with httpx.AsyncClient() as http:
-        yield {
-            "settings": settings,
-            "session_factory": session_factory,
-            "http": http,
-            "redis": queue,
-            "job_id": "shared-data",
-            "job_try": 1,
-        }
 
 
 async def test_every_shared_file_ingests_and_a_second_time_changes_nothing(

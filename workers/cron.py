@@ -52,7 +52,7 @@ async def sweep_lost_runs(ctx: dict[str, Any]) -> dict[str, Any]:
     session_factory = ctx["session_factory"]
     redis: ArqRedis = ctx["redis"]
     queued_before, stalled_before = stalled_thresholds(
-        datetime.now(UTC), settings.stalled_run_after
+        datetime.now(UTC), settings.stalled_run_after, settings.sweep_queued_after
     )
     async with session_factory() as session:
         runs = [

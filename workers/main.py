@@ -47,7 +47,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                 scheduled,
                 name="scheduled",
                 minute=settings.cron_minutes,
-                second=0,
+                second=settings.cron_seconds,
                 unique=True,
                 run_at_startup=True,
                 timeout=300,

@@ -32,6 +32,12 @@ def redis_settings(settings: Settings) -> SafeRedisSettings:
     safe = SafeRedisSettings(**base.__dict__)
     safe.conn_retries = 10
     safe.conn_retry_delay = 1
+    if safe.ssl:
+        safe.ssl_cert_reqs = settings.redis_ssl_cert_reqs
+        safe.ssl_ca_certs = settings.redis_ssl_ca_certs
+        safe.ssl_certfile = settings.redis_ssl_certfile
+        if settings.redis_ssl_keyfile is not None:
+            safe.ssl_keyfile = settings.redis_ssl_keyfile.get_secret_value()
     return safe
 
 

@@ -199,5 +199,7 @@ class RunService:
         return result.scalars().all()
 
 
-def stalled_thresholds(now: datetime, stalled_after: int) -> tuple[datetime, datetime]:
-    return now - timedelta(seconds=30), now - timedelta(seconds=stalled_after)
+def stalled_thresholds(
+    now: datetime, stalled_after: int, queued_after: int = 30
+) -> tuple[datetime, datetime]:
+    return now - timedelta(seconds=queued_after), now - timedelta(seconds=stalled_after)

@@ -1,0 +1,133 @@
+"""Broken and hostile input: each gets a clear error or a stored rejection, and every good
+record of the same source is still ingested."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.ingest.entities import IngestRun, Rejection
+from src.domain.tender.entities import Publication, Tender
+from tests.conftest import FIXTURES
+from workers.jobs import ingest_source
+
+
+def line(index: int, **tender: Any) -> dict[str, Any]:
+    lots = tender.pop("lots", [{"id": f"{5000000 + index:07d}AAA", "status": "active"}])
+    return {
+        "ocid": f"ocds-hu01ve-{index}",
+        "id": f"r{index}",
+        "date": "2025-01-01T00:00:00Z",
+        "tag": ["compiled"],
+        "tender": {"id": str(index), "description": f"Good {index}", "lots": lots, **tender},
+    }
+
+
+def good(index: int) -> str:
+    return json.dumps(line(index))
+
+
+async def reasons(session: AsyncSession, run_id: str) -> list[str]:
+    query = select(Rejection.reason).where(Rejection.run_id == uuid.UUID(run_id))
+    return list((await session.scalars(query)).all())
+
+
+async def test_a_mix_of_broken_records_costs_no_good_one(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    ten_mb = "x" * (10 * 1024 * 1024)
+    bad_lines = [
+        json.dumps(line(2, value={"amount": {"nested": 1}, "currency": "EUR"})),  # wrong type
+        json.dumps({"id": "no-ocid", "tag": ["compiled"], "tender": {}}),  # missing ocid
+        json.dumps(line(3, value={"amount": "1.234,50", "currency": "EUR"})),  # number as text
+        json.dumps(line(4, tenderPeriod={"endDate": "31/02/2025 25:99"})),  # invalid date
+        json.dumps(line(5, description=ten_mb)),  # a 10 MB string
+        json.dumps(line(6, description="nul\u0000inside", title="tit\u0000le")),  # NULs
+        json.dumps(line(7, lots=[{"id": "5000001AAA"}, {"id": "5000001aaa "}])),  # duplicate
+        json.dumps(line(8, lots=[{"id": "12345"}])),  # an invalid CIG
+        json.dumps(line(9, value={"amount": 1e30, "currency": "EUR"})),  # out of range
+        '{"ocid": "ocds-hu01ve-10", "tender": "not an object", "tag": ["compiled"]}',
+    ]
+    lines = [good(1), *bad_lines, good(11), good(12)[:40]]  # ends in a truncated line
+    source = tmp_path / "hostile.jsonl"
+    source.write_text("\n".join(lines))
+    summary = await ingest_source(ctx, str(source))
+    assert summary["status"] == "complete"
+    found = await reasons(db_session, summary["run_id"])
+    text = " | ".join(found)
+    for expected in (
+        "invalid amount",
+        "release has no ocid",
+        "invalid date",
+        "description: String should have at most 100000 characters",
+        "invalid CIG '12345'",
+        "amount out of range",
+        "truncated",
+    ):
+        assert expected in text, (expected, found)
+    stored = {t.cig: t for t in (await db_session.scalars(select(Tender))).all()}
+    # The good ones, the number written as text, the NULs cleaned, one of the duplicates,
+    # and the release whose tender was not an object (a procedure without lots).
+    assert {"5000001AAA", "5000003AAA", "5000006AAA", "5000011AAA"} <= set(stored)
+    assert stored["5000003AAA"].amount == 1234.5
+    assert stored["5000006AAA"].title == "title"
+    assert summary["rejected"] == len(found) >= 7
+    raw = await db_session.scalar(
+        select(Publication.raw).where(Publication.procedure_id == "ocds-hu01ve-6")
+    )
+    assert raw is not None and "\u0000" not in json.dumps(raw)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b'{"title": "hello"}', "not OCDS"),
+        (b'{"ocid": "ocds-x-1", "tender": {"title": "caf\xe8"}}', "not UTF-8"),
+        (b"\x00\x01\x02binary", "cannot tell the format"),
+    ],
+)
+async def test_unreadable_sources_fail_their_run_with_a_clear_message(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path, content: bytes, message: str
+) -> None:
+    source = tmp_path / "bad.json"
+    source.write_bytes(content)
+    run_id = str(uuid.uuid4())
+    with pytest.raises(Exception, match=message):
+        await ingest_source(ctx, str(source), run_id=run_id)
+    run = await db_session.get(IngestRun, uuid.UUID(run_id))
+    assert run is not None and run.status == "failed" and message in (run.error or "")
+
+
+@pytest.mark.parametrize("name", ["xxe.xml", "billion_laughs.xml"])
+async def test_xml_with_entities_or_a_dtd_is_refused(
+    ctx: dict[str, Any], db_session: AsyncSession, name: str
+) -> None:
+    summary = await ingest_source(ctx, str(FIXTURES / "eforms" / name), format="eforms")
+    assert (summary["inserted"], summary["rejected"]) == (0, 1)
+    reason = (await reasons(db_session, summary["run_id"]))[0]
+    assert "DOCTYPE" in reason or "DTD" in reason
+
+
+async def test_a_gzip_bomb_stops_at_the_limit(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.json.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as out:
+        out.write(b'{"releases": [' + b" " * (64 * 1024 * 1024))
+    assert bomb.stat().st_size < 200_000
+    limited = ctx["settings"].model_copy(update={"max_decompressed_bytes": 8 * 1024 * 1024})
+    ctx["settings"] = limited
+    run_id = str(uuid.uuid4())
+    with pytest.raises(Exception, match="decompression bomb"):
+        await ingest_source(ctx, str(bomb), run_id=run_id)
+    run = await db_session.get(IngestRun, uuid.UUID(run_id))
+    assert run is not None and run.status == "failed"
+    assert await db_session.scalar(select(func.count()).select_from(Tender)) == 0
