@@ -4,6 +4,7 @@ enough to be interrupted. Every wait is bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -134,8 +135,19 @@ class PrivatePostgres:
         )
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.cleanup()
+        """Stop the server for good (pgserver's own cleanup loses track after a restart)."""
+        if self.server is None:
+            return
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+        with contextlib.suppress(Exception):
+            pg_ctl(
+                ["-w", "-m", "fast", "stop"],
+                pgdata=self.server.pgdata,
+                user=self.server.system_user,
+                timeout=60,
+            )
+        self.server = None
 
 
 @pytest.fixture
