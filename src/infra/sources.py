@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 import httpx
+
+from src.infra.readers.common import CountingReader
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -64,39 +66,17 @@ def local_path(source: str) -> Path:
     )
 
 
-class LimitedReader(io.RawIOBase):
-    """Refuses to read past `limit` bytes: a gzip bomb stops at the limit, not at the disk's
-    or memory's end."""
-
-    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
-        super().__init__()
-        self._stream = stream
-        self._limit = limit
-        self._name = name
-        self.position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._stream.read(len(view))
-        self.position += len(data)
-        if self.position > self._limit:
-            raise SourceError(
-                f"{self._name} decompresses to more than {self._limit} bytes "
-                "(MAX_DECOMPRESSED_BYTES); refusing it as a possible decompression bomb"
-            )
-        view[: len(data)] = data
-        return len(data)
-
-
 def _maybe_gunzip(raw: BinaryIO, limit: int = 64 * 1024**3, name: str = "source") -> BinaryIO:
     head = raw.read(2)
     raw.seek(0)
     if head == GZIP_MAGIC:
-        inflated = gzip.GzipFile(fileobj=raw, mode="rb")
-        limited = LimitedReader(inflated, limit, name)  # type: ignore[arg-type]
+        inflated = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+        limited = CountingReader(
+            inflated,
+            limit,
+            f"{name} decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES); "
+            "refusing it as a possible decompression bomb",
+        )
         return io.BufferedReader(limited, buffer_size=1 << 20)
     return raw
 

@@ -26,8 +26,7 @@ from configs.config import Settings
 from src.domain.ingest.entities import IngestRun
 from src.infra import embedded
 from src.infra.database import create_engine, create_session_factory
-from src.infra.database.migrate import upgrade
-from tests.conftest import ROOT, Servers
+from tests.conftest import ROOT, Servers, _admin, _copy_database
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -267,10 +266,12 @@ async def fault_db(servers: Servers, fresh_database_url: str) -> AsyncIterator[A
     await engine.dispose()
 
 
-async def migrated_engine(url: str) -> AsyncEngine:
-    engine = create_engine(Settings(database_url=url))
-    await upgrade(engine)
-    return engine
+@pytest.fixture
+async def second_database_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
+    """Another migrated database, for the clean run a faulted one is compared with."""
+    name = await _copy_database(servers, template_database)
+    yield servers.database(name)
+    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def latest_run(sessions: async_sessionmaker[AsyncSession]) -> IngestRun | None:

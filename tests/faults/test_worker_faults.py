@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.domain.ingest.enqueue import enqueue_ingest
@@ -46,66 +47,95 @@ async def _enqueue(env: dict[str, str], source: str) -> None:
 
 
 async def _clean_state(
-    servers: Servers, fresh_url: str, source: Path, workers: Callable[[dict[str, str]], Workers]
+    servers: Servers, url: str, source: Path, workers: Callable[[dict[str, str]], Workers]
 ) -> dict[str, object]:
     """The same source ingested once, undisturbed, into a database of its own."""
-    env = worker_env(fresh_url, servers.redis_url)
+    env = worker_env(url, servers.redis_url)
     await _enqueue(env, str(source))
     workers(env).burst()
-    engine = create_engine(Settings(database_url=fresh_url))
+    engine = create_engine(Settings(database_url=url))
     try:
         return await table_state(engine)
     finally:
         await engine.dispose()
 
 
-async def test_sigkill_mid_ingest_recovers_in_seconds_with_the_clean_result(
+@dataclass
+class UnderWay:
+    source: Path
+    tenders: int
+    sessions: async_sessionmaker[AsyncSession]
+    group: Workers
+    worker: subprocess.Popen[bytes]
+
+
+async def _large_ingest_under_way(
     servers: Servers,
-    fault_db: AsyncEngine,
-    fresh_database_url: str,
+    engine: AsyncEngine,
+    url: str,
     workers: Callable[[dict[str, str]], Workers],
     tmp_path: Path,
-) -> None:
+) -> UnderWay:
+    """A worker in the middle of a 6,000-tender ingest, with some batches committed."""
     source = tmp_path / "large.jsonl"
     tenders = anac_source(source, 3000)
-    env = worker_env(fresh_database_url, servers.redis_url, INGEST_BATCH_SIZE="50")
-    sessions = create_session_factory(fault_db)
+    env = worker_env(url, servers.redis_url, INGEST_BATCH_SIZE="50")
+    sessions = create_session_factory(engine)
     await _enqueue(env, str(source))
     group = workers(env)
-    victim = group.start()
+    worker = group.start()
 
     async def some_batches_committed() -> bool:
         run = await latest_run(sessions)
         return run is not None and run.records_done >= 300
 
     await until(some_batches_committed, 60, "the first batches")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
-    killed_at = time.monotonic()
-    run = await latest_run(sessions)
-    assert run is not None and run.status == "running" and run.records_done < tenders
+    return UnderWay(source, tenders, sessions, group, worker)
 
-    group.start()  # a new worker: arq runs the job again once its in-progress key expires
+
+async def _completed(under_way: UnderWay, engine: AsyncEngine) -> dict[str, object]:
+    async def complete() -> bool:
+        run = await latest_run(under_way.sessions)
+        return run is not None and run.status == "complete"
+
+    await until(complete, 120, "the run to complete")
+    final = await latest_run(under_way.sessions)
+    assert final is not None and final.error is None
+    assert (final.inserted, final.rejected) == (under_way.tenders, 0)
+    state = await table_state(engine)
+    assert state["rows"] == state["distinct"] == under_way.tenders
+    assert state["changes"] == 0, "no spurious history"
+    return state
+
+
+async def test_sigkill_mid_ingest_recovers_in_seconds_with_the_clean_result(
+    servers: Servers,
+    fault_db: AsyncEngine,
+    fresh_database_url: str,
+    second_database_url: str,
+    workers: Callable[[dict[str, str]], Workers],
+    tmp_path: Path,
+) -> None:
+    under_way = await _large_ingest_under_way(
+        servers, fault_db, fresh_database_url, workers, tmp_path
+    )
+    under_way.worker.send_signal(signal.SIGKILL)
+    under_way.worker.wait(timeout=10)
+    killed_at = time.monotonic()
+    run = await latest_run(under_way.sessions)
+    assert run is not None and run.status == "running" and run.records_done < under_way.tenders
+
+    under_way.group.start()  # arq runs the job again once its in-progress key expires
 
     async def restarted() -> bool:
-        current = await latest_run(sessions)
+        current = await latest_run(under_way.sessions)
         return current is not None and current.attempts >= 2
 
     await until(restarted, 60, "the job to start again")
     recovery = time.monotonic() - killed_at
-
-    async def complete() -> bool:
-        current = await latest_run(sessions)
-        return current is not None and current.status == "complete"
-
-    await until(complete, 120, "the run to complete")
-    final = await latest_run(sessions)
-    assert final is not None
-    assert final.inserted == tenders, (final.inserted, final.unchanged)
-    assert final.rejected == 0
-    state = await table_state(fault_db)
-    assert state["rows"] == state["distinct"] == tenders
-    assert state["changes"] == 0, "no spurious history"
+    state = await _completed(under_way, fault_db)
+    clean = await _clean_state(servers, second_database_url, under_way.source, workers)
+    assert state == clean, "the table equals a clean single run"
     print(f"\nrecovery after SIGKILL: {recovery:.1f} s (keep-alive 5 s)")
     assert recovery < 30
 
@@ -117,30 +147,16 @@ async def test_sigterm_requeues_the_job_which_completes_later(
     workers: Callable[[dict[str, str]], Workers],
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "large.jsonl"
-    tenders = anac_source(source, 3000)
-    env = worker_env(fresh_database_url, servers.redis_url, INGEST_BATCH_SIZE="50")
-    sessions = create_session_factory(fault_db)
-    await _enqueue(env, str(source))
-    group = workers(env)
-    worker = group.start()
-
-    async def started() -> bool:
-        run = await latest_run(sessions)
-        return run is not None and run.records_done >= 200
-
-    await until(started, 60, "the ingest to be under way")
-    worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0, group.output()
-    run = await latest_run(sessions)
+    under_way = await _large_ingest_under_way(
+        servers, fault_db, fresh_database_url, workers, tmp_path
+    )
+    under_way.worker.send_signal(signal.SIGTERM)
+    assert under_way.worker.wait(timeout=30) == 0, under_way.group.output()
+    run = await latest_run(under_way.sessions)
     assert run is not None and run.status == "queued", run.status if run else None
     assert "interrupted" in (run.error or "")
-    group.burst()
-    final = await latest_run(sessions)
-    assert final is not None and final.status == "complete", group.output()
-    assert final.inserted == tenders and final.error is None
-    state = await table_state(fault_db)
-    assert state["rows"] == state["distinct"] == tenders
+    under_way.group.burst()
+    await _completed(under_way, fault_db)
 
 
 async def test_a_job_that_keeps_failing_stops_at_its_retry_limit(

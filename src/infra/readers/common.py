@@ -164,3 +164,30 @@ class Utf8Transcoder(io.RawIOBase):
             f"source is not {self._encoding} (invalid byte {bad} at line {line}, byte offset "
             f'{offset}: {error.reason}); {hint}pass the right encoding (e.g. encoding="cp1252")'
         )
+
+
+class SizeLimitExceededError(RuntimeError):
+    """A stream went past the number of bytes it may have (a decompression bomb)."""
+
+
+class CountingReader(io.RawIOBase):
+    """Counts the bytes read through it and, given a limit, refuses to go past it."""
+
+    def __init__(self, stream: BinaryIO, limit: int | None = None, message: str = "") -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = limit
+        self._message = message
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        self.position += len(data)
+        if self._limit is not None and self.position > self._limit:
+            raise SizeLimitExceededError(self._message or f"more than {self._limit} bytes")
+        view[: len(data)] = data
+        return len(data)

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import ijson
 
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.readers.common import ReadItem
+from src.infra.readers.common import CountingReader, ReadItem
 from src.infra.readers.ocds_mapping import map_release
 from src.infra.readers.ocds_releases import PendingRelease
 
@@ -56,25 +56,6 @@ class OcdsObject:
 MAX_OBJECT_BYTES = 64 * 1024**2  # one release, record or JSON line; a package may be any size
 
 
-class _CountingReader(io.RawIOBase):
-    """Counts the bytes the parser has read, to bound the size of one object."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        super().__init__()
-        self._stream = stream
-        self.position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._stream.read(len(view))
-        view[: len(data)] = data
-        self.position += len(data)
-        return len(data)
-
-
 @dataclass
 class _Building:
     """An object being built from parser events; dropped (not built) once it is too large."""
@@ -105,7 +86,7 @@ def iter_ocds_objects(
     """Every release or record in the stream, with its position ("release 3", "value 7").
     An object larger than `max_object_bytes` is not built: it comes out as kind "oversized"."""
     package = package or PackageInfo()
-    counted = _CountingReader(stream)
+    counted = CountingReader(stream)
     item: _Building | None = None  # a release or record inside a package
     top: _Building | None = None  # a top-level value (a package, or a JSON line)
     top_has_items = version_seen = False
