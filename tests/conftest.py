@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from arq.connections import ArqRedis
 from sqlalchemy.engine import make_url
@@ -30,6 +29,7 @@ from configs.config import Settings
 from src.infra.database import create_engine
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
+from workers.context import http_clients
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -166,11 +166,13 @@ async def ctx(
     settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
 ) -> AsyncIterator[dict[str, Any]]:
     """A job context as the worker builds it, on the test's rolled-back transaction."""
-    async with httpx.AsyncClient() as http:
+    http, restricted = http_clients(settings)
+    async with http, restricted:
         yield {
             "settings": settings,
             "session_factory": session_factory,
             "http": http,
+            "http_restricted": restricted,
             "redis": queue,
             "job_id": "test-job",
             "job_try": 1,

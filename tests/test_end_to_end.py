@@ -100,13 +100,18 @@ def test_cli_run_twice_then_export(env: dict[str, str], tmp_path: Path) -> None:
     assert as_csv.stdout.splitlines()[0].startswith("id,cig,procedure_id")
 
 
-def test_feeds_and_db_commands(env: dict[str, str]) -> None:
-    added = cli(env, "feeds", "add", "https://example.invalid/feed.json", "--interval", "600")
+def test_feeds_and_db_commands(env: dict[str, str], tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/feed.json"
+    refused = cli(env, "feeds", "add", url)
+    assert refused.returncode != 0 and "loopback" in refused.stderr, refused.stderr
+    outside = cli(env, "feeds", "add", str(tmp_path / "feed.json"))
+    assert outside.returncode != 0 and "ALLOWED_SOURCE_DIRS" in outside.stderr + outside.stdout
+    allowed = {**env, "ALLOW_PRIVATE_SOURCES": "true"}
+    added = cli(allowed, "feeds", "add", url, "--interval", "600")
     assert added.returncode == 0, added.stderr
-    listed = cli(env, "feeds", "list")
-    assert "example.invalid" in listed.stdout
-    assert cli(env, "feeds", "remove", "https://example.invalid/feed.json").returncode == 0
-    assert "example.invalid" not in cli(env, "feeds", "list").stdout
+    assert "127.0.0.1:9" in cli(env, "feeds", "list").stdout
+    assert cli(env, "feeds", "remove", url).returncode == 0
+    assert "127.0.0.1:9" not in cli(env, "feeds", "list").stdout
     assert "head" in cli(env, "db", "current").stdout
     assert cli(env, "db", "upgrade").returncode == 0
 

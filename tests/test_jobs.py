@@ -185,3 +185,22 @@ async def test_sweeper_requeues_runs_that_redis_lost(
     assert sorted(outcome["requeued"]) == sorted([str(lost.id), str(stalled.id)])
     assert await job_in_redis(queue, lost.job_id or "")
     assert (await sweep_lost_runs(ctx))["requeued"] == []
+
+
+async def test_restricted_sources_are_checked_when_fetched(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Any
+) -> None:
+    """Sources named by the API or a feed: loopback hosts and files outside the allowed
+    directories are refused at fetch time, redirects included."""
+    with serve({"/feed.json": Route(PACKAGE.read_bytes())}) as publisher:
+        with pytest.raises(Exception, match="loopback"):
+            await ingest_source(ctx, publisher.base_url + "/feed.json", restricted=True)
+        with pytest.raises(Exception, match="loopback"):
+            await ctx["http_restricted"].get(publisher.base_url + "/feed.json")
+        assert len(publisher.requests) == 0, "nothing was fetched"
+    with pytest.raises(Exception, match="ALLOWED_SOURCE_DIRS"):
+        await ingest_source(ctx, str(PACKAGE), restricted=True)
+    allowed = ctx["settings"].model_copy(update={"allowed_source_dirs": [PACKAGE.parent]})
+    ctx["settings"] = allowed
+    summary = await ingest_source(ctx, str(PACKAGE), restricted=True)
+    assert summary["inserted"] == 3

@@ -25,3 +25,19 @@ async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         differences = await connection.run_sync(diff)
     assert differences == [], f"models and migrations differ: {differences}"
+
+
+async def test_downgrade_to_base_and_back(fresh_database_url: str) -> None:
+    """Every migration can be undone: down to an empty schema, then up to head again."""
+    from configs.config import Settings
+    from src.infra.database import create_engine
+    from src.infra.database.migrate import downgrade, upgrade
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    try:
+        await downgrade(engine, "base")
+        assert await current_revision(engine) is None
+        await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()

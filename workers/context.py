@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings, get_settings
 from src.infra.database import create_engine, create_session_factory
+from src.infra.source_policy import check_source_async
 
 log = logging.getLogger("tenders.worker")
 
@@ -28,17 +29,32 @@ class WorkerContext(TypedDict, total=False):
     job_try: int  # set by arq per job
 
 
+def http_clients(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+    """The client for sources the user named, and the one for sources named by the API or a
+    feed, whose every request (redirects included) must pass the source policy at fetch time,
+    on fresh DNS answers."""
+
+    async def check_every_request(request: httpx.Request) -> None:
+        await check_source_async(str(request.url), settings)
+
+    options: dict[str, Any] = {
+        "timeout": httpx.Timeout(settings.http_timeout),
+        "follow_redirects": True,
+        "headers": {"User-Agent": settings.user_agent},
+    }
+    return (
+        httpx.AsyncClient(**options),
+        httpx.AsyncClient(**options, event_hooks={"request": [check_every_request]}),
+    )
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
     """Build what jobs share. A test may have put its own settings or session factory in ctx."""
     settings: Settings = ctx.setdefault("settings", get_settings())
     if "session_factory" not in ctx:
         ctx["engine"] = create_engine(settings)
         ctx["session_factory"] = create_session_factory(ctx["engine"])
-    ctx["http"] = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.http_timeout),
-        follow_redirects=True,
-        headers={"User-Agent": settings.user_agent},
-    )
+    ctx["http"], ctx["http_restricted"] = http_clients(settings)
     log.info("worker started (queue %s)", settings.queue_name)
 
 
@@ -68,9 +84,10 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     """The worker owns the HTTP client and the engine it built: close both."""
-    http = ctx.pop("http", None)
-    if http is not None:
-        await http.aclose()
+    for name in ("http", "http_restricted"):
+        http = ctx.pop(name, None)
+        if http is not None:
+            await http.aclose()
     engine = ctx.pop("engine", None)
     if engine is not None:
         await engine.dispose()

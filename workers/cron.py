@@ -34,6 +34,7 @@ async def enqueue_due_feeds(ctx: dict[str, Any]) -> dict[str, Any]:
             format=format_name,
             encoding=encoding,
             feed_id=feed_id,
+            restricted=True,
         )
         enqueued.append(source)
         log.info(
@@ -56,13 +57,13 @@ async def sweep_lost_runs(ctx: dict[str, Any]) -> dict[str, Any]:
     )
     async with session_factory() as session:
         runs = [
-            (run.id, run.job_id, run.source, run.format, run.encoding, run.feed_id)
+            (run.id, run.job_id, run.source, run.format, run.encoding, run.feed_id, run.restricted)
             for run in await RunService.unfinished(
                 session, queued_before=queued_before, stalled_before=stalled_before
             )
         ]
     requeued = []
-    for run_id, job_id, source, format_name, encoding, feed_id in runs:
+    for run_id, job_id, source, format_name, encoding, feed_id, restricted in runs:
         if job_id is None or await job_in_redis(redis, job_id):
             continue
         job = await redis.enqueue_job(
@@ -70,6 +71,7 @@ async def sweep_lost_runs(ctx: dict[str, Any]) -> dict[str, Any]:
             source,
             format=format_name,
             encoding=encoding,
+            restricted=restricted,
             run_id=str(run_id),
             feed_id=str(feed_id) if feed_id else None,
             _job_id=job_id,

@@ -19,6 +19,7 @@ from src.infra.errors import describe, is_transient
 from src.infra.queue import CHUNK_FUNCTION, ingest_job_id, job_in_redis
 from src.infra.readers.ocds import PackageInfo
 from src.infra.readers.registry import read_source, resolve_pending
+from src.infra.source_policy import check_source_async
 from src.infra.sources import (
     SourceError,
     SourceNotModified,
@@ -44,6 +45,7 @@ async def ingest_source(
     run_id: str | None = None,
     feed_id: str | None = None,
     encoding: str | None = None,
+    restricted: bool = False,
 ) -> dict[str, Any]:
     """Ingest one source into tenders; the run row says how it went. A large JSON Lines file
     is split into chunks that any worker may take; transient faults are retried with backoff
@@ -69,6 +71,7 @@ async def ingest_source(
                 format=format,
                 encoding=encoding,
                 feed_id=feed_uuid,
+                restricted=restricted,
             )
             feed = await FeedService.get(session, feed_uuid) if feed_uuid else None
             etag, last_modified = (feed.etag, feed.last_modified) if feed else (None, None)
@@ -80,6 +83,8 @@ async def ingest_source(
             if _splittable(settings, source, format):
                 await _split(ctx, run, source, format, encoding)
                 return _summary(run, source, started, "split")
+            if restricted:
+                await check_source_async(source, settings)
             validators = await _ingest_pages(
                 ctx,
                 run,
@@ -88,6 +93,7 @@ async def ingest_source(
                 encoding=encoding,
                 etag=etag,
                 last_modified=last_modified,
+                restricted=restricted,
             )
             async with session_factory() as session, session.begin():
                 if feed_uuid is not None:
@@ -245,6 +251,7 @@ async def _ingest_pages(
     encoding: str | None,
     etag: str | None,
     last_modified: str | None,
+    restricted: bool = False,
 ) -> tuple[str | None, str | None]:
     """Ingest the source, then, for an OCDS feed read over HTTP, every page its packages'
     `links.next` point to. Returns the first page's validators (ETag, Last-Modified)."""
@@ -260,7 +267,7 @@ async def _ingest_pages(
         package = PackageInfo()
         async with open_source(
             url,
-            client=ctx.get("http"),
+            client=ctx.get("http_restricted" if restricted else "http"),
             max_bytes=settings.http_max_bytes,
             max_seconds=settings.http_max_seconds,
             max_decompressed_bytes=settings.max_decompressed_bytes,

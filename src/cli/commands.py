@@ -246,6 +246,14 @@ async def export(format_name: str) -> None:
 async def feeds_add(
     source: str, format_name: str | None, interval: int, encoding: str | None = None
 ) -> None:
+    """A feed is fetched later by the cron, unattended: it follows the source policy (public
+    http(s) URLs, files under ALLOWED_SOURCE_DIRS), checked now and at every fetch."""
+    from src.infra.source_policy import SourceNotAllowed, check_source_async
+
+    try:
+        source = await check_source_async(source, get_settings())
+    except SourceNotAllowed as refused:
+        raise SystemExit(f"feed refused: {refused}") from None
     async with database() as session_factory, session_factory() as session, session.begin():
         feed = await FeedService.add(
             session,

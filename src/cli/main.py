@@ -145,6 +145,17 @@ def feeds_remove(source_or_id: str) -> None:
     asyncio.run(commands.feeds_remove(source_or_id))
 
 
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (tenders, changes, ingest jobs, /healthz, /metrics) with uvicorn."""
+    from src.api.server import serve
+
+    serve(host, port)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Bring the database schema to REVISION (default: the latest)."""

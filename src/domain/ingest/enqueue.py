@@ -29,10 +29,12 @@ async def enqueue_ingest(
     encoding: str | None = None,
     feed_id: uuid.UUID | None = None,
     run_id: uuid.UUID | None = None,
+    restricted: bool = False,
 ) -> Enqueued:
     """Queue `source` for ingestion. The job id is stable, so a source already queued or
     running is not queued twice; the run row is written after the job exists (the worker
-    creates it too if it gets there first)."""
+    creates it too if it gets there first). `restricted` sources (from the API or a feed) are
+    checked again against the source policy when the worker fetches them."""
     job_id = ingest_job_id(pool.default_queue_name, source, format)
     run_id = run_id or uuid.uuid4()
     job = await pool.enqueue_job(
@@ -40,6 +42,7 @@ async def enqueue_ingest(
         source,
         format=format,
         encoding=encoding,
+        restricted=restricted,
         run_id=str(run_id),
         feed_id=str(feed_id) if feed_id else None,
         _job_id=job_id,
@@ -55,5 +58,6 @@ async def enqueue_ingest(
             format=format,
             encoding=encoding,
             feed_id=feed_id,
+            restricted=restricted,
         )
     return Enqueued(job_id=job_id, run_id=run_id, created=True)

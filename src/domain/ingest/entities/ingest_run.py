@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, func
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.infra.database import Base
@@ -29,6 +29,8 @@ class IngestRun(Base):
     # For sources known not to be UTF-8 (e.g. "cp1252"); None means UTF-8.
     encoding: Mapped[str | None] = mapped_column(String(32))
     feed_id: Mapped[uuid.UUID | None] = mapped_column()
+    # Named by the API or a feed: fetched only where the source policy allows.
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)

@@ -27,6 +27,7 @@ class RunService:
         format: str | None,
         encoding: str | None = None,
         feed_id: uuid.UUID | None = None,
+        restricted: bool = False,
     ) -> None:
         """Record a queued run; a no-op when the worker already created it (it may start
         before the enqueuer gets here)."""
@@ -54,6 +55,7 @@ class RunService:
         format: str | None,
         encoding: str | None = None,
         feed_id: uuid.UUID | None = None,
+        restricted: bool = False,
     ) -> IngestRun:
         """Mark the run running (creating it if the enqueuer has not yet), one more attempt."""
         now = datetime.now(UTC)
@@ -64,6 +66,7 @@ class RunService:
             format=format,
             encoding=encoding,
             feed_id=feed_id,
+            restricted=restricted,
             status=RunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,

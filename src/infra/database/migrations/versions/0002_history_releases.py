@@ -80,6 +80,10 @@ def upgrade() -> None:
         unique=False,
     )
     op.add_column("ingest_runs", sa.Column("encoding", sa.String(length=32), nullable=True))
+    op.add_column(
+        "ingest_runs",
+        sa.Column("restricted", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     op.add_column("feeds", sa.Column("encoding", sa.String(length=32), nullable=True))
     op.create_table(
         "ingest_chunks",
@@ -138,6 +142,9 @@ def downgrade() -> None:
         op.f("uq_publications_source_procedure_id"), "publications", ["source", "procedure_id"]
     )
     op.drop_column("publications", "document_key")
+    op.drop_column("feeds", "encoding")
+    op.drop_column("ingest_runs", "encoding")
+    op.drop_column("ingest_runs", "restricted")
     op.drop_index("ix_tender_changes_tender_id_changed_at", table_name="tender_changes")
     op.drop_index("ix_tender_changes_changed_at", table_name="tender_changes")
     op.drop_table("tender_changes")

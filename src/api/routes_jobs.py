@@ -1,0 +1,144 @@
+"""Enqueueing ingests over HTTP and following them. The run row in PostgreSQL is the job's
+truth; its id is the id this API hands out."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from arq.connections import ArqRedis
+from arq.jobs import Job
+from fastapi import APIRouter, Depends, HTTPException, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from configs.config import Settings
+from src.api.deps import get_db, get_queue, get_resolver, get_session_factory, get_settings
+from src.api.params import invalid
+from src.api.schemas import (
+    ErrorMessage,
+    IngestJobAccepted,
+    IngestJobOut,
+    IngestJobRequest,
+    RunCounts,
+)
+from src.domain.ingest.enqueue import enqueue_ingest
+from src.domain.ingest.entities import IngestRun
+from src.domain.ingest.services import RunService
+from src.infra.queue import deserialize
+from src.infra.source_policy import Resolver, SourceNotAllowed, check_source_async
+
+log = logging.getLogger("tenders.api")
+router = APIRouter(tags=["ingest jobs"])
+
+
+@router.post(
+    "/ingest-jobs",
+    status_code=202,
+    response_model=IngestJobAccepted,
+    responses={503: {"model": ErrorMessage, "description": "Redis or PostgreSQL is down."}},
+    summary="Queue a source for ingestion",
+)
+async def create_ingest_job(
+    body: IngestJobRequest,
+    response: Response,
+    settings: Annotated[Settings, Depends(get_settings)],
+    resolve: Annotated[Resolver, Depends(get_resolver)],
+    queue: Annotated[ArqRedis, Depends(get_queue)],
+    sessions: Annotated[async_sessionmaker[AsyncSession], Depends(get_session_factory)],
+) -> IngestJobAccepted:
+    """Queue an http(s) URL of a public host, or a file inside the server's
+    ALLOWED_SOURCE_DIRS. The same source already queued or running is not queued twice: the
+    answer then names the run in progress (`created: false`)."""
+    try:
+        source = await check_source_async(body.source, settings, resolve=resolve)
+    except SourceNotAllowed as refused:
+        invalid(("body", "source"), str(refused), body.source)
+    enqueued = await enqueue_ingest(
+        queue, sessions, source, format=body.format, encoding=body.encoding, restricted=True
+    )
+    run_id = enqueued.run_id
+    if run_id is None:
+        run_id = await _run_in_progress(queue, sessions, enqueued.job_id)
+    if run_id is not None:
+        response.headers["Location"] = f"/ingest-jobs/{run_id}"
+    log.info("queued %s as run %s (new: %s)", source, run_id, enqueued.created)
+    return IngestJobAccepted(
+        id=run_id,
+        job_id=enqueued.job_id,
+        source=source,
+        format=body.format,
+        created=enqueued.created,
+    )
+
+
+async def _run_in_progress(
+    queue: ArqRedis, sessions: async_sessionmaker[AsyncSession], job_id: str
+) -> uuid.UUID | None:
+    """The run of a job that is already queued or running: from the job's own arguments
+    while Redis holds it, else the newest run the job wrote."""
+    job = Job(job_id, queue, _queue_name=queue.default_queue_name, _deserializer=deserialize)
+    try:
+        info = await job.info()
+    except Exception as error:  # noqa: BLE001 - a damaged job only costs the lookup
+        log.warning("could not read job %s: %s", job_id, type(error).__name__)
+        info = None
+    run_id = info.kwargs.get("run_id") if info is not None else None
+    if isinstance(run_id, str):
+        try:
+            return uuid.UUID(run_id)
+        except ValueError:
+            pass
+    async with sessions() as session:
+        return await session.scalar(
+            select(IngestRun.id)
+            .where(IngestRun.job_id == job_id)
+            .order_by(IngestRun.queued_at.desc())
+            .limit(1)
+        )
+
+
+@router.get(
+    "/ingest-jobs/{run_id}",
+    response_model=IngestJobOut,
+    responses={404: {"model": ErrorMessage, "description": "No such ingest job."}},
+    summary="Follow an ingest job",
+)
+async def get_ingest_job(
+    run_id: uuid.UUID, db: Annotated[AsyncSession, Depends(get_db)]
+) -> IngestJobOut:
+    """queued, running, complete or failed, with its counts and error."""
+    run = await RunService.get(db, run_id)
+    if run is None:
+        raise HTTPException(404, f"no ingest job has id {run_id}")
+    return job_out(run)
+
+
+def job_out(run: IngestRun) -> IngestJobOut:
+    duration = None
+    if run.started_at is not None and run.finished_at is not None:
+        duration = max(0.0, (run.finished_at - run.started_at).total_seconds())
+    return IngestJobOut.model_validate(
+        {
+            "id": run.id,
+            "job_id": run.job_id,
+            "source": run.source,
+            "format": run.format,
+            "encoding": run.encoding,
+            "status": run.status,
+            "counts": RunCounts(
+                inserted=run.inserted,
+                updated=run.updated,
+                unchanged=run.unchanged,
+                rejected=run.rejected,
+            ),
+            "records_done": run.records_done,
+            "attempts": run.attempts,
+            "error": run.error,
+            "queued_at": run.queued_at,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_seconds": duration,
+        }
+    )

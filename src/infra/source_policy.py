@@ -1,0 +1,171 @@
+"""Which sources a caller who is not the machine's owner may ingest (the HTTP API, registered
+feeds): http(s) URLs of public hosts, and files under the directories the operator allowed.
+
+A path typed on the command line is the user's own choice and is not checked here. The check
+runs where the source is accepted; the worker fetches later, so a host that changes its DNS
+answer in between is only caught if the fetch checks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+from configs.config import Settings
+
+Resolver = Callable[[str], Sequence[str]]
+"""A host name to its IP addresses (as text); raises OSError when it cannot resolve it."""
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_PRIVATE_HINT = "set ALLOW_PRIVATE_SOURCES=true on the server to allow such hosts"
+
+
+class SourceNotAllowed(ValueError):  # noqa: N818 - a refusal, named as the caller reads it
+    """The source is refused; the message says why and what to give instead."""
+
+
+def system_resolver(host: str) -> list[str]:
+    """Every address the system resolver gives for `host` (blocking: run it in a thread)."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def check_source(source: str, settings: Settings, *, resolve: Resolver = system_resolver) -> str:
+    """The normalised source when it may be ingested; raises SourceNotAllowed otherwise.
+
+    URLs come back with scheme and host in lowercase, no default port, no fragment; paths come
+    back absolute with symlinks resolved (what the worker will open)."""
+    text = source.strip()
+    if not text:
+        raise SourceNotAllowed("the source is empty: give an https:// URL or a file path")
+    if "\x00" in text:
+        raise SourceNotAllowed("the source contains a NUL character")
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in _DEFAULT_PORTS:
+        return _check_url(parts, scheme, settings, resolve)
+    if scheme == "file":
+        raise SourceNotAllowed(
+            "file:// URLs are not accepted: give the file's path instead "
+            f"(it must be inside {_allowed_dirs_text(settings)})"
+        )
+    if scheme:
+        raise SourceNotAllowed(
+            f"{scheme}: sources are not accepted: give an http:// or https:// URL, or the path "
+            f"of a file inside {_allowed_dirs_text(settings)}"
+        )
+    return _check_path(text, settings)
+
+
+async def check_source_async(
+    source: str, settings: Settings, *, resolve: Resolver = system_resolver
+) -> str:
+    """`check_source` in a thread: it resolves host names and touches the file system."""
+    return await asyncio.to_thread(check_source, source, settings, resolve=resolve)
+
+
+def _check_url(parts: SplitResult, scheme: str, settings: Settings, resolve: Resolver) -> str:
+    try:
+        port = parts.port
+    except ValueError:
+        raise SourceNotAllowed("the URL's port is not a number between 0 and 65535") from None
+    if parts.username is not None or parts.password is not None:
+        raise SourceNotAllowed(
+            "URLs with a user name or password are not accepted (they would be stored and "
+            "shown with the run): give a URL without credentials"
+        )
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise SourceNotAllowed("the URL has no host name")
+    literal = _ip_literal(host)
+    if literal is None:
+        try:
+            host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise SourceNotAllowed(f"{host!r} is not a valid host name") from None
+    if not settings.allow_private_sources:
+        for address in [literal] if literal is not None else _resolve(host, resolve):
+            kind = _forbidden_kind(address)
+            if kind is not None:
+                raise SourceNotAllowed(
+                    f"{host} resolves to {address}, a {kind} address: only public hosts are "
+                    f"accepted ({_PRIVATE_HINT})"
+                )
+    netloc = f"[{literal}]" if isinstance(literal, ipaddress.IPv6Address) else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def _ip_literal(host: str) -> IpAddress | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _resolve(host: str, resolve: Resolver) -> list[IpAddress]:
+    try:
+        answers = list(resolve(host))
+    except (OSError, UnicodeError) as error:
+        raise SourceNotAllowed(f"the host {host} cannot be resolved ({error}): check it") from None
+    addresses = [address for answer in answers if (address := _ip_literal(answer)) is not None]
+    if not addresses:
+        raise SourceNotAllowed(f"the host {host} has no address: check the URL")
+    return addresses
+
+
+def _forbidden_kind(address: IpAddress) -> str | None:
+    """Why an address is not public, or None when it is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    checks = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+        ("non-public", not address.is_global),
+    )
+    return next((kind for kind, matches in checks if matches), None)
+
+
+def _allowed_dirs(settings: Settings) -> list[Path]:
+    return [directory.resolve() for directory in settings.allowed_source_dirs]
+
+
+def _allowed_dirs_text(settings: Settings) -> str:
+    if not settings.allowed_source_dirs:
+        return "an allowed directory (none is configured: set ALLOWED_SOURCE_DIRS)"
+    return "one of " + ", ".join(str(d) for d in settings.allowed_source_dirs)
+
+
+def _check_path(text: str, settings: Settings) -> str:
+    allowed = _allowed_dirs(settings)
+    if not allowed:
+        raise SourceNotAllowed(
+            "local files are not accepted by this server (ALLOWED_SOURCE_DIRS is empty): "
+            "give an http:// or https:// URL"
+        )
+    path = Path(text)
+    if not path.is_absolute():
+        raise SourceNotAllowed(f"{text!r} is a relative path: give an absolute path")
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise SourceNotAllowed(f"the path {text!r} cannot be resolved") from None
+    if not any(resolved.is_relative_to(directory) for directory in allowed):
+        raise SourceNotAllowed(
+            f"{text} is outside the allowed directories: put the file inside "
+            f"{_allowed_dirs_text(settings)}"
+        )
+    if not resolved.is_file():
+        raise SourceNotAllowed(f"no such file: {text}")
+    return str(resolved)
