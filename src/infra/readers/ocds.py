@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import ijson
+import orjson
 
 from src.domain.tender.schemas import RejectedRecord
 from src.infra.readers.common import CountingReader, ReadItem
@@ -47,12 +48,13 @@ class PackageInfo:
 
 @dataclass
 class OcdsObject:
-    kind: str  # release | record | compiled | oversized
+    kind: str  # release | record | compiled | oversized | invalid
     data: dict[str, Any]
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
 
 
+_PEEK_BYTES = 1 << 20
 MAX_OBJECT_BYTES = 64 * 1024**2  # one release, record or JSON line; a package may be any size
 
 
@@ -86,7 +88,11 @@ def iter_ocds_objects(
     """Every release or record in the stream, with its position ("release 3", "value 7").
     An object larger than `max_object_bytes` is not built: it comes out as kind "oversized"."""
     package = package or PackageInfo()
-    counted = CountingReader(stream)
+    buffered = io.BufferedReader(stream, _PEEK_BYTES)  # type: ignore[type-var]
+    if _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
+        yield from _iter_json_lines(buffered, package, max_object_bytes)
+        return
+    counted = CountingReader(buffered)
     item: _Building | None = None  # a release or record inside a package
     top: _Building | None = None  # a top-level value (a package, or a JSON line)
     top_has_items = version_seen = False
@@ -127,7 +133,9 @@ def iter_ocds_objects(
                 if top.oversized:
                     yield OcdsObject("oversized", {}, f"value {counters['value']}", package)
                 else:
-                    yield from _top_level(top.builder.value, top_has_items, counters, package)
+                    yield from _top_level(
+                        top.builder.value, top_has_items, f"value {counters['value']}", package
+                    )
                 top = None
     except ijson.IncompleteJSONError as error:
         text = str(error.args[0] if error.args else error)
@@ -139,6 +147,59 @@ def iter_ocds_objects(
         raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
     except UnicodeDecodeError as error:
         raise OcdsFormatError(f"source is not UTF-8: {error}") from error
+
+
+def _looks_like_json_lines(head: bytes) -> bool:
+    """A first line that is a whole JSON object by itself: JSON Lines, read line by line
+    (far faster than the event walk, and one broken line costs only itself)."""
+    text = head.lstrip()
+    end = text.find(b"\n")
+    if not text.startswith(b"{") or end < 0:
+        return False
+    try:
+        return isinstance(orjson.loads(text[:end]), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _iter_json_lines(
+    stream: BinaryIO, package: PackageInfo, max_object_bytes: int
+) -> Iterator[OcdsObject]:
+    number = 0
+    while line := stream.readline(max_object_bytes + 1):
+        number += 1
+        position = f"line {number}"
+        if len(line) > max_object_bytes and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield OcdsObject("oversized", {}, position, package)
+            continue
+        if not line.strip():
+            continue
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            if number == 1:
+                raise OcdsFormatError(f"{position} is not valid JSON: {error}") from error
+            yield OcdsObject("invalid", {"error": str(error)}, position, package)
+            continue
+        if isinstance(document, dict) and ("releases" in document or "records" in document):
+            yield from _package_line(document, position, package)
+        else:
+            yield from _top_level(document, False, position, package)
+
+
+def _package_line(
+    document: dict[str, Any], position: str, package: PackageInfo
+) -> Iterator[OcdsObject]:
+    """A whole package on one line (already in memory): its releases or records, in order."""
+    version = document.get("version")
+    package.version = version if isinstance(version, str) else "1.0"
+    for key, kind in (("releases", "release"), ("records", "record")):
+        items = document.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else [], 1):
+            yield OcdsObject(kind, item, f"{position} {kind} {index}", package)
+    yield from _top_level(document, True, position, package)
 
 
 def _finished(
@@ -160,11 +221,10 @@ def _depth_change(event: str) -> int:
 
 
 def _top_level(
-    document: Any, had_items: bool, counters: dict[str, int], package: PackageInfo
+    document: Any, had_items: bool, position: str, package: PackageInfo
 ) -> Iterator[OcdsObject]:
     """A whole top-level object: a package (metadata only; its items went by already), a
     bare record (its compiledRelease), or a release / compiled release (a JSON line)."""
-    position = f"value {counters['value']}"
     if not isinstance(document, dict):
         return
     if had_items:
@@ -205,6 +265,11 @@ def read_ocds(
             yield RejectedRecord(
                 reason=f"{item.position} is larger than {max_object_bytes} bytes: not read "
                 "(a single publication this size is broken input)",
+                position=item.position,
+            )
+        elif item.kind == "invalid":
+            yield RejectedRecord(
+                reason=f"{item.position} is not valid JSON: {item.data['error']}",
                 position=item.position,
             )
         elif item.kind == "record":
