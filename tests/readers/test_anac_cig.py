@@ -7,7 +7,7 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,7 +21,6 @@ from src.infra.readers.common import ReadItem, SourceEncodingError
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anac"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "anac"
 ROME = ZoneInfo("Europe/Rome")
-NOW = datetime(2024, 4, 15, 12, 0, tzinfo=UTC)
 
 
 def split(items: list[ReadItem]) -> tuple[list[TenderRecord], list[RejectedRecord]]:
@@ -33,7 +32,7 @@ def split(items: list[ReadItem]) -> tuple[list[TenderRecord], list[RejectedRecor
 
 def read_csv_fixture(name: str = "cig_bulk_sample.csv", **kwargs: object) -> list[ReadItem]:
     with (FIXTURES / name).open("rb") as stream:
-        return list(read_cig_csv(stream, now=NOW, **kwargs))  # type: ignore[arg-type]
+        return list(read_cig_csv(stream, **kwargs))  # type: ignore[arg-type]
 
 
 def by_cig(records: list[TenderRecord]) -> dict[str, TenderRecord]:
@@ -124,22 +123,14 @@ def test_bulk_csv_status() -> None:
     records = by_cig(split(read_csv_fixture())[0])
     assert records["9000003C2D"].status == "cancelled"  # data_cancellazione set
     assert records["9000003C2D"].source_updated_at == datetime(2024, 2, 10, tzinfo=ROME)
-    # a date-only deadline lasts until the end of its day (NOW is 15 April, 14:00 in Rome)
+    # From the data only, never from the clock: a passed deadline is not a status change.
     assert records["9000001A0B"].status == "active"
-    later = by_cig(split(read_csv_fixture_at(datetime(2024, 4, 16, 0, 1, tzinfo=ROME)))[0])
-    assert later["9000001A0B"].status == "complete"
-    assert later["900000404F"].status == "active"  # deadline 2024-07-01T12:00
-    assert later["9000003C2D"].status == "cancelled"
-
-
-def read_csv_fixture_at(now: datetime) -> list[ReadItem]:
-    with (FIXTURES / "cig_bulk_sample.csv").open("rb") as stream:
-        return list(read_cig_csv(stream, now=now))
+    assert records["900000404F"].status == "active"
 
 
 def test_stato_cancellato_any_case() -> None:
     data = "cig;oggetto_gara;stato\n9000001A0B;Servizio;Cancellato\n9000002B1C;Servizio;ATTIVO\n"
-    records = split(list(read_cig_csv(io.BytesIO(data.encode()), now=NOW)))[0]
+    records = split(list(read_cig_csv(io.BytesIO(data.encode()))))[0]
     assert [r.status for r in records] == ["cancelled", "active"]
 
 
@@ -153,7 +144,7 @@ def test_column_order_and_extra_columns_do_not_matter() -> None:
     for row in rows:
         if len(row) == width:
             writer.writerow([*(row[i] for i in order), "extra"])
-    shuffled = split(list(read_cig_csv(io.BytesIO(out.getvalue().encode()), now=NOW)))[0]
+    shuffled = split(list(read_cig_csv(io.BytesIO(out.getvalue().encode()))))[0]
     original = split(read_csv_fixture())[0]
     assert [r.hashed_fields() for r in shuffled] == [r.hashed_fields() for r in original]
 
@@ -165,7 +156,7 @@ def test_comma_separated_detail_columns_are_sniffed() -> None:
         "pubblicazioni_DATA_PUBBLICAZIONE,bando_IMPORTO_LOTTO\n"
         '0,9000001A0B,7700001,"Lavori, stradali",Ordinario,ATTIVO,COMUNE,2024-03-01,"1000.5"\n'
     )
-    (record,) = split(list(read_cig_csv(io.BytesIO(data.encode()), now=NOW)))[0]
+    (record,) = split(list(read_cig_csv(io.BytesIO(data.encode()))))[0]
     assert (record.cig, record.procedure_id, record.title) == (
         "9000001A0B", "7700001", "Lavori, stradali",
     )  # fmt: skip
@@ -176,7 +167,7 @@ def test_comma_separated_detail_columns_are_sniffed() -> None:
 
 def test_missing_cig_and_missing_title_are_rejections() -> None:
     data = "cig;oggetto_gara;oggetto_lotto\n;Servizio;\n9000001A0B;;\n"
-    rejected = split(list(read_cig_csv(io.BytesIO(data.encode()), now=NOW)))[1]
+    rejected = split(list(read_cig_csv(io.BytesIO(data.encode()))))[1]
     assert [(r.position, r.reason) for r in rejected] == [
         ("line 2", "missing CIG (column cig)"),
         ("line 3", "CIG 9000001A0B: no title (oggetto_lotto and oggetto_gara are empty); "
@@ -223,10 +214,10 @@ def test_encoding_error_position_past_the_first_chunks() -> None:
     rows = 3000  # > 64 KiB, and the multi-byte letters fall across chunk boundaries
     data = ("cig;oggetto_gara\n" + row * rows).encode() + b"9000002B1C;caff\xe8\n"
     with pytest.raises(SourceEncodingError) as caught:
-        list(read_cig_csv(io.BytesIO(data), now=NOW))
+        list(read_cig_csv(io.BytesIO(data)))
     assert f"at line {rows + 2}, byte offset {len(data) - 2}" in str(caught.value)
     valid = data[:-2] + b"\n"
-    assert len(split(list(read_cig_csv(io.BytesIO(valid), now=NOW)))[0]) == rows + 1
+    assert len(split(list(read_cig_csv(io.BytesIO(valid))))[0]) == rows + 1
 
 
 def test_truncated_utf8_at_the_end() -> None:
@@ -241,7 +232,7 @@ def test_invalid_utf8_in_json() -> None:
         list(read_cig_json(io.BytesIO(data)))
     offset = data.index(b"\xe8")
     assert f"invalid byte 0xe8 at line 1, byte offset {offset}" in str(caught.value)
-    (record,) = read_cig_json(io.BytesIO(data), encoding="latin-1", now=NOW)
+    (record,) = read_cig_json(io.BytesIO(data), encoding="latin-1")
     assert isinstance(record, TenderRecord)
     assert record.title == "caffè"
 
@@ -251,7 +242,7 @@ def test_invalid_utf8_in_json() -> None:
 
 def read_json_fixture() -> list[ReadItem]:
     with (FIXTURES / "cig_detail_sample.json").open("rb") as stream:
-        return list(read_cig_json(stream, now=NOW, source_url="https://example.org/cig"))
+        return list(read_cig_json(stream, source_url="https://example.org/cig"))
 
 
 def test_detail_json() -> None:
@@ -274,7 +265,7 @@ def test_detail_json() -> None:
     assert first.raw is not None
     assert first.raw["bando"]["IMPORTO_LOTTO"] == Decimal("150000.50")
     assert second.description is None  # OGGETTO_GARA == OGGETTO_LOTTO
-    assert second.status == "complete"
+    assert second.status == "active"  # its deadline passed, but no outcome was published
     assert second.source_updated_at == datetime(2024, 3, 5, tzinfo=ROME)  # DETTAGLIO_STATO
     assert smart.status == "cancelled"
     assert smart.cpv is None
@@ -288,18 +279,18 @@ def test_detail_json_lines_and_single_object() -> None:
     objects = json.loads((FIXTURES / "cig_detail_sample.json").read_text())
     lines = "\n".join(json.dumps(o) for o in objects).encode()
     array = split(read_json_fixture())[0]
-    jsonl = split(list(read_cig_json(io.BytesIO(lines), now=NOW)))[0]
+    jsonl = split(list(read_cig_json(io.BytesIO(lines))))[0]
     assert [r.hashed_fields() | {"source_url": None} for r in jsonl] == [
         r.hashed_fields() | {"source_url": None} for r in array
     ]
-    (single,) = read_cig_json(io.BytesIO(json.dumps(objects[2]).encode()), now=NOW)
+    (single,) = read_cig_json(io.BytesIO(json.dumps(objects[2]).encode()))
     assert isinstance(single, TenderRecord)
     assert single.cig == "Z0A1B2C3D4"
 
 
 def test_detail_json_bad_items() -> None:
     data = b'[1, {"bando": {"CIG": "BAD", "OGGETTO_GARA": "x"}}, {"bando": {"CIG": "9000001A0B"'
-    items = read_cig_json(io.BytesIO(data), now=NOW)
+    items = read_cig_json(io.BytesIO(data))
     assert [(r.position, r.reason) for r in (next(items), next(items))] == [  # type: ignore[union-attr]
         ("item 1", "item is not a JSON object"),
         ("item 2", "invalid CIG 'BAD': expected 10 characters, 7 digits + 3 hex (standard), "
@@ -329,12 +320,12 @@ def shared(name: str) -> Path:
 
 def real_csv() -> list[ReadItem]:
     with shared("anac_cig_detail_messina_flattened.csv").open("rb") as stream:
-        return list(read_cig_csv(stream, now=NOW))
+        return list(read_cig_csv(stream))
 
 
 def real_json() -> list[ReadItem]:
     with shared("anac_cig_detail_messina_no_personal_data.json").open("rb") as stream:
-        return list(read_cig_json(stream, now=NOW))
+        return list(read_cig_json(stream))
 
 
 def test_real_flattened_csv_gives_60_records() -> None:

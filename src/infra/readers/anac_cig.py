@@ -4,8 +4,9 @@ One record per CIG (the identity, DESIGN.md), streamed in constant memory; colum
 name through `_ALIASES` (any case), never by position; a bad row becomes a `RejectedRecord`.
 
 Status (OCDS codes): `cancelled` when data_cancellazione is set or STATO is CANCELLATO (any
-case); else `complete` once data_scadenza_offerta has passed (a date without a time lasts to the
-end of that day, Europe/Rome), `active` before it or when there is no deadline.
+case); else `complete` once data_comunicazione_esito (the outcome) is set; else `active`. It
+depends on the data only, never on the clock: re-reading the same row gives the same tender
+(a passed deadline is visible as deadline_at, not as a status change nobody published).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import csv
 import io
 import re
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -78,12 +79,10 @@ def read_cig_csv(
     *,
     source_url: str | None = None,
     encoding: str = "utf-8",
-    now: datetime | None = None,
 ) -> ReadStream:
     """Rows of the bulk CIG CSV (`;`) or of the flattened detail CSV (`,`), sniffed from the
     header. `raw` is the row by its original header names; "line N" is where the row starts.
-    `now` (aware) decides active/complete; `encoding` is for sources known not to be UTF-8."""
-    now = now or datetime.now(UTC)
+    `encoding` is for sources known not to be UTF-8."""
     text = io.TextIOWrapper(
         io.BufferedReader(Utf8Transcoder(stream, encoding)), encoding="utf-8", newline=""
     )
@@ -123,7 +122,7 @@ def read_cig_csv(
             continue
         fields = {field: row[index] for field, index in columns.items()}
         names = {field: header[index] for field, index in columns.items()}
-        yield _map(fields, names, raw, position, "anac_csv", source_url, now)
+        yield _map(fields, names, raw, position, "anac_csv", source_url)
 
 
 def read_cig_json(
@@ -131,12 +130,10 @@ def read_cig_json(
     *,
     source_url: str | None = None,
     encoding: str = "utf-8",
-    now: datetime | None = None,
 ) -> ReadStream:
     """Objects of the CIG detail service: a JSON array, one object, or JSON Lines. Nested
     objects are read through their flattened names (bando_cig, ...); of a list (bando.CPV) the
     item with FLAG_PREVALENTE = 1 counts, else the first. Numbers are Decimal."""
-    now = now or datetime.now(UTC)
     transcoder = Utf8Transcoder(stream, encoding)
     first = transcoder.first_byte()
     if not first:
@@ -157,7 +154,7 @@ def read_cig_json(
             flat = _flatten(item)
             columns = _resolve(flat)
             fields = {field: flat[name] for field, name in columns.items()}
-            yield _map(fields, columns, item, position, "anac_json", source_url, now)
+            yield _map(fields, columns, item, position, "anac_json", source_url)
     except ijson.JSONError as error:
         raise SourceFormatError(f"invalid JSON after item {index}: {error}") from error
 
@@ -167,21 +164,19 @@ def map_stored(
     fmt: str,
     *,
     source_url: str | None = None,
-    now: datetime | None = None,
 ) -> ReadItem:
     """A stored publication (a CSV row by its header names, or a detail JSON object) mapped
     again with the current mapping: what `tenders reprocess` does."""
-    now = now or datetime.now(UTC)
     document = {key: value for key, value in raw.items() if key != "_normalized"}
     if fmt == "anac_json":
         flat = _flatten(document)
         columns = _resolve(flat)
         fields = {field: flat[name] for field, name in columns.items()}
-        return _map(fields, columns, document, "stored", fmt, source_url, now)
+        return _map(fields, columns, document, "stored", fmt, source_url)
     original = {key.lower(): key for key in document}
     names = {field: original[name] for field, name in _resolve(original).items()}
     fields = {field: document[name] for field, name in names.items()}
-    return _map(fields, names, document, "stored", fmt, source_url, now)
+    return _map(fields, names, document, "stored", fmt, source_url)
 
 
 def _resolve(available: Collection[str]) -> dict[str, str]:
@@ -252,7 +247,6 @@ def _map(
     position: str,
     fmt: str,
     source_url: str | None,
-    now: datetime,
 ) -> ReadItem:
     """One row/object (our field -> value) to a TenderRecord, or a RejectedRecord."""
     try:
@@ -281,12 +275,10 @@ def _map(
     stato = _enum(fields.get("stato")) or ""
     if parsed["data_cancellazione"] is not None or stato.startswith("cancellat"):
         status = "cancelled"
-    elif deadline is None:
-        status = "active"
+    elif parsed["data_comunicazione_esito"] is not None:
+        status = "complete"  # the outcome (award or not) has been communicated
     else:
-        date_only = len(clean_text(fields.get("data_scadenza_offerta")) or "") <= 10
-        end = deadline + timedelta(days=1) if date_only else deadline
-        status = "complete" if now >= end else "active"
+        status = "active"
     changed = [d for d in (parsed[f] for f in _CHANGE_DATES) if d is not None]
 
     tipo_cig = _enum(fields.get("tipo_cig"))

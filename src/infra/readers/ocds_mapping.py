@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -141,16 +141,17 @@ def _derived_status(
     deadline: datetime | None,
     planned: bool = False,
 ) -> str | None:
-    """OCDS status as published (lot first); else complete when awarded, active before the
-    deadline, complete after it."""
+    """OCDS status as published (lot first); else complete when awarded, active while there is
+    a tender, planning for a planning release. Never from the clock: the same release always
+    maps to the same tender, so re-ingesting it changes nothing."""
     for status in (lot.get("status"), tender.get("status")):
         if isinstance(status, str) and status in TENDER_STATUSES:
             return status
     if award:
         return "complete"
-    if deadline is not None:
-        return "active" if deadline > datetime.now(UTC) else "complete"
-    if not tender and planned:
+    if tender:
+        return "active"
+    if planned:
         return "planning"
     return None
 

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, literal_column, or_, select, tuple_
 from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.entities import Publication, Tender, TenderChange
@@ -24,6 +23,8 @@ from src.domain.tender.schemas import (
     identity_key,
 )
 from src.domain.tender.schemas import content_hash as hash_document
+from src.domain.tender.services.bulk import as_arrays, new_ids, upsert_statement
+from src.infra.database.session import json_serializer
 
 _NEVER = datetime(1900, 1, 1, tzinfo=UTC)
 
@@ -32,22 +33,10 @@ def _version(value: datetime | None) -> datetime:
     return value if value is not None else _NEVER
 
 
-def _newer_or_changed(stored: Any, incoming: Any) -> ColumnElement[bool]:
-    """The no-regression guard, in SQL so that it holds under concurrent writers too:
-    write when the source date is newer, or equal with different content."""
-    never = literal(_NEVER)
-    stored_at = func.coalesce(stored.source_updated_at, never)
-    incoming_at = func.coalesce(incoming.source_updated_at, never)
-    return or_(
-        stored_at < incoming_at,
-        and_(stored_at == incoming_at, stored.content_hash.is_distinct_from(incoming.content_hash)),
-    )
-
-
 def _needs_write(
     previous: tuple[str | None, datetime] | None, digest: str, incoming: datetime | None
 ) -> bool:
-    """The same guard as `_newer_or_changed`, on a batch's pre-read: unchanged costs a read."""
+    """The rule of `bulk.NEWER_OR_CHANGED`, on a batch's pre-read: unchanged costs a read."""
     if previous is None:
         return True
     stored_digest, stored_at = previous
@@ -126,18 +115,11 @@ class TenderService:
         before = await _lock_tracked(
             session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
         )
-        insert = pg_insert(Tender)
-        assignments: dict[str, Any] = {
-            name: insert.excluded[name]
-            for name in (*HASHED_FIELDS, *UNHASHED_FIELDS, "content_hash")
-        }
-        assignments["updated_at"] = func.now()
-        statement: Any = insert.on_conflict_do_update(
-            index_elements=[Tender.identity_key],
-            set_=assignments,
-            where=_newer_or_changed(Tender.__table__.c, insert.excluded),
-        ).returning(Tender.id, Tender.identity_key, literal_column("(xmax = 0)").label("inserted"))
-        written = (await session.execute(statement, to_write)).all()
+        for row, new_id in zip(to_write, new_ids(len(to_write)), strict=True):
+            row["id"] = new_id
+        written = (
+            await session.execute(_TENDER_UPSERT, as_arrays(to_write, _TENDER_COLUMNS))
+        ).all()
         inserted = sum(1 for row in written if row.inserted)
         counts.inserted += inserted
         counts.updated += len(written) - inserted
@@ -198,11 +180,52 @@ def _changes(
     ]
 
 
+_TEXT = "text"
+_TIME = "timestamptz"
+_COLUMN_TYPES = {
+    "amount": "numeric",
+    "award_amount": "numeric",
+    "published_at": _TIME,
+    "deadline_at": _TIME,
+    "awarded_at": _TIME,
+    "source_updated_at": _TIME,
+}
+_TENDER_COLUMNS = [
+    ("id", "uuid"),
+    ("identity_key", _TEXT),
+    *((name, _COLUMN_TYPES.get(name, _TEXT)) for name in (*HASHED_FIELDS, *UNHASHED_FIELDS)),
+    ("content_hash", _TEXT),
+]
+_TENDER_UPSERT = upsert_statement(
+    "tenders",
+    _TENDER_COLUMNS,
+    conflict="(identity_key)",
+    updated=[name for name, _ in _TENDER_COLUMNS if name not in ("id", "identity_key")],
+    returning="stored.id, stored.identity_key, (stored.xmax = 0) AS inserted",
+)
+_PUBLICATION_COLUMNS = [
+    ("id", "uuid"),
+    ("source", _TEXT),
+    ("procedure_id", _TEXT),
+    ("document_key", _TEXT),
+    ("format", _TEXT),
+    ("raw", "jsonb"),
+    ("content_hash", _TEXT),
+    ("source_updated_at", _TIME),
+    ("source_url", _TEXT),
+]
+_PUBLICATION_UPSERT = upsert_statement(
+    "publications",
+    _PUBLICATION_COLUMNS,
+    conflict="ON CONSTRAINT uq_publications_source_format_document_key",
+    updated=["procedure_id", "raw", "content_hash", "source_updated_at", "source_url"],
+)
+
+
 def _tender_row(record: TenderRecord) -> dict[str, Any]:
     row = record.hashed_fields()
     for name in UNHASHED_FIELDS:
         row[name] = getattr(record, name)
-    row["id"] = uuid.uuid4()
     row["identity_key"] = record.identity_key
     row["content_hash"] = record.content_hash()
     return row
@@ -224,7 +247,6 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
             kept["source_updated_at"]
         ):
             documents[key] = {
-                "id": uuid.uuid4(),
                 "source": record.source,
                 "procedure_id": record.procedure_id,
                 "document_key": key[2],
@@ -259,17 +281,7 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
     ]
     if not to_write:
         return
-    insert = pg_insert(Publication)
-    statement = insert.on_conflict_do_update(
-        constraint="uq_publications_source_format_document_key",
-        set_={
-            "procedure_id": insert.excluded.procedure_id,
-            "raw": insert.excluded.raw,
-            "content_hash": insert.excluded.content_hash,
-            "source_updated_at": insert.excluded.source_updated_at,
-            "source_url": insert.excluded.source_url,
-            "updated_at": func.now(),
-        },
-        where=_newer_or_changed(Publication.__table__.c, insert.excluded),
-    )
-    await session.execute(statement, to_write)
+    for document, new_id in zip(to_write, new_ids(len(to_write)), strict=True):
+        document["id"] = new_id
+        document["raw"] = json_serializer(document["raw"])
+    await session.execute(_PUBLICATION_UPSERT, as_arrays(to_write, _PUBLICATION_COLUMNS))
