@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert as sa_insert
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.tender.entities import Publication, Tender, TenderChange
+from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
     TRACKED_FIELDS,
@@ -96,9 +96,7 @@ class TenderService:
 
         rows = [_tender_row(record) for record in batch]
         stored = await session.execute(
-            select(Tender.identity_key, Tender.content_hash, Tender.source_updated_at).where(
-                Tender.identity_key.in_([row["identity_key"] for row in rows])
-            )
+            _STORED_TENDERS, {"keys": [row["identity_key"] for row in rows]}
         )
         known = {key: (digest, _version(at)) for key, digest, at in stored}
         to_write = [
@@ -214,6 +212,17 @@ _PUBLICATION_COLUMNS = [
     ("source_updated_at", _TIME),
     ("source_url", _TEXT),
 ]
+# The pre-reads: one array parameter each, however large the batch.
+_STORED_TENDERS = text(
+    "SELECT identity_key, content_hash, source_updated_at FROM tenders "
+    "WHERE identity_key = ANY(CAST(:keys AS text[]))"
+)
+_STORED_PUBLICATIONS = text(
+    "SELECT p.source, p.format, p.document_key, p.content_hash, p.source_updated_at "
+    "FROM publications p JOIN unnest(CAST(:sources AS text[]), CAST(:formats AS text[]), "
+    "CAST(:keys AS text[])) AS k(source, format, document_key) "
+    "USING (source, format, document_key)"
+)
 _PUBLICATION_UPSERT = upsert_statement(
     "publications",
     _PUBLICATION_COLUMNS,
@@ -258,18 +267,9 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
             }
     if not documents:
         return
+    sources, formats, keys = (list(part) for part in zip(*documents, strict=True))
     stored = await session.execute(
-        select(
-            Publication.source,
-            Publication.format,
-            Publication.document_key,
-            Publication.content_hash,
-            Publication.source_updated_at,
-        ).where(
-            tuple_(Publication.source, Publication.format, Publication.document_key).in_(
-                list(documents)
-            )
-        )
+        _STORED_PUBLICATIONS, {"sources": sources, "formats": formats, "keys": keys}
     )
     known = {(src, fmt, doc): (digest, _version(at)) for src, fmt, doc, digest, at in stored}
     to_write = [
