@@ -122,3 +122,18 @@ async def test_two_workers_share_one_chunked_source(
     finally:
         await pool.aclose()
         await engine.dispose()
+
+
+def test_a_range_in_which_no_line_starts_is_empty(tmp_path: Path) -> None:
+    """A chunk cut inside one long line owns no line: it reads as empty, not as an error."""
+    from src.infra.chunks import open_range
+    from src.infra.readers.registry import read_source
+
+    path = tmp_path / "one-long-line.jsonl"
+    anac_lines(path)
+    size = path.stat().st_size
+    first_line = len(path.read_bytes().split(b"\n", 1)[0]) + 1
+    with path.open("rb") as handle:
+        assert list(read_source(open_range(handle, 1, first_line - 1), "x")) == []
+    with path.open("rb") as handle:
+        assert len(list(read_source(open_range(handle, 0, size), "x"))) == PROCEDURES * 2

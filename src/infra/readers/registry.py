@@ -89,6 +89,8 @@ def read_source(
     if format_name is not None and format_name not in FORMATS:
         raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
     for member_name, member in iter_documents(stream, name):
+        if not head(member, 1):
+            continue  # an empty archive member, or a chunk in which no line starts
         detected = format_name or detect_format(member, member_name)
         items = read_document(
             detected,
