@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -72,10 +73,14 @@ async def ingest_items(
     items = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(items, resume_from)))
-    next_batch = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
+    # One parsing thread for the whole source: the reader is a generator (one thread at a
+    # time), and a single thread keeps the allocator to one extra arena (flat memory).
+    loop = asyncio.get_running_loop()
+    reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
+    next_batch = loop.run_in_executor(reader, _take, items, batch_size)
     try:
         while batch := await next_batch:
-            next_batch = asyncio.ensure_future(asyncio.to_thread(_take, items, batch_size))
+            next_batch = loop.run_in_executor(reader, _take, items, batch_size)
             records = [item for item in batch if isinstance(item, TenderRecord)]
             rejected = [item for item in batch if isinstance(item, RejectedRecord)]
             pending = [i for i in batch if not isinstance(i, TenderRecord | RejectedRecord)]
@@ -104,4 +109,5 @@ async def ingest_items(
     finally:
         # A thread cannot be cancelled: let it finish its slice so the reader is released.
         await asyncio.gather(next_batch, return_exceptions=True)
+        reader.shutdown(wait=False)
     return totals
