@@ -20,6 +20,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Throughput and memory, side by side with PostgreSQL's COPY (prints a table, writes JSON).
+# BENCH_DATABASE_URL / BENCH_REDIS_URL pick the servers; unset, the embedded ones.
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench --json bench-results.json --markdown bench-results.md
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

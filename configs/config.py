@@ -60,7 +60,9 @@ class Settings(BaseSettings):
 
     # Worker.
     queue_name: str = "tenders:queue"
-    worker_max_jobs: int = 4
+    # Ingest jobs are CPU-bound Python: more at once in one process adds memory (each holds
+    # its batches), not speed. Run more processes (or machines) instead.
+    worker_max_jobs: int = 2
     worker_job_timeout: int = 3600
     worker_max_tries: int = 5
     worker_retry_backoff: float = 2.0
