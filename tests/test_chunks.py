@@ -3,7 +3,6 @@ processes; the run's counts add up across chunks, and a second run changes nothi
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,48 +19,18 @@ from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
 from tests.conftest import ROOT, Servers
+from tests.sources import anac_source
 
 pytestmark = pytest.mark.slow
 
 PROCEDURES = 300
 
 
-def anac_lines(path: Path, version: int = 1) -> int:
-    """ANAC-like compiled releases, two lots each; returns the number of tenders."""
-    with path.open("w") as out:
-        for index in range(PROCEDURES):
-            lots = [
-                {
-                    "id": f"{9000000 + index:07d}{lot:03X}",
-                    "status": "active",
-                    "value": {"amount": 1000 * (lot + 1) + version, "currency": "EUR"},
-                }
-                for lot in range(2)
-            ]
-            out.write(
-                json.dumps(
-                    {
-                        "ocid": f"ocds-hu01ve-{index}",
-                        "id": f"r{index}-{version}",
-                        "date": f"2025-0{version}-01T00:00:00Z",
-                        "tag": ["compiled"],
-                        "tender": {
-                            "id": str(index),
-                            "description": f"Fornitura numero {index}",
-                            "lots": lots,
-                        },
-                    }
-                )
-                + "\n"
-            )
-    return PROCEDURES * 2
-
-
 async def test_two_workers_share_one_chunked_source(
     servers: Servers, fresh_database_url: str, tmp_path: Path
 ) -> None:
     source = tmp_path / "big.jsonl"
-    tenders = anac_lines(source)
+    tenders = anac_source(source, PROCEDURES)
     queue_name = f"test:{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -130,7 +99,7 @@ def test_a_range_in_which_no_line_starts_is_empty(tmp_path: Path) -> None:
     from src.infra.readers.registry import read_source
 
     path = tmp_path / "one-long-line.jsonl"
-    anac_lines(path)
+    anac_source(path, PROCEDURES)
     size = path.stat().st_size
     first_line = len(path.read_bytes().split(b"\n", 1)[0]) + 1
     with path.open("rb") as handle:

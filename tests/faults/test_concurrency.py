@@ -16,7 +16,8 @@ from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
 from tests.conftest import Servers
-from tests.faults.conftest import Workers, anac_source, table_state, worker_env
+from tests.faults.conftest import Workers, table_state, worker_env
+from tests.sources import anac_source
 
 pytestmark = pytest.mark.slow
 

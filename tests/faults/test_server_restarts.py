@@ -21,11 +21,11 @@ from tests.faults.conftest import (
     PrivatePostgres,
     PrivateRedis,
     Workers,
-    anac_source,
     table_state,
     until,
     worker_env,
 )
+from tests.sources import anac_source
 
 pytestmark = pytest.mark.slow
 

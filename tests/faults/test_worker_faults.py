@@ -22,13 +22,13 @@ from src.infra.queue import create_queue_pool
 from tests.conftest import ROOT, Servers
 from tests.faults.conftest import (
     Workers,
-    anac_source,
     latest_run,
     table_state,
     until,
     worker_env,
 )
 from tests.http_server import Route, serve
+from tests.sources import anac_source
 
 pytestmark = pytest.mark.slow
 
