@@ -1,33 +1,26 @@
 """The worker's shared context: what every job may use. Sessions are not in it: each job
-opens its own from `session_factory`."""
+opens its own from `session_factory`.
+
+Keys: `settings`, `engine` (when the worker built it), `session_factory`, `http` (sources the
+user named), `http_restricted` (sources from the API or a feed), and from arq `redis`, plus
+`job_id` and `job_try` per job."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from typing import Any, TypedDict
+from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings, get_settings
 from src.infra.database import create_engine, create_session_factory
 from src.infra.source_policy import check_source_async
 
 log = logging.getLogger("tenders.worker")
-
-
-class WorkerContext(TypedDict, total=False):
-    settings: Settings
-    engine: AsyncEngine
-    session_factory: async_sessionmaker[AsyncSession]
-    http: httpx.AsyncClient
-    redis: ArqRedis  # set by arq
-    job_id: str  # set by arq per job
-    job_try: int  # set by arq per job
 
 
 def http_clients(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from configs.config import Settings, get_settings, redact_url
+from configs.config import Settings, get_settings
 
 
 def resolve_servers() -> Settings:
@@ -36,13 +36,6 @@ def resolve_servers() -> Settings:
         )
     get_settings.cache_clear()
     return get_settings()
-
-
-def describe_servers(settings: Settings) -> str:
-    return (
-        f"database {redact_url(settings.require_database_url())}, "
-        f"redis {redact_url(settings.require_redis_url())}"
-    )
 
 
 class RunContext(logging.Filter):

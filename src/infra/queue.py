@@ -10,7 +10,7 @@ import orjson
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from configs.config import Settings, redact_url
+from configs.config import Settings
 
 INGEST_FUNCTION = "ingest_source"
 CHUNK_FUNCTION = "ingest_chunk"
@@ -39,10 +39,6 @@ def redis_settings(settings: Settings) -> SafeRedisSettings:
         if settings.redis_ssl_keyfile is not None:
             safe.ssl_keyfile = settings.redis_ssl_keyfile.get_secret_value()
     return safe
-
-
-def redis_display(settings: Settings) -> str:
-    return redact_url(settings.require_redis_url())
 
 
 def _json_default(value: object) -> object:

@@ -3,8 +3,6 @@ names follow a convention so that migrations diff cleanly."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase, declared_attr
 
@@ -27,6 +25,3 @@ class Base(DeclarativeBase):
     def __repr__(self) -> str:
         key = getattr(self, "id", None)
         return f"<{type(self).__name__} id={key!r}>"
-
-    def _as_dict(self) -> dict[str, Any]:
-        return {c.key: getattr(self, c.key) for c in self.__mapper__.column_attrs}

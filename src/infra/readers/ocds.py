@@ -41,9 +41,7 @@ class PackageInfo:
 
     next_url: str | None = None
     publisher: str | None = None
-    uri: str | None = None
     version: str = "1.1"
-    values_seen: int = 0
 
 
 @dataclass
@@ -129,7 +127,6 @@ def iter_ocds_objects(
             limit = max_object_bytes if not top_has_items else 1 << 62
             if top.feed(event, value, counted.position, limit):
                 counters["value"] += 1
-                package.values_seen += 1
                 if top.oversized:
                     yield OcdsObject("oversized", {}, f"value {counters['value']}", package)
                 else:
