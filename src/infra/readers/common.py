@@ -20,11 +20,8 @@ _WHITESPACE = b" \t\r\n"
 ReadItem = TenderRecord | RejectedRecord
 ReadStream = Iterator[ReadItem]
 
-_CIG_PATTERNS = (
-    re.compile(r"[0-9]{7}[0-9A-F]{3}"),  # standard
-    re.compile(r"[V-Z][0-9A-F]{9}"),  # SmartCIG
-    re.compile(r"[A-U][0-9A-F]{9}"),  # new format (2023 on)
-)
+# Standard (7 digits + 3 hex), SmartCIG (V-Z + 9 hex), new format from 2023 (A-U + 9 hex).
+_CIG = re.compile(r"[0-9]{7}[0-9A-F]{3}|[V-Z][0-9A-F]{9}|[A-U][0-9A-F]{9}")
 
 
 class InvalidCig(ValueError):  # noqa: N818 - a name the readers share
@@ -36,7 +33,7 @@ def normalize_cig(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidCig(f"CIG must be text, got {type(value).__name__}")
     cig = value.strip().upper()
-    if not any(pattern.fullmatch(cig) for pattern in _CIG_PATTERNS):
+    if _CIG.fullmatch(cig) is None:
         raise InvalidCig(
             f"invalid CIG {value!r}: expected 10 characters, 7 digits + 3 hex (standard), "
             "V-Z + 9 hex (SmartCIG) or A-U + 9 hex"

@@ -233,10 +233,11 @@ _PUBLICATION_UPSERT = upsert_statement(
 
 def _tender_row(record: TenderRecord) -> dict[str, Any]:
     row = record.hashed_fields()
+    digest = hash_document(row)  # the same as record.content_hash(), without a second copy
     for name in UNHASHED_FIELDS:
         row[name] = getattr(record, name)
     row["identity_key"] = record.identity_key
-    row["content_hash"] = record.content_hash()
+    row["content_hash"] = digest
     return row
 
 
