@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -118,6 +119,21 @@ def test_feeds_and_db_commands(env: dict[str, str], tmp_path: Path) -> None:
 
 def test_worker_check(env: dict[str, str]) -> None:
     assert cli(env, "worker", "--check").returncode == 1, "no worker is running"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "src.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while cli(env, "worker", "--check").returncode != 0:
+            assert time.monotonic() < deadline, "a running worker never answered --check"
+            time.sleep(0.5)
+    finally:
+        worker.terminate()
+        assert worker.wait(timeout=30) == 0, "SIGTERM stops the worker cleanly"
 
 
 def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str]) -> None:
