@@ -263,3 +263,53 @@ async def test_record_whose_releases_are_only_linked_is_reported(
     assert (summary["status"], summary["rejected"]) == ("complete", 1)
     reason = await db_session.scalar(select(Rejection.reason))
     assert reason is not None and "linked by URL only" in reason
+
+
+async def test_unchanged_json_lines_are_skipped_unmapped_unless_the_mapping_changed(
+    ctx: dict[str, Any],
+    db_session: AsyncSession,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A compiled release whose bytes were stored before with the same mapping is not mapped
+    again; a line that gave a rejection always is (its rejection is reported every run), and
+    a change of the mapping code re-maps everything."""
+    from src.infra.readers import ocds
+
+    def line(index: int, cig: str) -> str:
+        return json.dumps(
+            {
+                "ocid": f"ocds-hu01ve-{index}",
+                "id": f"r{index}",
+                "date": "2025-01-01T00:00:00Z",
+                "tag": ["compiled"],
+                "tender": {
+                    "id": str(index),
+                    "description": f"Servizio {index}",
+                    "lots": [{"id": cig}],
+                },
+            }
+        )
+
+    source = tmp_path / "anac.jsonl"
+    source.write_text(
+        "\n".join([line(1, "1111111AAA"), line(2, "BAD"), line(3, "3333333CCC")]) + "\n"
+    )
+    first = await ingest_source(ctx, str(source))
+    assert (first["inserted"], first["rejected"]) == (2, 1)
+    calls: list[str] = []
+    real_map = ocds.map_release  # type: ignore[attr-defined]
+
+    def counting_map(release: Any, **kwargs: Any) -> Any:
+        calls.append(release["ocid"])
+        return real_map(release, **kwargs)
+
+    monkeypatch.setattr(ocds, "map_release", counting_map)
+    second = await ingest_source(ctx, str(source))
+    assert (second["unchanged"], second["rejected"]) == (2, 1)
+    assert calls == ["ocds-hu01ve-2"], "only the line with a rejection was mapped again"
+    monkeypatch.setattr(ocds, "_MAPPING_VERSION", "a corrected mapping")
+    calls.clear()
+    third = await ingest_source(ctx, str(source))
+    assert (third["inserted"], third["updated"], third["unchanged"]) == (0, 0, 2)
+    assert sorted(calls) == ["ocds-hu01ve-1", "ocds-hu01ve-2", "ocds-hu01ve-3"]

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.ingest.services.run_service import RunService
-from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
+from src.domain.tender.schemas import (
+    DeferredDocument,
+    RejectedRecord,
+    TenderRecord,
+    UpsertCounts,
+)
 from src.domain.tender.services import TenderService
 
 Item = TenderRecord | RejectedRecord
@@ -54,6 +59,33 @@ def guarded(items: Iterator[object]) -> Iterator[object]:
         )
 
 
+async def _map_unknown_documents(
+    session: AsyncSession,
+    documents: list[DeferredDocument],
+    records: list[TenderRecord],
+    rejected: list[RejectedRecord],
+) -> int:
+    """Map the documents whose bytes (with this mapping) were not stored before; count the
+    tenders of the others as unchanged without mapping them. Returns that count."""
+    known = await TenderService.known_documents(session, documents)
+    skipped = 0
+    for document in documents:
+        count = known.get((document.source, document.format, document.document_key))
+        if count is not None:
+            skipped += count
+            continue
+        built = document.build()
+        clean = all(isinstance(item, TenderRecord) for item in built)
+        for item in built:
+            if isinstance(item, TenderRecord):
+                if clean:
+                    item.source_digest = document.digest
+                records.append(item)
+            else:
+                rejected.append(item)
+    return skipped
+
+
 async def ingest_items(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: uuid.UUID,
@@ -83,8 +115,14 @@ async def ingest_items(
             next_batch = loop.run_in_executor(reader, _take, items, batch_size)
             records = [item for item in batch if isinstance(item, TenderRecord)]
             rejected = [item for item in batch if isinstance(item, RejectedRecord)]
-            pending = [i for i in batch if not isinstance(i, TenderRecord | RejectedRecord)]
+            documents = [item for item in batch if isinstance(item, DeferredDocument)]
+            pending = [
+                i
+                for i in batch
+                if not isinstance(i, TenderRecord | RejectedRecord | DeferredDocument)
+            ]
             async with session_factory() as session, session.begin():
+                skipped = await _map_unknown_documents(session, documents, records, rejected)
                 if pending:
                     if resolve is None:
                         raise TypeError(f"no resolver for {type(pending[0]).__name__}")
@@ -94,6 +132,7 @@ async def ingest_items(
                         else:
                             rejected.append(item)
                 counts = await TenderService.upsert_many(session, records, run_id=run_id)
+                counts.unchanged += skipped
                 await RunService.record_batch(
                     session,
                     run_id,

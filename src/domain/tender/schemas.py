@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -156,6 +157,8 @@ class TenderRecord(TenderCreate):
     # The publication `raw` is stored under: the procedure (default), or one CIG for formats
     # that publish one document per lot.
     document_key: str | None = Field(default=None, exclude=True)
+    # Hash of the document's bytes and of the mapping that read them (see DeferredDocument).
+    source_digest: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -207,6 +210,20 @@ class RejectedRecord:
             except TypeError:
                 text = repr(raw)
         return cls(reason=reason, position=position, snippet=text[: cls.SNIPPET_CHARS])
+
+
+@dataclass(slots=True)
+class DeferredDocument:
+    """A publication read as bytes but not mapped yet. If the same bytes were stored before
+    with the same mapping (`digest` covers both), its tenders cannot have changed: mapping,
+    validating and hashing them is skipped, and they count as unchanged. Else `build()`."""
+
+    source: str
+    format: str
+    document_key: str
+    digest: str
+    build: Callable[[], list[TenderRecord | RejectedRecord]]
+    position: str | None = None
 
 
 @dataclass(slots=True)

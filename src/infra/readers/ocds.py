@@ -7,17 +7,21 @@ built on its own and handed on, so a 1 GB package never sits in memory at once."
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import ijson
 import orjson
 
-from src.domain.tender.schemas import RejectedRecord
+from src.domain.tender import schemas as tender_schemas
+from src.domain.tender.schemas import DeferredDocument, RejectedRecord
+from src.infra.readers import common, ocds_mapping
 from src.infra.readers.common import CountingReader, ReadItem
-from src.infra.readers.ocds_mapping import map_release
+from src.infra.readers.ocds_mapping import map_release, source_of
 from src.infra.readers.ocds_releases import PendingRelease
 
 # Where releases and records sit, for a top-level value or an item of a top-level array.
@@ -50,6 +54,8 @@ class OcdsObject:
     data: dict[str, Any]
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
+    # For a whole JSON line: the SHA-256 of its bytes (see DeferredDocument).
+    line_digest: str | None = None
 
 
 _PEEK_BYTES = 1 << 20
@@ -183,7 +189,10 @@ def _iter_json_lines(
         if isinstance(document, dict) and ("releases" in document or "records" in document):
             yield from _package_line(document, position, package)
         else:
-            yield from _top_level(document, False, position, package)
+            for item in _top_level(document, False, position, package):
+                if item.data is document:
+                    item.line_digest = hashlib.sha256(line).hexdigest()
+                yield item
 
 
 def _package_line(
@@ -253,7 +262,7 @@ def read_ocds(
     source_url: str | None = None,
     package: PackageInfo | None = None,
     max_object_bytes: int = MAX_OBJECT_BYTES,
-) -> Iterator[ReadItem | PendingRelease]:
+) -> Iterator[ReadItem | PendingRelease | DeferredDocument]:
     """Compiled releases (a record's, or a publisher's own, e.g. ANAC's) map to TenderRecords
     at once; plain releases are handed on as PendingRelease, to be merged with the other
     releases of their ocid (`ocds_releases.resolve_releases`)."""
@@ -273,8 +282,31 @@ def read_ocds(
             yield from _record_items(item, source_url)
         elif item.kind == "release" and not _is_compiled(item.data):
             yield _pending(item.data, item.position, item.package, source_url)
+        elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
+            yield _deferred(item, source_url)
         else:
             yield from map_release(item.data, source_url=source_url, position=item.position)
+
+
+# What the mapping of a compiled release depends on: a change to any of these files changes
+# every digest, so a corrected mapping reaches stored tenders on the next ingest.
+_MAPPING_VERSION = hashlib.sha256(
+    b"".join(
+        Path(module.__file__ or "").read_bytes()
+        for module in (ocds_mapping, common, tender_schemas)
+    )
+).hexdigest()
+
+
+def _deferred(item: OcdsObject, source_url: str | None) -> DeferredDocument:
+    """A compiled release read as one JSON line: mapped only if its bytes are new."""
+    ocid = str(item.data["ocid"]).strip()
+    digest = hashlib.sha256(f"{_MAPPING_VERSION}:{item.line_digest}".encode()).hexdigest()
+
+    def build() -> list[ReadItem]:
+        return list(map_release(item.data, source_url=source_url, position=item.position))
+
+    return DeferredDocument(source_of(ocid), "ocds", ocid, digest, build, item.position)
 
 
 def _is_compiled(release: Any) -> bool:

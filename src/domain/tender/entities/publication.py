@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, Text, UniqueConstraint, func
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.infra.database import Base
@@ -26,6 +26,10 @@ class Publication(Base):
     format: Mapped[str] = mapped_column(String(32))
     raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The bytes it was read from and the mapping that read them, when that mapping gave
+    # `record_count` tenders and no rejection: the same digest again is skipped unmapped.
+    source_digest: Mapped[str | None] = mapped_column(String(64))
+    record_count: Mapped[int | None] = mapped_column(Integer)
     source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -4,6 +4,7 @@ the caller owns the unit of work."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from src.domain.tender.schemas import (
     HASHED_FIELDS,
     TRACKED_FIELDS,
     UNHASHED_FIELDS,
+    DeferredDocument,
     TenderCreate,
     TenderRecord,
     UpsertCounts,
@@ -77,6 +79,25 @@ class TenderService:
     async def get_by_cig(session: AsyncSession, cig: str) -> Tender | None:
         result = await session.execute(select(Tender).where(Tender.cig == cig.strip().upper()))
         return result.scalar_one_or_none()
+
+    @staticmethod
+    async def known_documents(
+        session: AsyncSession, documents: Sequence[DeferredDocument]
+    ) -> dict[tuple[str, str, str], int]:
+        """Of these documents, those stored from the same bytes with the same mapping (and
+        without rejections): their key and how many tenders they gave."""
+        if not documents:
+            return {}
+        rows = await session.execute(
+            _KNOWN_DOCUMENTS,
+            {
+                "sources": [d.source for d in documents],
+                "formats": [d.format for d in documents],
+                "keys": [d.document_key for d in documents],
+                "digests": [d.digest for d in documents],
+            },
+        )
+        return {(source, fmt, key): count for source, fmt, key, count in rows}
 
     @staticmethod
     async def upsert_many(
@@ -211,6 +232,8 @@ _PUBLICATION_COLUMNS = [
     ("content_hash", _TEXT),
     ("source_updated_at", _TIME),
     ("source_url", _TEXT),
+    ("source_digest", _TEXT),
+    ("record_count", "integer"),
 ]
 # The pre-reads: one array parameter each, however large the batch.
 _STORED_TENDERS = text(
@@ -223,11 +246,26 @@ _STORED_PUBLICATIONS = text(
     "CAST(:keys AS text[])) AS k(source, format, document_key) "
     "USING (source, format, document_key)"
 )
+_KNOWN_DOCUMENTS = text(
+    "SELECT p.source, p.format, p.document_key, p.record_count "
+    "FROM publications p JOIN unnest(CAST(:sources AS text[]), CAST(:formats AS text[]), "
+    "CAST(:keys AS text[]), CAST(:digests AS text[])) AS k(source, format, document_key, digest) "
+    "USING (source, format, document_key) "
+    "WHERE p.source_digest = k.digest AND p.record_count IS NOT NULL"
+)
 _PUBLICATION_UPSERT = upsert_statement(
     "publications",
     _PUBLICATION_COLUMNS,
     conflict="ON CONSTRAINT uq_publications_source_format_document_key",
-    updated=["procedure_id", "raw", "content_hash", "source_updated_at", "source_url"],
+    updated=[
+        "procedure_id",
+        "raw",
+        "content_hash",
+        "source_updated_at",
+        "source_url",
+        "source_digest",
+        "record_count",
+    ],
 )
 
 
@@ -245,13 +283,18 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
     """Store each procedure's raw publication once (lots share it), newest version wins."""
     documents: dict[tuple[str, str, str], dict[str, Any]] = {}
     hashes: dict[int, str] = {}
+    lots: Counter[tuple[str, str, str]] = Counter()
     for record in batch:
         if record.raw is None:
             continue
         digest = hashes.get(id(record.raw))
         if digest is None:
             digest = hashes[id(record.raw)] = hash_document(record.raw)
+        if record.source_digest is not None:
+            # The stored hash covers the bytes' digest too: a new digest rewrites the row once.
+            digest = hash_document([digest, record.source_digest])
         key = (record.source, record.format, record.document_key or record.procedure_id)
+        lots[key] += 1
         kept = documents.get(key)
         if kept is None or _version(record.source_updated_at) >= _version(
             kept["source_updated_at"]
@@ -265,9 +308,12 @@ async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderReco
                 "content_hash": digest,
                 "source_updated_at": record.source_updated_at,
                 "source_url": record.source_url,
+                "source_digest": record.source_digest,
             }
     if not documents:
         return
+    for key, document in documents.items():
+        document["record_count"] = lots[key] if document["source_digest"] else None
     sources, formats, keys = (list(part) for part in zip(*documents, strict=True))
     stored = await session.execute(
         _STORED_PUBLICATIONS, {"sources": sources, "formats": formats, "keys": keys}

@@ -85,6 +85,8 @@ def upgrade() -> None:
         sa.Column("restricted", sa.Boolean(), server_default=sa.false(), nullable=False),
     )
     op.add_column("feeds", sa.Column("encoding", sa.String(length=32), nullable=True))
+    op.add_column("publications", sa.Column("source_digest", sa.String(length=64), nullable=True))
+    op.add_column("publications", sa.Column("record_count", sa.Integer(), nullable=True))
     op.create_table(
         "ingest_chunks",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -143,6 +145,8 @@ def downgrade() -> None:
     )
     op.drop_column("publications", "document_key")
     op.drop_column("feeds", "encoding")
+    op.drop_column("publications", "source_digest")
+    op.drop_column("publications", "record_count")
     op.drop_column("ingest_runs", "encoding")
     op.drop_column("ingest_runs", "restricted")
     op.drop_index("ix_tender_changes_tender_id_changed_at", table_name="tender_changes")
