@@ -36,7 +36,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,7 +51,7 @@ from configs.config import Settings, redact_url
 from src.domain.ingest.enqueue import enqueue_ingest
 from src.domain.ingest.entities import IngestRun
 from src.domain.tender.entities import Tender
-from src.domain.tender.schemas import TenderCreate, TenderRecord
+from src.domain.tender.schemas import DeferredDocument, TenderCreate, TenderRecord
 from src.domain.tender.services import TenderService
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database.migrate import upgrade
@@ -222,6 +222,15 @@ def record_values(record: TenderRecord) -> dict[str, Any]:
     return values
 
 
+def _mapped(items: Iterator[object]) -> Iterator[object]:
+    """JSON lines come out of the reader unmapped (mapped in the worker only when new)."""
+    for item in items:
+        if isinstance(item, DeferredDocument):
+            yield from item.build()
+        else:
+            yield item
+
+
 def build_rows(
     source: Source, columns: list[tuple[str, bool, bool]], naive_rows: int
 ) -> tuple[list[str], list[tuple[Any, ...]], list[TenderCreate]]:
@@ -230,8 +239,8 @@ def build_rows(
     rows: list[tuple[Any, ...]] = []
     creates: list[TenderCreate] = []
     with source.path.open("rb") as stream:
-        for item in read_source(
-            stream, source.path.name, format_name=None, source_url=str(source.path)
+        for item in _mapped(
+            read_source(stream, source.path.name, format_name=None, source_url=str(source.path))
         ):
             if not isinstance(item, TenderRecord):
                 raise RuntimeError(f"the generated source does not map cleanly: {item!r}")
