@@ -73,10 +73,10 @@ def test_gzip_and_concatenated_packages_and_arrays(tmp_path: Path) -> None:
     assert len(array) == 8
     compressed = tmp_path / "p.json.gz"
     compressed.write_bytes(gzip.compress(package))
-    from src.infra.sources import _maybe_gunzip
+    from src.infra.readers.containers import maybe_gunzip
 
     with compressed.open("rb") as handle:
-        assert len(list(read_ocds(_maybe_gunzip(handle)))) == 4
+        assert len(list(read_ocds(maybe_gunzip(handle)))) == 4
 
 
 def test_truncated_json_raises_after_the_good_records() -> None:

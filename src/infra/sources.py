@@ -5,9 +5,7 @@ with a size limit) so that parsing never holds a connection open and a retry is 
 from __future__ import annotations
 
 import asyncio
-import gzip
 import hashlib
-import io
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -16,14 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from src.infra.readers.common import CountingReader
-
-GZIP_MAGIC = b"\x1f\x8b"
+from src.infra.readers.containers import maybe_gunzip
 
 
 class SourceError(RuntimeError):
@@ -64,21 +60,6 @@ def local_path(source: str) -> Path:
     raise SourceError(
         f"unsupported source scheme {parts.scheme!r}: use a path, file:// or https://"
     )
-
-
-def _maybe_gunzip(raw: BinaryIO, limit: int = 64 * 1024**3, name: str = "source") -> BinaryIO:
-    head = raw.read(2)
-    raw.seek(0)
-    if head == GZIP_MAGIC:
-        inflated = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
-        limited = CountingReader(
-            inflated,
-            limit,
-            f"{name} decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES); "
-            "refusing it as a possible decompression bomb",
-        )
-        return io.BufferedReader(limited, buffer_size=1 << 20)
-    return raw
 
 
 def file_fingerprint(path: Path) -> str:
@@ -187,7 +168,7 @@ async def open_source(
                 raise SourceError(f"{source} answered with an empty body: nothing to ingest")
             spool.seek(0)
             name = Path(urlsplit(source).path).name or source
-            stream = _maybe_gunzip(spool, max_decompressed_bytes, name)
+            stream = maybe_gunzip(spool, max_decompressed_bytes, name)
             yield OpenedSource(stream, name, digest, new_etag, new_modified)
         return
     path = local_path(source)
@@ -205,5 +186,5 @@ async def open_source(
             raise SourceError(f"{path} is empty: nothing to ingest")
         fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
         yield OpenedSource(
-            _maybe_gunzip(handle, max_decompressed_bytes, path.name), path.name, fingerprint
+            maybe_gunzip(handle, max_decompressed_bytes, path.name), path.name, fingerprint
         )

@@ -32,6 +32,7 @@ from src.infra.readers.common import (
     normalize_cig,
     parse_amount,
     parse_timestamp,
+    validation_problems,
 )
 
 _CPV = re.compile(r"(\d{8})(?:-?(\d))?")
@@ -308,9 +309,7 @@ def _map(
             document_key=cig,  # one document per CIG: stored as such, not per procedure
         )
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in error.errors()
-        )
+        problems = validation_problems(error)
         if not title:
             problems = f"no title (oggetto_lotto and oggetto_gara are empty); {problems}"
         return RejectedRecord.of(f"CIG {cig}: {problems}", position, raw)

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
+
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 
 ROME = ZoneInfo("Europe/Rome")
@@ -90,6 +92,13 @@ def parse_amount(value: object) -> Decimal | None:
     if not amount.is_finite() or abs(amount) >= Decimal("1e16"):
         raise ValueError(f"amount out of range: {value!r}")
     return amount
+
+
+def validation_problems(error: ValidationError) -> str:
+    """A pydantic error as one line a user can act on: `field: message; field: message`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in error.errors()
+    )
 
 
 def clean_text(value: object) -> str | None:

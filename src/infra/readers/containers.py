@@ -5,10 +5,13 @@ document. Streams are peeked, never rewound, so a gzip or tar stream is read onc
 from __future__ import annotations
 
 import gzip
+import io
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol, cast
+
+from src.infra.readers.common import CountingReader
 
 ZIP_MAGIC = b"PK\x03\x04"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -34,10 +37,24 @@ def _skipped(name: str) -> bool:
     return not base or base.startswith(".") or name.startswith("__MACOSX/")
 
 
-def _maybe_gunzip(member: BinaryIO) -> BinaryIO:
-    if head(member, 2) == GZIP_MAGIC:
-        return cast(BinaryIO, gzip.GzipFile(fileobj=member, mode="rb"))
-    return member
+DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024**3
+
+
+def maybe_gunzip(
+    stream: BinaryIO, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES, name: str = "source"
+) -> BinaryIO:
+    """The stream, inflated if it is gzip, refusing to inflate past `limit` bytes (a gzip bomb
+    stops there, whether it is the source itself or a member of an archive)."""
+    if head(stream, 2) != GZIP_MAGIC:
+        return stream
+    inflated = cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
+    limited = CountingReader(
+        inflated,
+        limit,
+        f"{name} decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES); "
+        "refusing it as a possible decompression bomb",
+    )
+    return cast(BinaryIO, io.BufferedReader(limited, buffer_size=1 << 20))
 
 
 def iter_documents(stream: BinaryIO, name: str) -> Iterator[tuple[str, BinaryIO]]:
@@ -49,7 +66,10 @@ def iter_documents(stream: BinaryIO, name: str) -> Iterator[tuple[str, BinaryIO]
                 if info.is_dir() or _skipped(info.filename):
                     continue
                 with archive.open(info) as member:
-                    yield f"{name}!{info.filename}", _maybe_gunzip(cast(BinaryIO, member))
+                    yield (
+                        f"{name}!{info.filename}",
+                        maybe_gunzip(cast(BinaryIO, member), name=info.filename),
+                    )
         return
     if len(first) >= 262 and first[257:262] == b"ustar":
         with tarfile.open(fileobj=stream, mode="r|") as archive:
@@ -58,6 +78,9 @@ def iter_documents(stream: BinaryIO, name: str) -> Iterator[tuple[str, BinaryIO]
                     continue
                 extracted = archive.extractfile(member_info)
                 if extracted is not None:
-                    yield f"{name}!{member_info.name}", _maybe_gunzip(cast(BinaryIO, extracted))
+                    yield (
+                        f"{name}!{member_info.name}",
+                        maybe_gunzip(cast(BinaryIO, extracted), name=member_info.name),
+                    )
         return
     yield name, stream

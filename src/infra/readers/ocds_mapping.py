@@ -19,6 +19,7 @@ from src.infra.readers.common import (
     normalize_cig,
     parse_amount,
     parse_timestamp,
+    validation_problems,
 )
 
 ANAC_OCID_PREFIX = "ocds-hu01ve"
@@ -254,11 +255,5 @@ def _map_lots(
                 **award,
             )
         except ValidationError as error:
-            yield RejectedRecord.of(_validation_reason(ocid, error), lot_position, lot or tender)
-
-
-def _validation_reason(ocid: str, error: ValidationError) -> str:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in error.errors()
-    )
-    return f"ocid {ocid}: {problems}"
+            reason = f"ocid {ocid}: {validation_problems(error)}"
+            yield RejectedRecord.of(reason, lot_position, lot or tender)
