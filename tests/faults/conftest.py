@@ -22,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
+from src.domain.ingest.enqueue import Enqueued, enqueue_ingest
 from src.domain.ingest.entities import IngestRun
 from src.infra import embedded
 from src.infra.database import create_engine, create_session_factory
+from src.infra.queue import create_queue_pool
 from tests.conftest import ROOT, Servers, _admin, _copy_database
 
 
@@ -279,3 +281,18 @@ async def table_state(engine: AsyncEngine) -> dict[str, Any]:
         changes = await session.scalar(select(func.count()).select_from(TenderChange))
     keys = [key for key, _ in rows]
     return {"rows": len(rows), "distinct": len(set(keys)), "content": rows, "changes": changes}
+
+
+async def enqueue_sources(env: dict[str, str], *sources: str) -> list[Enqueued]:
+    """Enqueue sources as a client of the workers started with `env` would."""
+    settings = Settings(
+        database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"], queue_name=env["QUEUE_NAME"]
+    )
+    engine = create_engine(settings)
+    pool = await create_queue_pool(settings)
+    try:
+        sessions = create_session_factory(engine)
+        return [await enqueue_ingest(pool, sessions, source) for source in sources]
+    finally:
+        await pool.aclose()
+        await engine.dispose()

@@ -10,13 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from configs.config import Settings
-from src.domain.ingest.enqueue import enqueue_ingest
 from src.domain.ingest.entities import IngestRun
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
-from src.infra.queue import create_queue_pool
 from tests.conftest import Servers
-from tests.faults.conftest import Workers, table_state, worker_env
+from tests.faults.conftest import Workers, enqueue_sources, table_state, worker_env
 from tests.sources import anac_source
 
 pytestmark = pytest.mark.slow
@@ -44,15 +42,10 @@ async def test_four_workers_overlapping_versions_newest_wins(
         WORKER_MAX_TRIES="10",
         WORKER_MAX_JOBS="2",
     )
-    settings = Settings(
-        database_url=fresh_database_url, redis_url=servers.redis_url, queue_name=env["QUEUE_NAME"]
-    )
-    engine = create_engine(settings)
+    engine = create_engine(Settings(database_url=fresh_database_url))
     sessions = create_session_factory(engine)
-    pool = await create_queue_pool(settings)
     try:
-        for path in sources:
-            await enqueue_ingest(pool, sessions, str(path))
+        await enqueue_sources(env, *(str(path) for path in sources))
         group = workers(env)
         processes = [group.start("--burst") for _ in range(4)]
         for process in processes:
@@ -79,5 +72,4 @@ async def test_four_workers_overlapping_versions_newest_wins(
         retried = sum(run.attempts - 1 for run in runs)
         print(f"\nruns retried after deadlock/serialization faults: {retried}")
     finally:
-        await pool.aclose()
         await engine.dispose()

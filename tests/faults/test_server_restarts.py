@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     PrivatePostgres,
     PrivateRedis,
     Workers,
+    enqueue_sources,
     table_state,
     until,
     worker_env,
@@ -118,11 +119,7 @@ async def test_redis_restart_idle_and_mid_job(
     async def ingest(name: str, procedures: int, first: int) -> object:
         source = tmp_path / name
         anac_source(source, procedures, first=first)
-        pool = await create_queue_pool(settings)
-        try:
-            return (await enqueue_ingest(pool, sessions, str(source))).run_id
-        finally:
-            await pool.aclose()
+        return (await enqueue_sources(env, str(source)))[0].run_id
 
     try:
         # 1. Restart while the worker is idle: jobs enqueued afterwards still run.

@@ -16,12 +16,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from src.domain.ingest.enqueue import enqueue_ingest
 from src.infra.database import create_engine, create_session_factory
-from src.infra.queue import create_queue_pool
 from tests.conftest import ROOT, Servers
 from tests.faults.conftest import (
     Workers,
+    enqueue_sources,
     latest_run,
     table_state,
     until,
@@ -33,25 +32,12 @@ from tests.sources import anac_source
 pytestmark = pytest.mark.slow
 
 
-async def _enqueue(env: dict[str, str], source: str) -> None:
-    settings = Settings(
-        database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"], queue_name=env["QUEUE_NAME"]
-    )
-    engine = create_engine(settings)
-    pool = await create_queue_pool(settings)
-    try:
-        await enqueue_ingest(pool, create_session_factory(engine), source)
-    finally:
-        await pool.aclose()
-        await engine.dispose()
-
-
 async def _clean_state(
     servers: Servers, url: str, source: Path, workers: Callable[[dict[str, str]], Workers]
 ) -> dict[str, object]:
     """The same source ingested once, undisturbed, into a database of its own."""
     env = worker_env(url, servers.redis_url)
-    await _enqueue(env, str(source))
+    await enqueue_sources(env, str(source))
     workers(env).burst()
     engine = create_engine(Settings(database_url=url))
     try:
@@ -81,7 +67,7 @@ async def _large_ingest_under_way(
     tenders = anac_source(source, 3000)
     env = worker_env(url, servers.redis_url, INGEST_BATCH_SIZE="50")
     sessions = create_session_factory(engine)
-    await _enqueue(env, str(source))
+    await enqueue_sources(env, str(source))
     group = workers(env)
     worker = group.start()
 
@@ -169,7 +155,7 @@ async def test_a_job_that_keeps_failing_stops_at_its_retry_limit(
         env = worker_env(
             fresh_database_url, servers.redis_url, WORKER_MAX_TRIES="3", WORKER_RETRY_BACKOFF="1.2"
         )
-        await _enqueue(env, publisher.base_url + "/feed.json")
+        await enqueue_sources(env, publisher.base_url + "/feed.json")
         group = workers(env)
         group.burst(timeout=60)
     assert len(publisher.requests) == 3
