@@ -10,14 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from arq.connections import ArqRedis
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -29,24 +26,9 @@ from configs.config import Settings
 from src.infra.database import create_engine
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
+from tests.support.paths import ROOT, require_shared_data
+from tests.support.servers import Servers, admin, copy_database
 from workers.context import http_clients
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-@dataclass(frozen=True)
-class Servers:
-    database_url: str  # the server's maintenance database, asyncpg dialect
-    redis_url: str
-
-    def database(self, name: str) -> str:
-        return make_url(self.database_url).set(database=name).render_as_string(False)
-
-    def admin_dsn(self) -> str:
-        url = make_url(self.database_url).set(drivername="postgresql", database="postgres")
-        return url.render_as_string(False)
 
 
 @pytest.fixture(scope="session")
@@ -62,47 +44,33 @@ def servers() -> Servers:
     return Servers(Settings(database_url=database_url).require_database_url(), redis_url)
 
 
-async def _admin(servers: Servers, sql: str) -> None:
-    connection = await asyncpg.connect(servers.admin_dsn())
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="session")
 async def template_database(servers: Servers) -> AsyncIterator[str]:
     """A migrated database that tests copy; nothing stays connected to it."""
     name = f"tenders_tpl_{uuid.uuid4().hex[:10]}"
-    await _admin(servers, f'CREATE DATABASE "{name}"')
+    await admin(servers, f'CREATE DATABASE "{name}"')
     engine = create_engine(Settings(database_url=servers.database(name)))
     try:
         await upgrade(engine)
     finally:
         await engine.dispose()
     yield name
-    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def _copy_database(servers: Servers, template: str) -> str:
-    name = f"tenders_test_{uuid.uuid4().hex[:10]}"
-    await _admin(servers, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return name
+    await admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 async def fresh_database_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
     """A migrated database of this test's own, for worker processes and committed data."""
-    name = await _copy_database(servers, template_database)
+    name = await copy_database(servers, template_database)
     yield servers.database(name)
-    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 async def shared_database_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
-    name = await _copy_database(servers, template_database)
+    name = await copy_database(servers, template_database)
     yield servers.database(name)
-    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -181,6 +149,4 @@ async def ctx(
 
 @pytest.fixture
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real sample data not found at {SHARED_DATA} (it lives beside the project)")
-    return SHARED_DATA
+    return require_shared_data()

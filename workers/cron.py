@@ -8,10 +8,10 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from src.domain.ingest.enqueue import enqueue_ingest
-from src.domain.ingest.services import FeedService, RunService
-from src.domain.ingest.services.run_service import stalled_thresholds
+from src.domain.runs.services import FeedService, RunService
+from src.domain.runs.services.run_service import stalled_thresholds
 from src.infra.queue import INGEST_FUNCTION, job_in_redis
+from src.ingest.enqueue import enqueue_ingest
 
 log = logging.getLogger("tenders.cron")
 

@@ -11,14 +11,11 @@ from typing import Any, NoReturn
 
 from arq import Retry
 
-from src.domain.ingest.entities import IngestChunk, IngestRun
-from src.domain.ingest.pipeline import ingest_items
-from src.domain.ingest.services import ChunkService, FeedService, RunService
+from src.domain.runs.entities import IngestChunk, IngestRun
+from src.domain.runs.services import ChunkService, FeedService, RunService
 from src.infra.chunks import is_json_lines, open_range, plan_ranges
 from src.infra.errors import describe, is_transient
 from src.infra.queue import CHUNK_FUNCTION, ingest_job_id, job_in_redis
-from src.infra.readers.ocds import PackageInfo
-from src.infra.readers.registry import read_source, resolve_pending
 from src.infra.source_policy import check_source_async
 from src.infra.sources import (
     SourceError,
@@ -29,7 +26,10 @@ from src.infra.sources import (
     local_path,
     open_source,
 )
-from workers.locks import advisory_lock
+from src.ingest.locks import advisory_lock
+from src.ingest.pipeline import ingest_items
+from src.readers.ocds import PackageInfo
+from src.readers.registry import read_source, resolve_pending
 
 log = logging.getLogger("tenders.jobs")
 

@@ -26,7 +26,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.ingest.entities import IngestRun, RunStatus
+from src.domain.runs.entities import IngestRun, RunStatus
 
 DURATION_BUCKETS: tuple[float, ...] = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 12 * 3600)
 ROW_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")

@@ -23,11 +23,11 @@ from src.api.schemas import (
     IngestJobRequest,
     RunCounts,
 )
-from src.domain.ingest.enqueue import enqueue_ingest
-from src.domain.ingest.entities import IngestRun
-from src.domain.ingest.services import RunService
+from src.domain.runs.entities import IngestRun
+from src.domain.runs.services import RunService
 from src.infra.queue import deserialize
 from src.infra.source_policy import Resolver, SourceNotAllowed, check_source_async
+from src.ingest.enqueue import enqueue_ingest
 
 log = logging.getLogger("tenders.api")
 router = APIRouter(tags=["ingest jobs"])

@@ -22,14 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
-from src.domain.ingest.enqueue import enqueue_ingest
-from src.domain.ingest.entities import IngestRun
-from src.domain.ingest.services import FeedService, RunService
+from src.domain.runs.entities import IngestRun
+from src.domain.runs.services import FeedService, RunService
 from src.domain.tender.services.export import EXPORT_FIELDS, export_rows
 from src.domain.tender.services.history import changes_since, find_tender, tender_history
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database import migrate as migrations
 from src.infra.queue import create_queue_pool
+from src.ingest.enqueue import enqueue_ingest
 
 log = logging.getLogger("tenders.cli")
 out = Console()
@@ -338,8 +338,8 @@ async def changes(since: datetime, format_name: str, limit: int | None) -> None:
 
 
 async def reprocess(source: str | None) -> None:
-    from src.domain.ingest.reprocess import reprocess as rebuild
-    from src.infra.readers.registry import map_publication
+    from src.ingest.reprocess import reprocess as rebuild
+    from src.readers.registry import map_publication
 
     def mapper(format_name: str, raw: Any, source_url: str | None) -> Any:
         return map_publication(format_name, raw, source_url=source_url)

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from src.infra.readers.containers import GZIP_MAGIC, ZIP_MAGIC
+from src.infra.streams import GZIP_MAGIC, ZIP_MAGIC
 
 
 def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from src.infra.readers.containers import maybe_gunzip
+from src.infra.streams import maybe_gunzip
 
 
 class SourceError(RuntimeError):

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.infra.database import create_engine, create_session_factory
-from tests.api.conftest import BASE_TIME, build_app, clear_queue, record, running, store
-from tests.conftest import Servers, _admin, _copy_database
+from tests.support.api import BASE_TIME, build_app, clear_queue, record, running, store
+from tests.support.servers import Servers, admin, copy_database
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -77,9 +77,9 @@ async def test_the_feed_needs_since_or_a_cursor(client: httpx.AsyncClient) -> No
 @pytest.fixture
 async def replica_url(servers: Servers, template_database: str) -> AsyncIterator[str]:
     """A second database standing in for a read replica (it lags: it has other rows)."""
-    name = await _copy_database(servers, template_database)
+    name = await copy_database(servers, template_database)
     yield servers.database(name)
-    await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_lists_and_feeds_read_the_analytics_database(

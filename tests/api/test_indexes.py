@@ -69,9 +69,9 @@ MIDDLE = Key(datetime(2024, 1, 2, tzinfo=UTC), uuid.UUID(int=0))
 @pytest.fixture(scope="module")
 async def big_engine(servers: Any, template_database: str) -> AsyncIterator[AsyncEngine]:
     """A database of its own with 200k tenders, analysed; shared by this module's tests."""
-    from tests.conftest import _admin, _copy_database
+    from tests.support.servers import admin, copy_database
 
-    name = await _copy_database(servers, template_database)
+    name = await copy_database(servers, template_database)
     engine = create_engine(Settings(database_url=servers.database(name)))
     try:
         async with engine.begin() as connection:
@@ -83,7 +83,7 @@ async def big_engine(servers: Any, template_database: str) -> AsyncIterator[Asyn
         yield engine
     finally:
         await engine.dispose()
-        await _admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin(servers, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:

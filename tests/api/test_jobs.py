@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from configs.config import Settings
 from src.api.deps import get_queue
 from src.api.schemas import FormatName
-from src.infra.readers.registry import FORMATS
-from tests.api.conftest import build_app, clear_queue, running
-from tests.conftest import FIXTURES, ROOT
+from src.readers.registry import FORMATS
+from tests.support.api import build_app, clear_queue, running
+from tests.support.paths import FIXTURES, ROOT
 
 SAMPLE = FIXTURES / "ocds" / "anac_two_procedures.json"
 

@@ -17,11 +17,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from src.domain.ingest.entities import IngestRun
-from src.domain.ingest.services import RunService
+from src.domain.runs.entities import IngestRun
+from src.domain.runs.services import RunService
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
-from tests.api.conftest import build_app, clear_queue, running
-from tests.conftest import ROOT
+from tests.support.api import build_app, clear_queue, running
+from tests.support.paths import ROOT
 
 Sessions = async_sessionmaker[AsyncSession]
 

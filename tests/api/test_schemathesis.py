@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from tests.api.conftest import build_app, clear_queue, record, store
+from tests.support.api import build_app, clear_queue, record, store
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 
 from configs.config import Settings
 from src.infra.source_policy import SourceNotAllowed, check_source, check_source_async
-from tests.api.conftest import fake_resolver
+from tests.support.api import fake_resolver
 
 
 @pytest.fixture

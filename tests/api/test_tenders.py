@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.api.conftest import BASE_TIME, record, store
+from tests.support.api import BASE_TIME, record, store
 
 Sessions = async_sessionmaker[AsyncSession]
 

@@ -48,16 +48,16 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from configs.config import Settings, redact_url
-from src.domain.ingest.enqueue import enqueue_ingest
-from src.domain.ingest.entities import IngestRun
+from src.domain.runs.entities import IngestRun
 from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import DeferredDocument, TenderCreate, TenderRecord
 from src.domain.tender.services import TenderService
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
-from src.infra.readers.registry import read_source
-from tests.benchmarks import generate
+from src.ingest.enqueue import enqueue_ingest
+from src.readers.registry import read_source
+from tests.support import generators as generate
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_VERSION = 1  # bump when generate.py changes what it writes: cached files are renamed

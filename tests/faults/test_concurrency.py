@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from configs.config import Settings
-from src.domain.ingest.entities import IngestRun
+from src.domain.runs.entities import IngestRun
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
-from tests.conftest import Servers
-from tests.faults.conftest import Workers, enqueue_sources, table_state, worker_env
-from tests.sources import anac_source
+from tests.support.db import enqueue_sources, table_state
+from tests.support.processes import Workers, worker_env
+from tests.support.servers import Servers
+from tests.support.sources import anac_source
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.ingest.entities import IngestRun, Rejection
+from src.domain.runs.entities import IngestRun, Rejection
 from src.domain.tender.entities import Publication, Tender
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 from workers.jobs import ingest_source
 
 

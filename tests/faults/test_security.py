@@ -18,8 +18,9 @@ from sqlalchemy.engine import make_url
 
 from configs.config import Settings
 from src.infra.queue import redis_settings
-from tests.conftest import FIXTURES, ROOT, Servers, _admin
-from tests.faults.conftest import PrivateRedis, Workers, free_port, worker_env
+from tests.support.paths import FIXTURES, ROOT
+from tests.support.processes import Workers, worker_env
+from tests.support.servers import PrivateRedis, Servers, admin, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +84,7 @@ async def test_passwords_never_appear_in_any_output(
     servers: Servers, fresh_database_url: str, tmp_path: Path
 ) -> None:
     role = f"leak_{uuid.uuid4().hex[:8]}"
-    await _admin(servers, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{DB_PASSWORD}'")
+    await admin(servers, f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{DB_PASSWORD}'")
     redis = PrivateRedis(free_port(), tmp_path, password=REDIS_PASSWORD)
     redis.start()
     try:
@@ -132,4 +133,4 @@ async def test_passwords_never_appear_in_any_output(
         assert REDIS_PASSWORD not in everything, everything
     finally:
         redis.stop()
-        await _admin(servers, f"DROP ROLE IF EXISTS {role}")
+        await admin(servers, f"DROP ROLE IF EXISTS {role}")

@@ -10,23 +10,17 @@ import pytest
 from sqlalchemy import func, select
 
 from configs.config import Settings
-from src.domain.ingest.enqueue import enqueue_ingest
-from src.domain.ingest.entities import IngestRun
+from src.domain.runs.entities import IngestRun
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
-from tests.conftest import Servers
-from tests.faults.conftest import (
-    PrivatePostgres,
-    PrivateRedis,
-    Workers,
-    enqueue_sources,
-    table_state,
-    until,
-    worker_env,
-)
-from tests.sources import anac_source
+from src.ingest.enqueue import enqueue_ingest
+from tests.support.db import enqueue_sources, table_state
+from tests.support.polling import until
+from tests.support.processes import Workers, worker_env
+from tests.support.servers import PrivatePostgres, PrivateRedis, Servers
+from tests.support.sources import anac_source
 
 pytestmark = pytest.mark.slow
 

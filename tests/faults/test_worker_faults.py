@@ -17,17 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.infra.database import create_engine, create_session_factory
-from tests.conftest import ROOT, Servers
-from tests.faults.conftest import (
-    Workers,
-    enqueue_sources,
-    latest_run,
-    table_state,
-    until,
-    worker_env,
-)
-from tests.http_server import Route, serve
-from tests.sources import anac_source
+from tests.support.db import enqueue_sources, latest_run, table_state
+from tests.support.http_server import Route, serve
+from tests.support.paths import ROOT
+from tests.support.polling import until
+from tests.support.processes import Workers, worker_env
+from tests.support.servers import Servers
+from tests.support.sources import anac_source
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
-from src.infra.readers.anac_cig import SourceFormatError, read_cig_csv, read_cig_json
-from src.infra.readers.common import ReadItem, SourceEncodingError
+from src.infra.streams import SourceEncodingError
+from src.readers.anac_cig import SourceFormatError, read_cig_csv, read_cig_json
+from src.readers.common import ReadItem
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anac"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "anac"

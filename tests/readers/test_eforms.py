@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
-from src.infra.readers import eforms
-from src.infra.readers.common import ReadItem
-from src.infra.readers.eforms import read_eforms
+from src.readers import eforms
+from src.readers.common import ReadItem
+from src.readers.eforms import read_eforms
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eforms"
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "eforms"

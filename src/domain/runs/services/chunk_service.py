@@ -1,0 +1,112 @@
+"""Chunks of a run: created once when a large source is split; each completes once, and the
+run completes with its last chunk (whatever order, whichever worker)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
+
+
+class ChunkService:
+    @staticmethod
+    async def create(
+        session: AsyncSession,
+        run_id: uuid.UUID,
+        ranges: Sequence[tuple[int, int]],
+        job_ids: Sequence[str],
+    ) -> None:
+        """The run's chunks (idempotent: a re-run of the splitting job adds nothing)."""
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "run_id": run_id,
+                "index": index,
+                "start_offset": start,
+                "end_offset": end,
+                "job_id": job_id,
+                "status": RunStatus.QUEUED,
+            }
+            for index, ((start, end), job_id) in enumerate(zip(ranges, job_ids, strict=True))
+        ]
+        await session.execute(
+            pg_insert(IngestChunk).on_conflict_do_nothing(
+                constraint="uq_ingest_chunks_run_id_index"
+            ),
+            rows,
+        )
+        await session.execute(
+            update(IngestRun).where(IngestRun.id == run_id).values(chunks_total=len(rows))
+        )
+
+    @staticmethod
+    async def get(session: AsyncSession, chunk_id: uuid.UUID) -> IngestChunk | None:
+        return await session.get(IngestChunk, chunk_id)
+
+    @staticmethod
+    async def unfinished(session: AsyncSession, run_id: uuid.UUID) -> Sequence[IngestChunk]:
+        result = await session.execute(
+            select(IngestChunk)
+            .where(
+                IngestChunk.run_id == run_id,
+                IngestChunk.status != RunStatus.COMPLETE,
+                IngestChunk.status != RunStatus.FAILED,
+            )
+            .order_by(IngestChunk.index)
+        )
+        return result.scalars().all()
+
+    @staticmethod
+    async def start(session: AsyncSession, chunk_id: uuid.UUID) -> None:
+        await session.execute(
+            update(IngestChunk)
+            .where(IngestChunk.id == chunk_id, IngestChunk.status != RunStatus.COMPLETE)
+            .values(status=RunStatus.RUNNING, heartbeat_at=datetime.now(UTC), error=None)
+        )
+
+    @staticmethod
+    async def finish(
+        session: AsyncSession, chunk: IngestChunk, *, error: str | None = None
+    ) -> bool:
+        """Mark the chunk done (once); when it was the run's last, finish the run. Returns
+        whether the run is now finished."""
+        now = datetime.now(UTC)
+        status = RunStatus.FAILED if error is not None else RunStatus.COMPLETE
+        changed = await session.execute(
+            update(IngestChunk)
+            .where(
+                IngestChunk.id == chunk.id,
+                IngestChunk.status.not_in([RunStatus.COMPLETE, RunStatus.FAILED]),
+            )
+            .values(status=status, error=error, finished_at=now)
+            .returning(IngestChunk.id)
+        )
+        if changed.first() is None:
+            return False  # an earlier attempt already finished it
+        values: dict[str, object] = {"chunks_done": IngestRun.chunks_done + 1, "heartbeat_at": now}
+        if error is not None:
+            values.update(status=RunStatus.FAILED, error=f"chunk {chunk.index} failed: {error}")
+        result = await session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == chunk.run_id)
+            .values(**values)
+            .returning(IngestRun.chunks_done, IngestRun.chunks_total, IngestRun.status)
+        )
+        done, total, run_status = result.one()
+        if done < total:
+            return False
+        await session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == chunk.run_id)
+            .values(
+                status=RunStatus.FAILED if run_status == RunStatus.FAILED else RunStatus.COMPLETE,
+                finished_at=now,
+            )
+        )
+        return True

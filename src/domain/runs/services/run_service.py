@@ -1,0 +1,208 @@
+"""The life of an ingest run, as rows: queued -> running -> complete | failed. Each batch's
+counts and checkpoint are written in the batch's own transaction, so they never disagree
+with the tenders they describe."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.runs.entities import IngestChunk, IngestRun, Rejection, RunStatus
+from src.domain.tender.schemas import RejectedRecord, UpsertCounts
+
+
+class RunService:
+    @staticmethod
+    async def queue(
+        session: AsyncSession,
+        *,
+        run_id: uuid.UUID,
+        job_id: str,
+        source: str,
+        format: str | None,
+        encoding: str | None = None,
+        feed_id: uuid.UUID | None = None,
+        restricted: bool = False,
+    ) -> None:
+        """Record a queued run; a no-op when the worker already created it (it may start
+        before the enqueuer gets here)."""
+        statement = (
+            pg_insert(IngestRun)
+            .values(
+                id=run_id,
+                job_id=job_id,
+                source=source,
+                format=format,
+                feed_id=feed_id,
+                status=RunStatus.QUEUED,
+            )
+            .on_conflict_do_nothing(index_elements=[IngestRun.id])
+        )
+        await session.execute(statement)
+
+    @staticmethod
+    async def start(
+        session: AsyncSession,
+        *,
+        run_id: uuid.UUID,
+        job_id: str | None,
+        source: str,
+        format: str | None,
+        encoding: str | None = None,
+        feed_id: uuid.UUID | None = None,
+        restricted: bool = False,
+    ) -> IngestRun:
+        """Mark the run running (creating it if the enqueuer has not yet), one more attempt."""
+        now = datetime.now(UTC)
+        insert = pg_insert(IngestRun).values(
+            id=run_id,
+            job_id=job_id,
+            source=source,
+            format=format,
+            encoding=encoding,
+            feed_id=feed_id,
+            restricted=restricted,
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=1,
+        )
+        statement = insert.on_conflict_do_update(
+            index_elements=[IngestRun.id],
+            set_={
+                "status": RunStatus.RUNNING,
+                "started_at": now,
+                "heartbeat_at": now,
+                "finished_at": None,
+                "error": None,
+                "attempts": IngestRun.attempts + 1,
+            },
+        ).returning(IngestRun)
+        result = await session.execute(statement)
+        return result.scalar_one()
+
+    @staticmethod
+    async def set_fingerprint(session: AsyncSession, run: IngestRun, fingerprint: str) -> int:
+        """Where to resume: the committed checkpoint when the source's bytes are the same as
+        in an earlier attempt, else 0 (a changed source is read again from its start)."""
+        resume_from = run.records_done if run.source_fingerprint == fingerprint else 0
+        await session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == run.id)
+            .values(source_fingerprint=fingerprint, records_done=resume_from)
+        )
+        return resume_from
+
+    @staticmethod
+    async def record_batch(
+        session: AsyncSession,
+        run_id: uuid.UUID,
+        *,
+        source: str,
+        counts: UpsertCounts,
+        rejected: Sequence[RejectedRecord],
+        records_done: int,
+        chunk_id: uuid.UUID | None = None,
+    ) -> None:
+        """Counts add up on the run; the checkpoint is the run's, or its chunk's."""
+        if rejected:
+            session.add_all(
+                Rejection(
+                    run_id=run_id,
+                    source=source,
+                    position=r.position,
+                    reason=r.reason,
+                    snippet=r.snippet,
+                )
+                for r in rejected
+            )
+        now = datetime.now(UTC)
+        values: dict[str, object] = {
+            "inserted": IngestRun.inserted + counts.inserted,
+            "updated": IngestRun.updated + counts.updated,
+            "unchanged": IngestRun.unchanged + counts.unchanged,
+            "rejected": IngestRun.rejected + len(rejected),
+            "heartbeat_at": now,
+        }
+        if chunk_id is None:
+            values["records_done"] = records_done
+        else:
+            await session.execute(
+                update(IngestChunk)
+                .where(IngestChunk.id == chunk_id)
+                .values(records_done=records_done, heartbeat_at=now)
+            )
+        await session.execute(update(IngestRun).where(IngestRun.id == run_id).values(**values))
+        await session.flush()
+
+    @staticmethod
+    async def finish(
+        session: AsyncSession, run_id: uuid.UUID, *, error: str | None = None
+    ) -> IngestRun | None:
+        status = RunStatus.FAILED if error is not None else RunStatus.COMPLETE
+        result = await session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(status=status, error=error, finished_at=datetime.now(UTC))
+            .returning(IngestRun)
+        )
+        return result.scalar_one_or_none()
+
+    @staticmethod
+    async def note_retry(session: AsyncSession, run_id: uuid.UUID, error: str) -> None:
+        """A transient failure: back to queued with the error kept until the next attempt."""
+        await session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(status=RunStatus.QUEUED, error=f"retrying after: {error}")
+        )
+
+    @staticmethod
+    async def get(session: AsyncSession, run_id: uuid.UUID) -> IngestRun | None:
+        return await session.get(IngestRun, run_id)
+
+    @staticmethod
+    async def recent(session: AsyncSession, limit: int = 50) -> Sequence[IngestRun]:
+        result = await session.execute(
+            select(IngestRun).order_by(IngestRun.queued_at.desc(), IngestRun.id).limit(limit)
+        )
+        return result.scalars().all()
+
+    @staticmethod
+    async def rejections(session: AsyncSession, run_id: uuid.UUID) -> Sequence[Rejection]:
+        result = await session.execute(
+            select(Rejection)
+            .where(Rejection.run_id == run_id)
+            .order_by(Rejection.created_at, Rejection.id)
+        )
+        return result.scalars().all()
+
+    @staticmethod
+    async def unfinished(
+        session: AsyncSession, *, queued_before: datetime, stalled_before: datetime
+    ) -> Sequence[IngestRun]:
+        """Runs that should be in Redis by now: queued for a while, or running without a
+        heartbeat (their worker died)."""
+        result = await session.execute(
+            select(IngestRun)
+            .where(
+                or_(
+                    (IngestRun.status == RunStatus.QUEUED) & (IngestRun.queued_at < queued_before),
+                    (IngestRun.status == RunStatus.RUNNING)
+                    & (IngestRun.heartbeat_at < stalled_before),
+                )
+            )
+            .order_by(IngestRun.queued_at)
+        )
+        return result.scalars().all()
+
+
+def stalled_thresholds(
+    now: datetime, stalled_after: int, queued_after: int = 30
+) -> tuple[datetime, datetime]:
+    return now - timedelta(seconds=queued_after), now - timedelta(seconds=stalled_after)

@@ -1,0 +1,1 @@
+"""The application layer: an ingest request, enqueueing it, running it in batches."""

@@ -1,0 +1,67 @@
+"""Rebuilding tenders from the stored raw publications with the current mapping, so that a
+mapping fix reaches old data without downloading anything again. Recorded as a run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from src.domain.runs.services.run_service import RunService
+from src.domain.tender.entities import Publication
+from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.domain.tender.services import TenderService
+
+Mapper = Callable[[str, Any, str | None], Sequence[TenderRecord | RejectedRecord]]
+
+
+async def reprocess(
+    session_factory: async_sessionmaker[AsyncSession],
+    mapper: Mapper,
+    *,
+    source: str | None = None,
+    batch_size: int = 500,
+) -> uuid.UUID:
+    """Map every stored publication (of `source`, or all) again and upsert the result, one
+    transaction per page of publications. Returns the run id (see `tenders runs`)."""
+    run_id = uuid.uuid4()
+    label = f"reprocess:{source or 'all'}"
+    async with session_factory() as session, session.begin():
+        await RunService.start(session, run_id=run_id, job_id=None, source=label, format=None)
+    after: uuid.UUID | None = None
+    done = 0
+    while True:
+        async with session_factory() as session, session.begin():
+            query = select(Publication).order_by(Publication.id).limit(batch_size)
+            if source is not None:
+                query = query.where(Publication.source == source)
+            if after is not None:
+                query = query.where(Publication.id > after)
+            page = (await session.scalars(query)).all()
+            if not page:
+                break
+            after = page[-1].id
+            records: list[TenderRecord] = []
+            rejected: list[RejectedRecord] = []
+            for publication in page:
+                for item in mapper(publication.format, publication.raw, publication.source_url):
+                    if isinstance(item, TenderRecord):
+                        records.append(item)
+                    else:
+                        rejected.append(item)
+            counts = await TenderService.upsert_many(session, records, run_id=run_id)
+            done += len(page)
+            await RunService.record_batch(
+                session,
+                run_id,
+                source=label,
+                counts=counts,
+                rejected=rejected,
+                records_done=done,
+            )
+    async with session_factory() as session, session.begin():
+        await RunService.finish(session, run_id)
+    return run_id

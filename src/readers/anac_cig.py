@@ -1,0 +1,315 @@
+"""ANAC CIG readers: the monthly bulk `cig` CSV and the per-CIG "dettaglio" service (its JSON,
+or the same flattened to comma-separated bando_/stazione_appaltante_/pubblicazioni_ columns).
+One record per CIG (the identity, DESIGN.md), streamed in constant memory; columns are found by
+name through `_ALIASES` (any case), never by position; a bad row becomes a `RejectedRecord`.
+
+Status (OCDS codes): `cancelled` when data_cancellazione is set or STATO is CANCELLATO (any
+case); else `complete` once data_comunicazione_esito (the outcome) is set; else `active`. It
+depends on the data only, never on the clock: re-reading the same row gives the same tender
+(a passed deadline is visible as deadline_at, not as a status change nobody published).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, BinaryIO
+
+import ijson
+from pydantic import ValidationError
+
+from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.infra.streams import Utf8Transcoder
+from src.readers.common import (
+    InvalidCig,
+    ReadItem,
+    ReadStream,
+    clean_text,
+    normalize_cig,
+    parse_amount,
+    parse_timestamp,
+    validation_problems,
+)
+
+_CPV = re.compile(r"(\d{8})(?:-?(\d))?")
+# The row's dates that say when ANAC last changed the CIG (the latest one wins).
+_CHANGE_DATES = ("data_pubblicazione", "data_creazione", "data_cancellazione",
+                 "data_ultimo_perfezionamento", "data_comunicazione_esito")  # fmt: skip
+_DATES = (*_CHANGE_DATES, "data_scadenza_offerta")
+
+# fmt: off
+# Our field -> its names (lower case): the bulk CSV's first, then the detail service's (the
+# flattened CSV's header, or the JSON's keys joined with "_" by `_flatten`).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "cig": ("cig", "bando_cig"),
+    "numero_gara": ("numero_gara", "bando_numero_gara"),
+    "oggetto_lotto": ("oggetto_lotto", "bando_oggetto_lotto"),
+    "oggetto_gara": ("oggetto_gara", "bando_oggetto_gara"),
+    "buyer_name": ("denominazione_amministrazione_appaltante",
+                   "stazione_appaltante_denominazione_amministrazione_appaltante"),
+    "buyer_id": ("cf_amministrazione_appaltante",
+                 "stazione_appaltante_cf_amministrazione_appaltante"),
+    "cod_cpv": ("cod_cpv", "bando_cpv_cod_cpv", "bando_cod_cpv"),
+    "tipo_scelta_contraente": ("tipo_scelta_contraente", "bando_tipo_scelta_contraente"),
+    "tipo_cig": ("tipo_cig", "bando_tipo_cig"),
+    "stato": ("stato", "bando_stato"),
+    "importo_lotto": ("importo_lotto", "bando_importo_lotto"),
+    "importo_complessivo_gara": ("importo_complessivo_gara", "bando_importo_complessivo_gara"),
+    "n_lotti_componenti": ("n_lotti_componenti", "bando_n_lotti_componenti"),
+    "data_pubblicazione": ("data_pubblicazione", "pubblicazioni_data_pubblicazione"),
+    "data_creazione": ("data_creazione", "pubblicazioni_data_creazione"),
+    "data_scadenza_offerta": ("data_scadenza_offerta", "bando_data_scadenza_offerta"),
+    "data_cancellazione": ("data_cancellazione", "bando_data_cancellazione"),
+    "data_ultimo_perfezionamento": ("data_ultimo_perfezionamento",
+                                    "bando_dettaglio_stato_data_ultimo_perfezionamento"),
+    "data_comunicazione_esito": ("data_comunicazione_esito", "bando_data_comunicazione_esito"),
+}
+# fmt: on
+
+
+class SourceFormatError(ValueError):
+    """The source is not an ANAC CIG CSV/JSON at all (no CIG column, broken JSON)."""
+
+
+def read_cig_csv(
+    stream: BinaryIO,
+    *,
+    source_url: str | None = None,
+    encoding: str = "utf-8",
+) -> ReadStream:
+    """Rows of the bulk CIG CSV (`;`) or of the flattened detail CSV (`,`), sniffed from the
+    header. `raw` is the row by its original header names; "line N" is where the row starts.
+    `encoding` is for sources known not to be UTF-8."""
+    text = io.TextIOWrapper(
+        io.BufferedReader(Utf8Transcoder(stream, encoding)), encoding="utf-8", newline=""
+    )
+    header_line = text.readline()
+    if not header_line.strip():
+        return
+    delimiter = ";" if header_line.count(";") >= header_line.count(",") else ","
+    header = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter))]
+    index_of = {name.lower(): i for i, name in reversed(list(enumerate(header)))}
+    columns = {field: index_of[name] for field, name in _resolve(index_of).items()}
+    if "cig" not in columns:
+        raise SourceFormatError(
+            f"no CIG column in the header (looked for {', '.join(_ALIASES['cig'])}); "
+            f"is this an ANAC CIG CSV? header starts {header_line[:200]!r}"
+        )
+    reader = csv.reader(text, delimiter=delimiter)
+    last_line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. a field over csv.field_size_limit()
+            row, error_text = [], f"unreadable CSV row: {error}"
+        else:
+            error_text = ""
+        position, last_line = f"line {last_line + 1}", reader.line_num + 1
+        if error_text:
+            yield RejectedRecord.of(error_text, position, "")
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        raw = {name: cell.replace("\x00", "") for name, cell in zip(header, row, strict=False)}
+        if len(row) < len(header) or any(cell.strip() for cell in row[len(header) :]):
+            reason = f"row has {len(row)} fields but the header has {len(header)}"
+            yield RejectedRecord.of(reason, position, delimiter.join(row))
+            continue
+        fields = {field: row[index] for field, index in columns.items()}
+        names = {field: header[index] for field, index in columns.items()}
+        yield _map(fields, names, raw, position, "anac_csv", source_url)
+
+
+def read_cig_json(
+    stream: BinaryIO,
+    *,
+    source_url: str | None = None,
+    encoding: str = "utf-8",
+) -> ReadStream:
+    """Objects of the CIG detail service: a JSON array, one object, or JSON Lines. Nested
+    objects are read through their flattened names (bando_cig, ...); of a list (bando.CPV) the
+    item with FLAG_PREVALENTE = 1 counts, else the first. Numbers are Decimal."""
+    transcoder = Utf8Transcoder(stream, encoding)
+    first = transcoder.first_byte()
+    if not first:
+        return
+    source = io.BufferedReader(transcoder)
+    if first == b"[":
+        items = ijson.items(source, "item", use_float=False)
+    else:
+        items = ijson.items(source, "", multiple_values=True, use_float=False)
+    index = 0
+    try:
+        for index, item in enumerate(items, 1):
+            position = f"item {index}"
+            if not isinstance(item, dict):
+                yield RejectedRecord.of("item is not a JSON object", position, item)
+                continue
+            item = _no_nul(item)
+            flat = _flatten(item)
+            columns = _resolve(flat)
+            fields = {field: flat[name] for field, name in columns.items()}
+            yield _map(fields, columns, item, position, "anac_json", source_url)
+    except ijson.JSONError as error:
+        raise SourceFormatError(f"invalid JSON after item {index}: {error}") from error
+
+
+def map_stored(
+    raw: Mapping[str, Any],
+    fmt: str,
+    *,
+    source_url: str | None = None,
+) -> ReadItem:
+    """A stored publication (a CSV row by its header names, or a detail JSON object) mapped
+    again with the current mapping: what `tenders reprocess` does."""
+    document = {key: value for key, value in raw.items() if key != "_normalized"}
+    if fmt == "anac_json":
+        flat = _flatten(document)
+        columns = _resolve(flat)
+        fields = {field: flat[name] for field, name in columns.items()}
+        return _map(fields, columns, document, "stored", fmt, source_url)
+    original = {key.lower(): key for key in document}
+    names = {field: original[name] for field, name in _resolve(original).items()}
+    fields = {field: document[name] for field, name in names.items()}
+    return _map(fields, names, document, "stored", fmt, source_url)
+
+
+def _resolve(available: Collection[str]) -> dict[str, str]:
+    """Our field -> the (lower-case) name it has among `available`; the first alias wins."""
+    return {f: name for f, names in _ALIASES.items() for name in names[::-1] if name in available}
+
+
+def _flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in item.items():
+        name = f"{prefix}{key}".lower()
+        if isinstance(value, list):
+            objects = [v for v in value if isinstance(v, Mapping)]
+            main = next((o for o in objects if str(o.get("FLAG_PREVALENTE")) == "1"), None)
+            value = main or (objects[0] if objects else None)
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}_"))
+        elif value is not None:
+            flat[name] = value
+    return flat
+
+
+def _enum(value: object) -> str | None:
+    """ANAC enumerations come in mixed case ("PROCEDURA APERTA" / "Procedura aperta")."""
+    text = clean_text(value)
+    return " ".join(text.split()).lower() if text else None
+
+
+def _cpv(value: object) -> str | None:
+    """ "45000000-7" as ANAC publishes it; a code without its check digit stays "45000000" (the
+    digit's algorithm is not published, so it is not made up). Other shapes: at most 12 chars."""
+    text = "".join((clean_text(value) or "").split())
+    match = _CPV.fullmatch(text)
+    if match is None:
+        return text[:12] or None
+    return f"{match[1]}-{match[2]}" if match[2] else match[1]
+
+
+def _no_nul(value: Any) -> Any:
+    """The JSON object without NUL characters in its text (PostgreSQL refuses them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    return [_no_nul(v) for v in value] if isinstance(value, list) else value
+
+
+def _amount(value: object) -> Decimal | None:
+    """Without representation noise, so "148000" (CSV) and 148000.0 (JSON) hash the same."""
+    amount = parse_amount(value)
+    if amount is None:
+        return None
+    return amount.quantize(Decimal(1)) if amount == amount.to_integral() else amount.normalize()
+
+
+def _timestamp(value: object) -> datetime | None:
+    """ISO, or the Italian dd/mm/yyyy; no zone means Europe/Rome."""
+    text = clean_text(value)
+    if text and len(text) >= 10 and text[2] == "/" and text[5] == "/":
+        text = f"{text[6:10]}-{text[3:5]}-{text[0:2]}{text[10:]}"
+    return parse_timestamp(text)
+
+
+def _map(
+    fields: Mapping[str, Any],
+    names: Mapping[str, str],
+    raw: dict[str, Any],
+    position: str,
+    fmt: str,
+    source_url: str | None,
+) -> ReadItem:
+    """One row/object (our field -> value) to a TenderRecord, or a RejectedRecord."""
+    try:
+        cig = normalize_cig(clean_text(fields.get("cig")) or "")
+    except InvalidCig as error:
+        reason = "missing CIG" if not clean_text(fields.get("cig")) else str(error)
+        return RejectedRecord.of(f"{reason} (column {names.get('cig', 'cig')})", position, raw)
+    parsed: dict[str, Any] = {}  # dates and amounts; a bad one rejects the row
+    for field in (*_DATES, "importo_lotto", "importo_complessivo_gara"):
+        try:
+            parsed[field] = (_amount if "importo" in field else _timestamp)(fields.get(field))
+        except ValueError as error:
+            reason = f"CIG {cig}: column {names.get(field, field)}: {error}"
+            return RejectedRecord.of(reason, position, raw)
+    amount, total = parsed["importo_lotto"], parsed["importo_complessivo_gara"]
+    lots = clean_text(fields.get("n_lotti_componenti"))
+    if amount is None and lots is not None and lots.split(".")[0] == "1":
+        amount = total  # the procedure's value is the lot's when it has one lot
+    lot_text = clean_text(fields.get("oggetto_lotto"))
+    tender_text = clean_text(fields.get("oggetto_gara"))
+    title = lot_text or tender_text
+    differs = lot_text and lot_text.split() != (tender_text or "").split()
+    description = tender_text if differs else None  # the procedure's subject, when not the title
+
+    deadline = parsed["data_scadenza_offerta"]
+    stato = _enum(fields.get("stato")) or ""
+    if parsed["data_cancellazione"] is not None or stato.startswith("cancellat"):
+        status = "cancelled"
+    elif parsed["data_comunicazione_esito"] is not None:
+        status = "complete"  # the outcome (award or not) has been communicated
+    else:
+        status = "active"
+    changed = [d for d in (parsed[f] for f in _CHANGE_DATES) if d is not None]
+
+    tipo_cig = _enum(fields.get("tipo_cig"))
+    raw = {**raw, "_normalized": {"tipo_cig": tipo_cig}} if tipo_cig else raw
+    try:
+        return TenderRecord(
+            source="anac",
+            format=fmt,
+            cig=cig,
+            procedure_id=clean_text(fields.get("numero_gara")) or cig,
+            lot_id=cig,
+            title=title or "",
+            description=description,
+            buyer_name=clean_text(fields.get("buyer_name")),
+            buyer_id=clean_text(fields.get("buyer_id")),
+            cpv=_cpv(fields.get("cod_cpv")),
+            procedure_type=_enum(fields.get("tipo_scelta_contraente")),
+            status=status,
+            amount=amount,
+            currency="EUR" if amount is not None else None,
+            published_at=parsed["data_pubblicazione"],
+            deadline_at=deadline,
+            source_url=source_url,
+            source_updated_at=max(changed) if changed else None,
+            raw=raw,
+            position=position,
+            document_key=cig,  # one document per CIG: stored as such, not per procedure
+        )
+    except ValidationError as error:
+        problems = validation_problems(error)
+        if not title:
+            problems = f"no title (oggetto_lotto and oggetto_gara are empty); {problems}"
+        return RejectedRecord.of(f"CIG {cig}: {problems}", position, raw)

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import gzip
+import io
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.tender.schemas import DeferredDocument, RejectedRecord, TenderRecord
+from src.readers.ocds import OcdsFormatError, read_ocds
+from src.readers.ocds_mapping import normalize_cpv, source_of
+from src.readers.ocds_releases import PendingRelease, resolve_releases
+from src.readers.registry import UnknownFormatError, detect_format
+from tests.support.paths import FIXTURES
+
+
+def read(data: bytes) -> list[object]:
+    return list(read_ocds(io.BytesIO(data), source_url="test"))
+
+
+def test_anac_release_package_one_tender_per_lot() -> None:
+    items = read((FIXTURES / "ocds" / "anac_two_procedures.json").read_bytes())
+    records = [i for i in items if isinstance(i, TenderRecord)]
+    rejected = [i for i in items if isinstance(i, RejectedRecord)]
+    assert [r.cig for r in records] == ["1234567A0B", "1234567A0C", "Z0A1B2C3D4"]
+    assert len(rejected) == 1
+    assert "invalid CIG 'NOT-A-CIG'" in rejected[0].reason
+    assert rejected[0].position == "release 1 lot NOT-A-CIG"
+    first, second, single = records
+    assert first.source == "anac" and first.identity_key == "anac:1234567A0B"
+    assert first.procedure_id == "ocds-hu01ve-1000001"
+    assert first.title == "LOTTO 1 - PARCHI NORD"
+    assert first.amount == Decimal("100000") and first.currency == "EUR"
+    assert first.cpv == "77310000-6" and second.cpv == "77313000"
+    assert first.procedure_type == "procedura aperta"
+    assert first.buyer_id == "80015010723" and first.buyer_name == "COMUNE DI PROVA"
+    assert first.supplier_name == "VERDE SRL" and first.award_amount == Decimal("95000.5")
+    assert second.supplier_name is None, "an award belongs to its own lot only"
+    # A naive Italian date is Europe/Rome (UTC+1 in February).
+    assert first.deadline_at == datetime(2025, 2, 20, 11, 0, tzinfo=UTC)
+    # The single lot takes the tender's value; its title comes from the description.
+    assert single.amount == Decimal("45000") and single.title == "FORNITURA DI ARREDI SCOLASTICI"
+    assert single.status == "complete"
+    # Lots of one procedure share one raw publication object (stored once).
+    assert first.raw is second.raw
+
+
+async def test_json_lines_of_releases_are_merged_then_mapped(db_session: AsyncSession) -> None:
+    pending = read((FIXTURES / "ocds" / "releases.jsonl").read_bytes())
+    assert all(isinstance(item, PendingRelease) for item in pending)
+    items = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
+    assert [type(i).__name__ for i in items] == ["TenderRecord", "TenderRecord", "RejectedRecord"]
+    first = items[0]
+    assert isinstance(first, TenderRecord)
+    assert first.source == "ocds:ocds-abc123" and first.lot_id is None
+    assert first.amount == Decimal("1500.50")
+    assert "invalid date 'not a date'" in items[2].reason  # type: ignore[union-attr]
+    again = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
+    assert [i.content_hash() for i in again if isinstance(i, TenderRecord)] == [
+        i.content_hash() for i in items if isinstance(i, TenderRecord)
+    ], "a release seen twice is stored once and compiles to the same state"
+
+
+def test_gzip_and_concatenated_packages_and_arrays(tmp_path: Path) -> None:
+    package = (FIXTURES / "ocds" / "anac_two_procedures.json").read_bytes()
+    doubled = read(package + b"\n" + package)
+    assert len(doubled) == 8
+    array = read(b"[" + package + b"," + package + b"]")
+    assert len(array) == 8
+    compressed = tmp_path / "p.json.gz"
+    compressed.write_bytes(gzip.compress(package))
+    from src.infra.streams import maybe_gunzip
+
+    with compressed.open("rb") as handle:
+        assert len(list(read_ocds(maybe_gunzip(handle)))) == 4
+
+
+def test_truncated_json_raises_after_the_good_records() -> None:
+    package = (FIXTURES / "ocds" / "anac_two_procedures.json").read_bytes()
+    cut = package[: package.index(b'"ocid": "ocds-hu01ve-1000002"')]
+    reader = read_ocds(io.BytesIO(cut))
+    seen = [next(reader) for _ in range(3)]  # release 1: two lots and one rejected lot
+    assert [type(item).__name__ for item in seen] == ["TenderRecord"] * 2 + ["RejectedRecord"]
+    with pytest.raises(OcdsFormatError, match="truncated or invalid JSON"):
+        next(reader)
+
+
+def test_json_that_is_not_ocds_is_a_clear_error() -> None:
+    with pytest.raises(OcdsFormatError, match="not OCDS"):
+        read(b'{"hello": "world"}')
+
+
+def test_detect_format() -> None:
+    assert detect_format(io.BytesIO(b"  \n{")) == "ocds"
+    with pytest.raises(UnknownFormatError, match="pass --format"):
+        detect_format(io.BytesIO(b"\x00\x01binary"), "x.bin")
+
+
+def test_helpers() -> None:
+    assert source_of("ocds-hu01ve-123") == "anac"
+    assert source_of("OCDS-87SD3T-AD-1") == "ocds:ocds-87sd3t"
+    assert normalize_cpv("45000000-7") == "45000000-7"
+    assert normalize_cpv(" 45000000 ") == "45000000"
+
+
+def test_every_shared_ocds_sample_reads(shared_data: Path) -> None:
+    outcome: dict[str, Counter[str]] = {}
+    for path in sorted((shared_data / "ocds").glob("*.json*")):
+        if path.name.endswith((".meta.json", ".expected.json")):
+            continue
+        with path.open("rb") as handle:
+            outcome[path.name] = Counter(type(i).__name__ for i in read_ocds(handle))
+    # ANAC publishes compiled releases: mapped at once; other publishers' releases are merged.
+    # JSON lines are handed on unmapped (mapped only when their bytes are new): 32 lines.
+    assert outcome["it_anac_compiled_releases_2022_sample.jsonl"] == Counter(DeferredDocument=32)
+    with (shared_data / "ocds" / "it_anac_compiled_releases_2022_sample.jsonl").open("rb") as f:
+        built = [r for d in read_ocds(f) if isinstance(d, DeferredDocument) for r in d.build()]
+    assert Counter(type(r).__name__ for r in built) == Counter(TenderRecord=134)
+    assert outcome["pt_impic_release_package_array.json"]["PendingRelease"] == 100
+    assert all(sum(counts.values()) > 0 for counts in outcome.values())
