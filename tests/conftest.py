@@ -26,9 +26,10 @@ from configs.config import Settings
 from src.infra.database import create_engine
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
+from tests.support.jobs import job_ctx
 from tests.support.paths import ROOT, require_shared_data
 from tests.support.servers import Servers, admin, copy_database
-from workers.context import http_clients
+from workers.context import WorkerDeps
 
 
 @pytest.fixture(scope="session")
@@ -130,21 +131,21 @@ async def queue(settings: Settings) -> AsyncIterator[ArqRedis]:
 
 
 @pytest.fixture
-async def ctx(
+async def deps(
     settings: Settings, session_factory: async_sessionmaker[AsyncSession], queue: ArqRedis
-) -> AsyncIterator[dict[str, Any]]:
-    """A job context as the worker builds it, on the test's rolled-back transaction."""
-    http, restricted = http_clients(settings)
-    async with http, restricted:
-        yield {
-            "settings": settings,
-            "session_factory": session_factory,
-            "http": http,
-            "http_restricted": restricted,
-            "redis": queue,
-            "job_id": "test-job",
-            "job_try": 1,
-        }
+) -> AsyncIterator[WorkerDeps]:
+    """What the worker builds at start-up, on the test's rolled-back transaction."""
+    built = WorkerDeps.build(settings, queue, session_factory)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture
+def ctx(deps: WorkerDeps) -> dict[str, Any]:
+    """A job context as arq hands it to a job (replace `ctx["deps"]` to change settings)."""
+    return job_ctx(deps)
 
 
 @pytest.fixture

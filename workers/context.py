@@ -1,26 +1,71 @@
-"""The worker's shared context: what every job may use. Sessions are not in it: each job
-opens its own from `session_factory`.
-
-Keys: `settings`, `engine` (when the worker built it), `session_factory`, `http` (sources the
-user named), `http_restricted` (sources from the API or a feed), and from arq `redis`, plus
-`job_id` and `job_try` per job."""
+"""The worker's shared dependencies, as one typed value built at start-up and kept in arq's
+ctx under one key. Sessions are not in it: each job opens its own from `sessions`."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings, get_settings
 from src.infra.database import create_engine, create_session_factory
 from src.infra.source_policy import check_source_async
+from src.ingest.deps import Attempt, IngestDeps
 
 log = logging.getLogger("tenders.worker")
+_DEPS = "deps"
+
+
+@dataclass(frozen=True)
+class WorkerDeps(IngestDeps):
+    """`engine` is set when the worker built it (and so disposes of it)."""
+
+    engine: AsyncEngine | None = None
+
+    @staticmethod
+    def of(ctx: dict[str, Any]) -> WorkerDeps:
+        deps = ctx.get(_DEPS)
+        if not isinstance(deps, WorkerDeps):
+            raise RuntimeError("the worker's dependencies are missing: on_startup did not run")
+        return deps
+
+    @staticmethod
+    def attempt(ctx: dict[str, Any]) -> Attempt:
+        """The job arq is running in this ctx, and its try number."""
+        job_id = ctx.get("job_id")
+        return Attempt(str(job_id) if job_id else None, int(ctx.get("job_try", 1)))
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        queue: ArqRedis,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
+    ) -> WorkerDeps:
+        """Everything jobs share; an engine of its own unless `sessions` is given (tests)."""
+        engine = None if sessions is not None else create_engine(settings)
+        http, http_restricted = http_clients(settings)
+        return cls(
+            settings=settings,
+            sessions=sessions or create_session_factory(engine),  # type: ignore[arg-type]
+            queue=queue,
+            http=http,
+            http_restricted=http_restricted,
+            engine=engine,
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.http_restricted.aclose()
+        if self.engine is not None:
+            await self.engine.dispose()
 
 
 def http_clients(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
@@ -53,12 +98,10 @@ def tune_garbage_collector() -> None:
 
 
 async def on_startup(ctx: dict[str, Any]) -> None:
-    """Build what jobs share. A test may have put its own settings or session factory in ctx."""
-    settings: Settings = ctx.setdefault("settings", get_settings())
-    if "session_factory" not in ctx:
-        ctx["engine"] = create_engine(settings)
-        ctx["session_factory"] = create_session_factory(ctx["engine"])
-    ctx["http"], ctx["http_restricted"] = http_clients(settings)
+    """Build what jobs share, from the settings the worker was created with (`ctx["settings"]`)
+    and arq's Redis pool. A test may pass its own session factory as `ctx["sessions"]`."""
+    settings: Settings = ctx.get("settings") or get_settings()
+    ctx[_DEPS] = WorkerDeps.build(settings, ctx["redis"], ctx.get("sessions"))
     tune_garbage_collector()
     log.info("worker started (queue %s)", settings.queue_name)
 
@@ -75,9 +118,10 @@ async def on_job_start(ctx: dict[str, Any]) -> None:
     jobs keep the key alive in short steps instead, so recovery takes seconds."""
     job_id = str(ctx.get("job_id", ""))
     if job_id.startswith("ingest:"):
+        deps = WorkerDeps.of(ctx)
         key = in_progress_key_prefix + job_id
-        seconds = ctx["settings"].job_keepalive_seconds
-        ctx["_keepalive"] = asyncio.create_task(_keep_in_progress(ctx["redis"], key, seconds))
+        seconds = deps.settings.job_keepalive_seconds
+        ctx["_keepalive"] = asyncio.create_task(_keep_in_progress(deps.queue, key, seconds))
 
 
 async def on_job_end(ctx: dict[str, Any]) -> None:
@@ -88,12 +132,8 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:
-    """The worker owns the HTTP client and the engine it built: close both."""
-    for name in ("http", "http_restricted"):
-        http = ctx.pop(name, None)
-        if http is not None:
-            await http.aclose()
-    engine = ctx.pop("engine", None)
-    if engine is not None:
-        await engine.dispose()
+    """The worker owns the HTTP clients and the engine it built: close them."""
+    deps = ctx.pop(_DEPS, None)
+    if isinstance(deps, WorkerDeps):
+        await deps.close()
     log.info("worker stopped")

@@ -24,6 +24,7 @@ from src.api.schemas import (
     RunCounts,
 )
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
 from src.infra.queue import deserialize
 from src.infra.source_policy import Resolver, SourceNotAllowed, check_source_async
@@ -55,9 +56,8 @@ async def create_ingest_job(
         source = await check_source_async(body.source, settings, resolve=resolve)
     except SourceNotAllowed as refused:
         invalid(("body", "source"), str(refused), body.source)
-    enqueued = await enqueue_ingest(
-        queue, sessions, source, format=body.format, encoding=body.encoding, restricted=True
-    )
+    request = IngestRequest(source, format=body.format, encoding=body.encoding, restricted=True)
+    enqueued = await enqueue_ingest(queue, sessions, request)
     run_id = enqueued.run_id
     if run_id is None:
         run_id = await _run_in_progress(queue, sessions, enqueued.job_id)

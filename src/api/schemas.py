@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-FormatName = Literal["ocds", "anac_csv", "anac_json", "eforms"]
+from src.domain.formats import Format
+
 JobStatus = Literal["queued", "running", "complete", "failed"]
 
 
@@ -112,7 +113,7 @@ class IngestJobRequest(BaseModel):
         "the server's ALLOWED_SOURCE_DIRS.",
         examples=["https://dati.anticorruzione.it/opendata/ocds/2025-01.json"],
     )
-    format: FormatName | None = Field(
+    format: Format | None = Field(
         default=None, description="The publication format; detected from the content when omitted."
     )
     encoding: Annotated[str | None, Field(max_length=32), AfterValidator(_known_encoding)] = Field(
@@ -127,7 +128,7 @@ class IngestJobAccepted(BaseModel):
     )
     job_id: str
     source: str
-    format: FormatName | None
+    format: Format | None
     created: bool = Field(description="False when the same source was already queued or running.")
 
 

@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
+from src.domain.formats import Format
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
 from src.domain.tender.services.export import EXPORT_FIELDS, export_rows
 from src.domain.tender.services.history import changes_since, find_tender, tender_history
@@ -76,13 +78,11 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return orjson.dumps(row, default=str) + b"\n"
 
 
-async def ingest(source: str, format_name: str | None, encoding: str | None = None) -> None:
+async def ingest(request: IngestRequest) -> None:
     pool = await create_queue_pool(get_settings())
     try:
         async with database() as session_factory:
-            outcome = await enqueue_ingest(
-                pool, session_factory, source, format=format_name, encoding=encoding
-            )
+            outcome = await enqueue_ingest(pool, session_factory, request)
     finally:
         await pool.aclose()
     if outcome.created:
@@ -143,7 +143,7 @@ async def run_once(source: str | None) -> None:
     pool = await create_queue_pool(settings)
     try:
         async with database() as session_factory:
-            outcome = await enqueue_ingest(pool, session_factory, source)
+            outcome = await enqueue_ingest(pool, session_factory, IngestRequest(source))
     finally:
         await pool.aclose()
     worker = create_worker(settings, burst=True, handle_signals=False)
@@ -244,7 +244,7 @@ async def export(format_name: str) -> None:
 
 
 async def feeds_add(
-    source: str, format_name: str | None, interval: int, encoding: str | None = None
+    source: str, format_name: Format | None, interval: int, encoding: str | None = None
 ) -> None:
     """A feed is fetched later by the cron, unattended: it follows the source policy (public
     http(s) URLs, files under ALLOWED_SOURCE_DIRS), checked now and at every fetch."""
@@ -258,7 +258,7 @@ async def feeds_add(
         feed = await FeedService.add(
             session,
             source=source,
-            format=format_name,
+            format=format_name.value if format_name else None,
             interval_seconds=interval,
             encoding=encoding,
         )
@@ -339,13 +339,9 @@ async def changes(since: datetime, format_name: str, limit: int | None) -> None:
 
 async def reprocess(source: str | None) -> None:
     from src.ingest.reprocess import reprocess as rebuild
-    from src.readers.registry import map_publication
-
-    def mapper(format_name: str, raw: Any, source_url: str | None) -> Any:
-        return map_publication(format_name, raw, source_url=source_url)
 
     async with database() as session_factory:
-        run_id = await rebuild(session_factory, mapper, source=source)
+        run_id = await rebuild(session_factory, source=source)
         async with session_factory() as session:
             run = await RunService.get(session, run_id)
     assert run is not None

@@ -14,6 +14,8 @@ import typer
 from configs.config import ConfigurationError
 from src.cli import commands
 from src.cli.bootstrap import configure_logging, resolve_servers
+from src.domain.formats import Format
+from src.domain.runs.request import IngestRequest
 
 app = typer.Typer(
     help="Keep a PostgreSQL database of public tenders complete and current.",
@@ -30,7 +32,8 @@ EncodingOption = Annotated[
     typer.Option("--encoding", help="The source's encoding when it is not UTF-8 (e.g. cp1252)."),
 ]
 FormatOption = Annotated[
-    str | None, typer.Option("--format", "-f", help="Force the format (default: detected).")
+    Format | None,
+    typer.Option("--format", "-f", help="Force the format (default: detected from the bytes)."),
 ]
 
 
@@ -45,7 +48,7 @@ def ingest(source: str, format: FormatOption = None, encoding: EncodingOption = 
     """Queue SOURCE (a path, file:// or http(s):// URL) for ingestion; prints the job id."""
     if "://" not in source:
         source = str(Path(source).resolve())
-    asyncio.run(commands.ingest(source, format, encoding))
+    asyncio.run(commands.ingest(IngestRequest(source, format=format, encoding=encoding)))
 
 
 @app.command()
@@ -151,7 +154,7 @@ def api(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the HTTP API (tenders, changes, ingest jobs, /healthz, /metrics) with uvicorn."""
-    from src.api.server import serve
+    from src.cli.serve_api import serve
 
     serve(host, port)
 

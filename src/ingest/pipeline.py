@@ -6,25 +6,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.runs.services.run_service import RunService
-from src.domain.tender.schemas import (
-    DeferredDocument,
-    RejectedRecord,
-    TenderRecord,
-    UpsertCounts,
-)
+from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
-
-Item = TenderRecord | RejectedRecord
-# Finishes what a reader could not alone (it needs stored state: OCDS releases to merge),
-# inside the batch's transaction.
-Resolver = Callable[[AsyncSession, Sequence[object]], Awaitable[Sequence[Item]]]
+from src.ingest.releases import resolve_releases
+from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
 
 
 @dataclass
@@ -38,11 +30,11 @@ class UnreadableSourceError(ValueError):
     """The source broke before it gave a single record: the run fails with this message."""
 
 
-def _take(items: Iterator[object], size: int) -> list[object]:
+def _take(items: Iterator[SourceItem], size: int) -> list[SourceItem]:
     return list(itertools.islice(items, size))
 
 
-def guarded(items: Iterator[object]) -> Iterator[object]:
+def guarded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
     """A reader that breaks mid-way (truncated JSON, bad bytes) costs no good record: what it
     gave is kept, the break becomes a rejection. Broken before any record, it fails the run."""
     produced = 0
@@ -59,92 +51,104 @@ def guarded(items: Iterator[object]) -> Iterator[object]:
         )
 
 
-async def _map_unknown_documents(
-    session: AsyncSession,
-    documents: list[DeferredDocument],
-    records: list[TenderRecord],
-    rejected: list[RejectedRecord],
-) -> int:
-    """Map the documents whose bytes (with this mapping) were not stored before; count the
-    tenders of the others as unchanged without mapping them. Returns that count."""
-    known = await TenderService.known_documents(session, documents)
+@dataclass
+class _Batch:
+    """One batch of a source's items, sorted by what each still needs."""
+
+    records: list[TenderRecord]
+    rejected: list[RejectedRecord]
+    documents: list[UnmappedDocument]
+    releases: list[PendingRelease]
+
+    @classmethod
+    def of(cls, items: list[SourceItem]) -> _Batch:
+        batch = cls([], [], [], [])
+        for item in items:
+            match item:
+                case TenderRecord():
+                    batch.records.append(item)
+                case RejectedRecord():
+                    batch.rejected.append(item)
+                case UnmappedDocument():
+                    batch.documents.append(item)
+                case PendingRelease():
+                    batch.releases.append(item)
+        return batch
+
+    def add(self, items: Iterable[ReadItem], *, digest: str | None = None) -> None:
+        for item in items:
+            if isinstance(item, TenderRecord):
+                if digest is not None:
+                    item.source_digest = digest
+                self.records.append(item)
+            else:
+                self.rejected.append(item)
+
+
+async def _complete(session: AsyncSession, batch: _Batch) -> int:
+    """Map what the readers handed on unfinished, with the database's state: documents whose
+    bytes (with this mapping) were not stored before, and the merged state of every ocid the
+    batch's releases touch. The tenders of known documents count as unchanged unmapped;
+    returns that count."""
+    known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
     skipped = 0
-    for document in documents:
-        count = known.get((document.source, document.format, document.document_key))
+    for document in batch.documents:
+        key = document.digest
+        count = known.get((key.source, key.format, key.document_key))
         if count is not None:
             skipped += count
             continue
-        built = document.build()
-        clean = all(isinstance(item, TenderRecord) for item in built)
-        for item in built:
-            if isinstance(item, TenderRecord):
-                if clean:
-                    item.source_digest = document.digest
-                records.append(item)
-            else:
-                rejected.append(item)
+        mapped = map_document(document)
+        clean = all(isinstance(item, TenderRecord) for item in mapped)
+        batch.add(mapped, digest=key.digest if clean else None)
+    if batch.releases:
+        batch.add(await resolve_releases(session, batch.releases))
     return skipped
 
 
 async def ingest_items(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: uuid.UUID,
-    items: Iterator[object],
+    items: Iterable[SourceItem],
     *,
-    source: str,
+    location: str,
     batch_size: int,
     resume_from: int = 0,
     already_done: int = 0,
-    resolve: Resolver | None = None,
     chunk_id: uuid.UUID | None = None,
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
     current one. The first `resume_from` items were committed by an earlier attempt;
     `already_done` counts the run's items before this source (earlier pages)."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
-    items = guarded(items)
+    stream = guarded(items)
     if resume_from:
-        await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(items, resume_from)))
+        await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))
     # One parsing thread for the whole source: the reader is a generator (one thread at a
     # time), and a single thread keeps the allocator to one extra arena (flat memory).
     loop = asyncio.get_running_loop()
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
-    next_batch = loop.run_in_executor(reader, _take, items, batch_size)
+    next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
     try:
-        while batch := await next_batch:
-            next_batch = loop.run_in_executor(reader, _take, items, batch_size)
-            records = [item for item in batch if isinstance(item, TenderRecord)]
-            rejected = [item for item in batch if isinstance(item, RejectedRecord)]
-            documents = [item for item in batch if isinstance(item, DeferredDocument)]
-            pending = [
-                i
-                for i in batch
-                if not isinstance(i, TenderRecord | RejectedRecord | DeferredDocument)
-            ]
+        while items_read := await next_batch:
+            next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
+            batch = _Batch.of(items_read)
             async with session_factory() as session, session.begin():
-                skipped = await _map_unknown_documents(session, documents, records, rejected)
-                if pending:
-                    if resolve is None:
-                        raise TypeError(f"no resolver for {type(pending[0]).__name__}")
-                    for item in await resolve(session, pending):
-                        if isinstance(item, TenderRecord):
-                            records.append(item)
-                        else:
-                            rejected.append(item)
-                counts = await TenderService.upsert_many(session, records, run_id=run_id)
+                skipped = await _complete(session, batch)
+                counts = await TenderService.upsert_many(session, batch.records, run_id=run_id)
                 counts.unchanged += skipped
                 await RunService.record_batch(
                     session,
                     run_id,
-                    source=source,
+                    source=location,
                     counts=counts,
-                    rejected=rejected,
-                    records_done=totals.records + len(batch),
+                    rejected=batch.rejected,
+                    records_done=totals.records + len(items_read),
                     chunk_id=chunk_id,
                 )
             totals.counts += counts
-            totals.rejected += len(rejected)
-            totals.records += len(batch)
+            totals.rejected += len(batch.rejected)
+            totals.records += len(items_read)
     finally:
         # A thread cannot be cancelled: let it finish its slice so the reader is released.
         await asyncio.gather(next_batch, return_exceptions=True)

@@ -4,23 +4,20 @@ mapping fix reaches old data without downloading anything again. Recorded as a r
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from src.domain.runs.request import IngestRequest
 from src.domain.runs.services.run_service import RunService
 from src.domain.tender.entities import Publication
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.domain.tender.services import TenderService
-
-Mapper = Callable[[str, Any, str | None], Sequence[TenderRecord | RejectedRecord]]
+from src.readers import map_publication
 
 
 async def reprocess(
     session_factory: async_sessionmaker[AsyncSession],
-    mapper: Mapper,
     *,
     source: str | None = None,
     batch_size: int = 500,
@@ -30,7 +27,7 @@ async def reprocess(
     run_id = uuid.uuid4()
     label = f"reprocess:{source or 'all'}"
     async with session_factory() as session, session.begin():
-        await RunService.start(session, run_id=run_id, job_id=None, source=label, format=None)
+        await RunService.start(session, IngestRequest(label, run_id=run_id), job_id=None)
     after: uuid.UUID | None = None
     done = 0
     while True:
@@ -47,7 +44,9 @@ async def reprocess(
             records: list[TenderRecord] = []
             rejected: list[RejectedRecord] = []
             for publication in page:
-                for item in mapper(publication.format, publication.raw, publication.source_url):
+                for item in map_publication(
+                    publication.format, publication.raw, source_url=publication.source_url
+                ):
                     if isinstance(item, TenderRecord):
                         records.append(item)
                     else:

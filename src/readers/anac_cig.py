@@ -26,7 +26,6 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.streams import Utf8Transcoder
 from src.readers.common import (
     InvalidCig,
-    ReadItem,
     ReadStream,
     clean_text,
     normalize_cig,
@@ -34,6 +33,7 @@ from src.readers.common import (
     parse_timestamp,
     validation_problems,
 )
+from src.readers.items import ReadItem
 
 _CPV = re.compile(r"(\d{8})(?:-?(\d))?")
 # The row's dates that say when ANAC last changed the CIG (the latest one wins).
@@ -262,24 +262,10 @@ def _map(
         except ValueError as error:
             reason = f"CIG {cig}: column {names.get(field, field)}: {error}"
             return RejectedRecord.of(reason, position, raw)
-    amount, total = parsed["importo_lotto"], parsed["importo_complessivo_gara"]
-    lots = clean_text(fields.get("n_lotti_componenti"))
-    if amount is None and lots is not None and lots.split(".")[0] == "1":
-        amount = total  # the procedure's value is the lot's when it has one lot
-    lot_text = clean_text(fields.get("oggetto_lotto"))
-    tender_text = clean_text(fields.get("oggetto_gara"))
-    title = lot_text or tender_text
-    differs = lot_text and lot_text.split() != (tender_text or "").split()
-    description = tender_text if differs else None  # the procedure's subject, when not the title
-
+    amount = _lot_amount(fields, parsed)
+    title, description = _title_and_description(fields)
     deadline = parsed["data_scadenza_offerta"]
-    stato = _enum(fields.get("stato")) or ""
-    if parsed["data_cancellazione"] is not None or stato.startswith("cancellat"):
-        status = "cancelled"
-    elif parsed["data_comunicazione_esito"] is not None:
-        status = "complete"  # the outcome (award or not) has been communicated
-    else:
-        status = "active"
+    status = _status(fields, parsed)
     changed = [d for d in (parsed[f] for f in _CHANGE_DATES) if d is not None]
 
     tipo_cig = _enum(fields.get("tipo_cig"))
@@ -313,3 +299,29 @@ def _map(
         if not title:
             problems = f"no title (oggetto_lotto and oggetto_gara are empty); {problems}"
         return RejectedRecord.of(f"CIG {cig}: {problems}", position, raw)
+
+
+def _lot_amount(fields: Mapping[str, Any], parsed: dict[str, Any]) -> Any:
+    amount, total = parsed["importo_lotto"], parsed["importo_complessivo_gara"]
+    lots = clean_text(fields.get("n_lotti_componenti"))
+    if amount is None and lots is not None and lots.split(".")[0] == "1":
+        amount = total  # the procedure's value is the lot's when it has one lot
+    return amount
+
+
+def _title_and_description(fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The lot's subject is the title; the procedure's subject is the description when it
+    says something else."""
+    lot_text = clean_text(fields.get("oggetto_lotto"))
+    tender_text = clean_text(fields.get("oggetto_gara"))
+    differs = lot_text and lot_text.split() != (tender_text or "").split()
+    return lot_text or tender_text, tender_text if differs else None
+
+
+def _status(fields: Mapping[str, Any], parsed: dict[str, Any]) -> str:
+    stato = _enum(fields.get("stato")) or ""
+    if parsed["data_cancellazione"] is not None or stato.startswith("cancellat"):
+        return "cancelled"
+    if parsed["data_comunicazione_esito"] is not None:
+        return "complete"  # the outcome (award or not) has been communicated
+    return "active"

@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.readers.items import ReadItem
 
 ROME = ZoneInfo("Europe/Rome")
 
-ReadItem = TenderRecord | RejectedRecord
 ReadStream = Iterator[ReadItem]
 
 # Standard (7 digits + 3 hex), SmartCIG (V-Z + 9 hex), new format from 2023 (A-U + 9 hex).

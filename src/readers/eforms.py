@@ -19,12 +19,12 @@ from lxml import etree
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers.common import (
-    ReadItem,
     ReadStream,
     clean_text,
     parse_amount,
     parse_timestamp,
 )
+from src.readers.items import ReadItem
 
 NS = {
     "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",

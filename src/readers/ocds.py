@@ -12,18 +12,17 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import ijson
 import orjson
 
 from src.domain.tender import schemas as tender_schemas
-from src.domain.tender.schemas import DeferredDocument, RejectedRecord
+from src.domain.tender.schemas import DocumentDigest, RejectedRecord
 from src.infra.streams import CountingReader
 from src.readers import common, ocds_mapping
-from src.readers.common import ReadItem
+from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
 from src.readers.ocds_mapping import map_release, source_of
-from src.readers.ocds_releases import PendingRelease
 
 # Where releases and records sit, for a top-level value or an item of a top-level array.
 _STREAMED = {
@@ -97,50 +96,8 @@ def iter_ocds_objects(
     if _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
         yield from _iter_json_lines(buffered, package, max_object_bytes)
         return
-    counted = CountingReader(buffered)
-    item: _Building | None = None  # a release or record inside a package
-    top: _Building | None = None  # a top-level value (a package, or a JSON line)
-    top_has_items = version_seen = False
-    counters = {"release": 0, "record": 0, "value": 0}
-    events = ijson.parse(io.BufferedReader(counted, 1 << 16), multiple_values=True, use_float=True)
     try:
-        for prefix, event, value in events:
-            if item is not None:
-                if item.feed(event, value, counted.position, max_object_bytes):
-                    yield _finished(item, _STREAMED[item.prefix], counters, package)
-                    item = None
-                continue
-            if prefix in _STREAMED and event not in ("end_array", "map_key", "end_map"):
-                item = _Building(prefix, counted.position)
-                top_has_items = True
-                if item.feed(event, value, counted.position, max_object_bytes):
-                    yield _finished(item, _STREAMED[prefix], counters, package)
-                    item = None
-                continue
-            if top is None and prefix in _TOP and event == "start_map":
-                top, top_has_items = _Building(prefix, counted.position), False
-                package.version, version_seen = "1.1", False
-            if top is None:
-                if prefix == "" and event not in ("start_array", "end_array"):
-                    raise OcdsFormatError(f"expected a JSON object or array, got {event}")
-                continue
-            if top.depth == 1 and prefix in _VERSION and event == "string":
-                package.version, version_seen = value, True
-            if top.depth == 1 and event == "map_key" and value in ("releases", "records"):
-                top_has_items = True
-                if not version_seen:  # a package without a version is OCDS 1.0
-                    package.version = "1.0"
-            # A package's own fields are small; its items were handed on above.
-            limit = max_object_bytes if not top_has_items else 1 << 62
-            if top.feed(event, value, counted.position, limit):
-                counters["value"] += 1
-                if top.oversized:
-                    yield OcdsObject("oversized", {}, f"value {counters['value']}", package)
-                else:
-                    yield from _top_level(
-                        top.builder.value, top_has_items, f"value {counters['value']}", package
-                    )
-                top = None
+        yield from _walk_events(cast(BinaryIO, buffered), package, max_object_bytes)
     except ijson.IncompleteJSONError as error:
         text = str(error.args[0] if error.args else error)
         if "UTF8" in text or "UTF-8" in text:
@@ -151,6 +108,55 @@ def iter_ocds_objects(
         raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
     except UnicodeDecodeError as error:
         raise OcdsFormatError(f"source is not UTF-8: {error}") from error
+
+
+def _walk_events(
+    buffered: BinaryIO, package: PackageInfo, max_object_bytes: int
+) -> Iterator[OcdsObject]:
+    """The event walk of a package (or several, or an array of them)."""
+    counted = CountingReader(buffered)
+    item: _Building | None = None  # a release or record inside a package
+    top: _Building | None = None  # a top-level value (a package, or a JSON line)
+    top_has_items = version_seen = False
+    counters = {"release": 0, "record": 0, "value": 0}
+    events = ijson.parse(io.BufferedReader(counted, 1 << 16), multiple_values=True, use_float=True)
+    for prefix, event, value in events:
+        if item is not None:
+            if item.feed(event, value, counted.position, max_object_bytes):
+                yield _finished(item, _STREAMED[item.prefix], counters, package)
+                item = None
+            continue
+        if prefix in _STREAMED and event not in ("end_array", "map_key", "end_map"):
+            item = _Building(prefix, counted.position)
+            top_has_items = True
+            if item.feed(event, value, counted.position, max_object_bytes):
+                yield _finished(item, _STREAMED[prefix], counters, package)
+                item = None
+            continue
+        if top is None and prefix in _TOP and event == "start_map":
+            top, top_has_items = _Building(prefix, counted.position), False
+            package.version, version_seen = "1.1", False
+        if top is None:
+            if prefix == "" and event not in ("start_array", "end_array"):
+                raise OcdsFormatError(f"expected a JSON object or array, got {event}")
+            continue
+        if top.depth == 1 and prefix in _VERSION and event == "string":
+            package.version, version_seen = value, True
+        if top.depth == 1 and event == "map_key" and value in ("releases", "records"):
+            top_has_items = True
+            if not version_seen:  # a package without a version is OCDS 1.0
+                package.version = "1.0"
+        # A package's own fields are small; its items were handed on above.
+        limit = max_object_bytes if not top_has_items else 1 << 62
+        if top.feed(event, value, counted.position, limit):
+            counters["value"] += 1
+            if top.oversized:
+                yield OcdsObject("oversized", {}, f"value {counters['value']}", package)
+            else:
+                yield from _top_level(
+                    top.builder.value, top_has_items, f"value {counters['value']}", package
+                )
+            top = None
 
 
 def _looks_like_json_lines(head: bytes) -> bool:
@@ -263,10 +269,11 @@ def read_ocds(
     source_url: str | None = None,
     package: PackageInfo | None = None,
     max_object_bytes: int = MAX_OBJECT_BYTES,
-) -> Iterator[ReadItem | PendingRelease | DeferredDocument]:
+) -> Iterator[SourceItem]:
     """Compiled releases (a record's, or a publisher's own, e.g. ANAC's) map to TenderRecords
     at once; plain releases are handed on as PendingRelease, to be merged with the other
-    releases of their ocid (`ocds_releases.resolve_releases`)."""
+    releases of their ocid; compiled releases read as whole JSON lines are handed on unmapped
+    (`UnmappedDocument`, mapped by `map_document` unless their bytes were stored before)."""
     for item in iter_ocds_objects(stream, package, max_object_bytes=max_object_bytes):
         if item.kind == "oversized":
             yield RejectedRecord(
@@ -284,7 +291,7 @@ def read_ocds(
         elif item.kind == "release" and not _is_compiled(item.data):
             yield _pending(item.data, item.position, item.package, source_url)
         elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
-            yield _deferred(item, source_url)
+            yield _unmapped(item, source_url)
         else:
             yield from map_release(item.data, source_url=source_url, position=item.position)
 
@@ -299,15 +306,20 @@ _MAPPING_VERSION = hashlib.sha256(
 ).hexdigest()
 
 
-def _deferred(item: OcdsObject, source_url: str | None) -> DeferredDocument:
+def _unmapped(item: OcdsObject, source_url: str | None) -> UnmappedDocument:
     """A compiled release read as one JSON line: mapped only if its bytes are new."""
     ocid = str(item.data["ocid"]).strip()
     digest = hashlib.sha256(f"{_MAPPING_VERSION}:{item.line_digest}".encode()).hexdigest()
+    return UnmappedDocument(
+        DocumentDigest(source_of(ocid), "ocds", ocid, digest), item.data, item.position, source_url
+    )
 
-    def build() -> list[ReadItem]:
-        return list(map_release(item.data, source_url=source_url, position=item.position))
 
-    return DeferredDocument(source_of(ocid), "ocds", ocid, digest, build, item.position)
+def map_document(document: UnmappedDocument) -> list[ReadItem]:
+    """The tenders of a document handed on unmapped."""
+    return list(
+        map_release(document.data, source_url=document.source_url, position=document.position)
+    )
 
 
 def _is_compiled(release: Any) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,13 +15,13 @@ from pydantic import ValidationError
 from src.domain.tender.schemas import TENDER_STATUSES, RejectedRecord, TenderRecord
 from src.readers.common import (
     InvalidCig,
-    ReadItem,
     clean_text,
     normalize_cig,
     parse_amount,
     parse_timestamp,
     validation_problems,
 )
+from src.readers.items import ReadItem
 
 ANAC_OCID_PREFIX = "ocds-hu01ve"
 _OCID_PREFIX = re.compile(r"^(ocds-[a-z0-9]{6})-", re.IGNORECASE)
@@ -175,85 +176,129 @@ def map_release(
         yield RejectedRecord.of(f"ocid {ocid}: {error}", where, release)
 
 
+@dataclass(frozen=True)
+class _Procedure:
+    """What every lot of one release shares, read once per release."""
+
+    release: Mapping[str, Any]
+    ocid: str
+    source: str
+    tender: Mapping[str, Any]
+    lots: list[Mapping[str, Any]]  # the published lots (may be none)
+    items: list[Mapping[str, Any]]
+    fields: dict[str, Any]  # TenderRecord fields common to every lot
+    tender_amount: Any
+    tender_currency: str | None
+    tender_deadline: datetime | None
+
+    @classmethod
+    def of(cls, release: Mapping[str, Any], ocid: str, source_url: str | None) -> _Procedure:
+        tender = _obj(release.get("tender"))
+        buyer_name, buyer_id = _buyer(release)
+        amount, currency = _value(tender)
+        period = _obj(tender.get("tenderPeriod"))
+        source = source_of(ocid)
+        fields: dict[str, Any] = {
+            "source": source,
+            "procedure_id": ocid,
+            "buyer_name": buyer_name,
+            "buyer_id": buyer_id,
+            "procedure_type": _procedure_type(tender),
+            "published_at": parse_timestamp(period.get("startDate") or tender.get("datePublished")),
+            "source_url": source_url,
+            "source_updated_at": parse_timestamp(release.get("date")),
+            "raw": dict(release),  # one object for every lot: stored once per procedure
+            "format": "ocds",
+        }
+        return cls(
+            release=release,
+            ocid=ocid,
+            source=source,
+            tender=tender,
+            lots=[lot for lot in tender.get("lots") or [] if isinstance(lot, Mapping)],
+            items=[item for item in tender.get("items") or [] if isinstance(item, Mapping)],
+            fields=fields,
+            tender_amount=amount,
+            tender_currency=currency,
+            tender_deadline=parse_timestamp(period.get("endDate")),
+        )
+
+
+def _procedure_type(tender: Mapping[str, Any]) -> str | None:
+    details = clean_text(tender.get("procurementMethodDetails"))
+    if details:
+        match = _METHOD_DETAILS.match(details)
+        return match.group("title").strip().lower() if match else details
+    return clean_text(tender.get("procurementMethod"))
+
+
 def _map_lots(
     release: Mapping[str, Any], ocid: str, *, source_url: str | None, position: str
 ) -> Iterator[ReadItem]:
-    source = source_of(ocid)
-    tender = _obj(release.get("tender"))
-    raw_lots = [lot for lot in tender.get("lots") or [] if isinstance(lot, Mapping)]
-    lots: list[Mapping[str, Any]] = list(raw_lots) or [{}]
-    items = [item for item in tender.get("items") or [] if isinstance(item, Mapping)]
-    buyer_name, buyer_id = _buyer(release)
-    tender_amount, tender_currency = _value(tender)
-    period = _obj(tender.get("tenderPeriod"))
-    tender_deadline = parse_timestamp(period.get("endDate"))
-    published_at = parse_timestamp(period.get("startDate") or tender.get("datePublished"))
-    updated_at = parse_timestamp(release.get("date"))
-    procedure_type = clean_text(tender.get("procurementMethodDetails"))
-    if procedure_type:
-        match = _METHOD_DETAILS.match(procedure_type)
-        procedure_type = match.group("title").strip().lower() if match else procedure_type
-    else:
-        procedure_type = clean_text(tender.get("procurementMethod"))
-
-    raw = dict(release)  # one object for every lot: stored once per procedure
-    for lot in lots:
+    procedure = _Procedure.of(release, ocid, source_url)
+    for lot in procedure.lots or [{}]:
         lot_id = clean_text(lot.get("id"))
         lot_position = f"{position} lot {lot_id}" if lot_id else position
         cig = None
-        if source == "anac":
-            if lot_id is None:
+        if procedure.source == "anac":
+            try:
+                cig = lot_id = _anac_cig(ocid, lot_id)
+            except InvalidCig as error:
                 yield RejectedRecord.of(
-                    f"ocid {ocid}: ANAC lot without an id (CIG)", lot_position, lot or tender
+                    f"ocid {ocid}: {error}", lot_position, lot or procedure.tender
                 )
                 continue
-            try:
-                cig = normalize_cig(lot_id)
-            except InvalidCig as error:
-                yield RejectedRecord.of(f"ocid {ocid}: {error}", lot_position, lot)
-                continue
-            lot_id = cig
-        lot_items = [i for i in items if lot_id is None or i.get("relatedLot") in (None, lot_id)]
-        amount, currency = _value(lot)
-        if amount is None and len(lots) == 1:
-            amount, currency = tender_amount, tender_currency
-        lot_period = _obj(lot.get("tenderPeriod"))
-        deadline = parse_timestamp(lot_period.get("endDate")) or tender_deadline
-        award = _award_for(release, lot_id, len(raw_lots))
-        description = (
-            clean_text(lot.get("description"))
-            or clean_text(tender.get("description"))
-            or _planning_text(release)
-        )
-        title = (
-            clean_text(lot.get("title"))
-            or clean_text(tender.get("title"))
-            or _first_title(release.get("contracts"), release.get("awards"))
-        )
         try:
-            yield TenderRecord(
-                source=source,
-                procedure_id=ocid,
-                lot_id=lot_id if raw_lots else None,
-                cig=cig,
-                title=title or "",
-                description=description,
-                buyer_name=buyer_name,
-                buyer_id=buyer_id,
-                cpv=_main_cpv(lot_items) or _main_cpv(items),
-                procedure_type=procedure_type,
-                status=_derived_status(tender, lot, award, deadline, "planning" in release),
-                amount=amount,
-                currency=currency,
-                published_at=published_at,
-                deadline_at=deadline,
-                source_url=source_url,
-                source_updated_at=updated_at,
-                raw=raw,
-                format="ocds",
-                position=lot_position,
-                **award,
-            )
+            yield _map_lot(procedure, lot, lot_id, cig, lot_position)
         except ValidationError as error:
             reason = f"ocid {ocid}: {validation_problems(error)}"
-            yield RejectedRecord.of(reason, lot_position, lot or tender)
+            yield RejectedRecord.of(reason, lot_position, lot or procedure.tender)
+
+
+def _anac_cig(ocid: str, lot_id: str | None) -> str:
+    """ANAC names each lot by its CIG."""
+    if lot_id is None:
+        raise InvalidCig("ANAC lot without an id (CIG)")
+    return normalize_cig(lot_id)
+
+
+def _map_lot(
+    procedure: _Procedure,
+    lot: Mapping[str, Any],
+    lot_id: str | None,
+    cig: str | None,
+    position: str,
+) -> TenderRecord:
+    release, tender, items = procedure.release, procedure.tender, procedure.items
+    lot_items = [i for i in items if lot_id is None or i.get("relatedLot") in (None, lot_id)]
+    amount, currency = _value(lot)
+    if amount is None and len(procedure.lots or [{}]) == 1:
+        amount, currency = procedure.tender_amount, procedure.tender_currency
+    deadline = (
+        parse_timestamp(_obj(lot.get("tenderPeriod")).get("endDate")) or procedure.tender_deadline
+    )
+    award = _award_for(release, lot_id, len(procedure.lots))
+    description = (
+        clean_text(lot.get("description"))
+        or clean_text(tender.get("description"))
+        or _planning_text(release)
+    )
+    title = (
+        clean_text(lot.get("title"))
+        or clean_text(tender.get("title"))
+        or _first_title(release.get("contracts"), release.get("awards"))
+    )
+    return TenderRecord(
+        **procedure.fields,
+        lot_id=lot_id if procedure.lots else None,
+        cig=cig,
+        title=title or "",
+        description=description,
+        cpv=_main_cpv(lot_items) or _main_cpv(items),
+        status=_derived_status(tender, lot, award, deadline, "planning" in release),
+        amount=amount,
+        currency=currency,
+        deadline_at=deadline,
+        position=position,
+        **award,
+    )

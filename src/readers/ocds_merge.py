@@ -16,6 +16,10 @@ from typing import Any
 
 import ocdsmerge
 
+from src.domain.tender.schemas import RejectedRecord
+from src.readers.items import PendingRelease, ReadItem
+from src.readers.ocds_mapping import map_release
+
 _ORGANIZATIONS = (
     ("parties",),
     ("buyer",),
@@ -53,3 +57,16 @@ def compile_releases(releases: Sequence[dict[str, Any]], version: str = "1.1") -
     """The compiled release (current state) of one ocid's releases, in date order."""
     result: dict[str, Any] = merger(version).create_compiled_release(list(releases))
     return result
+
+
+def merge_releases(
+    ocid: str, releases: Sequence[dict[str, Any]], version: str, last: PendingRelease
+) -> list[ReadItem]:
+    """The tenders of one ocid's merged releases; `last` (the newest release read) names the
+    position and source for the tenders, or for the rejection when they cannot be merged."""
+    try:
+        compiled = compile_releases(releases, version)
+    except Exception as error:  # noqa: BLE001 - ocdsmerge raises many kinds on bad input
+        reason = f"ocid {ocid}: releases cannot be merged: {error}"
+        return [RejectedRecord.of(reason, last.position, last.data)]
+    return list(map_release(compiled, source_url=last.source_url, position=last.position))

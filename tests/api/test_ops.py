@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 from tests.support.api import build_app, clear_queue, running
@@ -62,8 +63,8 @@ async def _runs(sessions: Sessions) -> None:
     took 90 seconds, one failed."""
     complete, failed = uuid.uuid4(), uuid.uuid4()
     async with sessions() as session, session.begin():
-        await RunService.queue(session, run_id=uuid.uuid4(), job_id="j1", source="a", format=None)
-        await RunService.start(session, run_id=complete, job_id="j2", source="b", format=None)
+        await RunService.queue(session, IngestRequest("a"), job_id="j1")
+        await RunService.start(session, IngestRequest("b", run_id=complete), job_id="j2")
         await RunService.record_batch(
             session,
             complete,
@@ -78,7 +79,7 @@ async def _runs(sessions: Sessions) -> None:
             .where(IngestRun.id == complete)
             .values(finished_at=IngestRun.started_at + timedelta(seconds=90))
         )
-        await RunService.start(session, run_id=failed, job_id="j3", source="c", format=None)
+        await RunService.start(session, IngestRequest("c", run_id=failed), job_id="j3")
         await RunService.finish(session, failed, error="SourceError: no such file")
 
 
@@ -128,7 +129,7 @@ async def test_serve_runs_the_app_with_uvicorn(api_settings: Settings) -> None:
         "REDIS_URL": api_settings.require_redis_url(),
         "QUEUE_NAME": api_settings.queue_name,
     }
-    code = f"from src.api.server import serve; serve('127.0.0.1', {port})"
+    code = f"from src.cli.serve_api import serve; serve('127.0.0.1', {port})"
     server = subprocess.Popen(
         [sys.executable, "-c", code],
         cwd=ROOT,

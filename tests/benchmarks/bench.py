@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 
 from configs.config import Settings, redact_url
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import DeferredDocument, TenderCreate, TenderRecord
 from src.domain.tender.services import TenderService
@@ -414,7 +415,7 @@ async def ingest(
             earlier = set((await session.scalars(select(IngestRun.id))).all())
         cpu_before = _machine_cpu()
         enqueued_at = time.time()
-        enqueued = await enqueue_ingest(pool, factory, str(source))
+        enqueued = await enqueue_ingest(pool, factory, IngestRequest(str(source)))
         if not enqueued.created:
             raise RuntimeError(f"{source} was already queued on {queue}")
         for index in range(workers):

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from configs.config import Settings
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
@@ -58,15 +59,17 @@ async def test_enqueued_job_runs_in_a_real_worker(env: dict[str, str]) -> None:
     pool = await create_queue_pool(settings)
     try:
         source = str(FIXTURES / "ocds" / "anac_two_procedures.json")
-        first = await enqueue_ingest(pool, create_session_factory(engine), source)
-        duplicate = await enqueue_ingest(pool, create_session_factory(engine), source)
+        first = await enqueue_ingest(pool, create_session_factory(engine), IngestRequest(source))
+        duplicate = await enqueue_ingest(
+            pool, create_session_factory(engine), IngestRequest(source)
+        )
         assert first.created and not duplicate.created, "one source is queued once at a time"
         worker = cli(env, "worker", "--burst")
         assert worker.returncode == 0, worker.stderr
         async with create_session_factory(engine)() as session:
             assert await session.scalar(select(func.count()).select_from(Tender)) == 3
         # keep_result=0: the same source can be queued again as soon as it is done.
-        again = await enqueue_ingest(pool, create_session_factory(engine), source)
+        again = await enqueue_ingest(pool, create_session_factory(engine), IngestRequest(source))
         assert again.created
         assert cli(env, "worker", "--burst").returncode == 0
         runs = cli(env, "runs", "--format", "jsonl")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import Rejection
-from workers.jobs import ingest_source
+from tests.support.jobs import ingest_source
 
 # Documentation and side tables that sit beside the publications: not tender sources.
 NOT_SOURCES = {

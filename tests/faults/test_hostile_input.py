@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import IngestRun, Rejection
 from src.domain.tender.entities import Publication, Tender
+from tests.support.jobs import ingest_source, with_settings
 from tests.support.paths import FIXTURES
-from workers.jobs import ingest_source
 
 
 def line(index: int, **tender: Any) -> dict[str, Any]:
@@ -123,8 +123,7 @@ async def test_a_gzip_bomb_stops_at_the_limit(
     with gzip.open(bomb, "wb", compresslevel=9) as out:
         out.write(b'{"releases": [' + b" " * (64 * 1024 * 1024))
     assert bomb.stat().st_size < 200_000
-    limited = ctx["settings"].model_copy(update={"max_decompressed_bytes": 8 * 1024 * 1024})
-    ctx["settings"] = limited
+    with_settings(ctx, max_decompressed_bytes=8 * 1024 * 1024)
     run_id = str(uuid.uuid4())
     with pytest.raises(Exception, match="decompression bomb"):
         await ingest_source(ctx, str(bomb), run_id=run_id)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from configs.config import Settings
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database.migrate import upgrade
@@ -41,7 +42,7 @@ async def test_postgres_restart_during_an_ingest(
     pool = await create_queue_pool(settings)
     sessions = create_session_factory(engine)
     try:
-        queued = await enqueue_ingest(pool, sessions, str(source))
+        queued = await enqueue_ingest(pool, sessions, IngestRequest(str(source)))
         group = workers(env)
         group.start()
 
@@ -70,7 +71,7 @@ async def test_postgres_restart_during_an_ingest(
         # The worker's idle pooled connections came back (pre-ping): it keeps working.
         second = tmp_path / "second.jsonl"
         anac_source(second, 10, first=5000)
-        await enqueue_ingest(pool, sessions, str(second))
+        await enqueue_ingest(pool, sessions, IngestRequest(str(second)))
 
         async def second_done() -> bool:
             async with sessions() as session:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from configs.config import Settings
 from src.domain.runs.entities import IngestChunk, IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
@@ -66,7 +67,7 @@ async def test_two_workers_share_one_chunked_source(
             assert worker.returncode == 0, stderr.decode()[-2000:]
 
     try:
-        first = await enqueue_ingest(pool, sessions, str(source))
+        first = await enqueue_ingest(pool, sessions, IngestRequest(str(source)))
         two_workers()
         async with sessions() as session:
             run = await session.get(IngestRun, first.run_id)
@@ -78,7 +79,7 @@ async def test_two_workers_share_one_chunked_source(
             ).all()
             assert {c.status for c in chunks} == {"complete"}
             assert await session.scalar(select(func.count()).select_from(Tender)) == tenders
-        again = await enqueue_ingest(pool, sessions, str(source))
+        again = await enqueue_ingest(pool, sessions, IngestRequest(str(source)))
         two_workers()
         async with sessions() as session:
             rerun = await session.get(IngestRun, again.run_id)
@@ -96,9 +97,8 @@ async def test_two_workers_share_one_chunked_source(
 
 def test_a_range_in_which_no_line_starts_is_empty(tmp_path: Path) -> None:
     """A chunk cut inside one long line owns no line: it reads as empty, not as an error."""
-    from src.domain.tender.schemas import DeferredDocument
     from src.infra.chunks import open_range
-    from src.readers.registry import read_source
+    from src.readers import UnmappedDocument, map_document, read_source
 
     path = tmp_path / "one-long-line.jsonl"
     anac_source(path, PROCEDURES)
@@ -109,6 +109,6 @@ def test_a_range_in_which_no_line_starts_is_empty(tmp_path: Path) -> None:
     with path.open("rb") as handle:
         documents = list(read_source(open_range(handle, 0, size), "x"))
     assert len(documents) == PROCEDURES  # one per line, mapped when their bytes are new
-    assert all(isinstance(d, DeferredDocument) for d in documents)
-    built = [r for d in documents if isinstance(d, DeferredDocument) for r in d.build()]
+    assert all(isinstance(d, UnmappedDocument) for d in documents)
+    built = [r for d in documents if isinstance(d, UnmappedDocument) for r in map_document(d)]
     assert len(built) == PROCEDURES * 2

@@ -20,10 +20,9 @@ from src.domain.runs.entities import IngestRun, Rejection
 from src.domain.tender.entities import OcdsRelease, Publication, Tender, TenderChange
 from src.domain.tender.services.history import changes_since, find_tender
 from src.ingest.reprocess import reprocess
-from src.readers.registry import map_publication
 from tests.support.http_server import Route, serve
+from tests.support.jobs import ingest_source
 from tests.support.paths import FIXTURES
-from workers.jobs import ingest_source
 
 EFORMS = FIXTURES / "eforms"
 ANAC = FIXTURES / "anac"
@@ -224,17 +223,13 @@ async def test_reprocess_applies_the_current_mapping_to_stored_publications(
     # As if an older mapping had written a wrong title (same source date, other content).
     await db_session.execute(update(Tender).values(title="old mapping", content_hash="stale"))
     await db_session.flush()
-
-    def mapper(format_name: str, raw: Any, source_url: str | None) -> Any:
-        return map_publication(format_name, raw, source_url=source_url)
-
-    run_id = await reprocess(session_factory, mapper)
+    run_id = await reprocess(session_factory)
     run = await db_session.get(IngestRun, run_id)
     assert run is not None and run.status == "complete"
     assert (run.updated, run.inserted) == (5, 0)
     titles = (await db_session.scalars(select(Tender.title))).all()
     assert "old mapping" not in titles
-    only_ted = await reprocess(session_factory, mapper, source="ted")
+    only_ted = await reprocess(session_factory, source="ted")
     ted_run = await db_session.get(IngestRun, only_ted)
     assert ted_run is not None and (ted_run.unchanged, ted_run.updated) == (2, 0)
 

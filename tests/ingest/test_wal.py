@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from configs.config import Settings
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
 from src.ingest.enqueue import enqueue_ingest
@@ -45,7 +46,7 @@ async def ingest(settings: Settings, source: Path) -> IngestRun:
     pool = await create_queue_pool(settings)
     try:
         factory = create_session_factory(engine)
-        enqueued = await enqueue_ingest(pool, factory, str(source))
+        enqueued = await enqueue_ingest(pool, factory, IngestRequest(str(source)))
         assert enqueued.run_id is not None
         worker = create_worker(settings, burst=True, handle_signals=False)
         try:

@@ -17,7 +17,7 @@ import pytest
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.streams import SourceEncodingError
 from src.readers.anac_cig import SourceFormatError, read_cig_csv, read_cig_json
-from src.readers.common import ReadItem
+from src.readers.items import ReadItem
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anac"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "anac"

@@ -14,8 +14,8 @@ import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers import eforms
-from src.readers.common import ReadItem
 from src.readers.eforms import read_eforms
+from src.readers.items import ReadItem
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eforms"
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "eforms"

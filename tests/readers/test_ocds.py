@@ -8,12 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.tender.schemas import DeferredDocument, RejectedRecord, TenderRecord
+from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.readers import UnmappedDocument, map_document
 from src.readers.ocds import OcdsFormatError, read_ocds
 from src.readers.ocds_mapping import normalize_cpv, source_of
-from src.readers.ocds_releases import PendingRelease, resolve_releases
 from src.readers.registry import UnknownFormatError, detect_format
 from tests.support.paths import FIXTURES
 
@@ -47,22 +46,6 @@ def test_anac_release_package_one_tender_per_lot() -> None:
     assert single.status == "complete"
     # Lots of one procedure share one raw publication object (stored once).
     assert first.raw is second.raw
-
-
-async def test_json_lines_of_releases_are_merged_then_mapped(db_session: AsyncSession) -> None:
-    pending = read((FIXTURES / "ocds" / "releases.jsonl").read_bytes())
-    assert all(isinstance(item, PendingRelease) for item in pending)
-    items = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
-    assert [type(i).__name__ for i in items] == ["TenderRecord", "TenderRecord", "RejectedRecord"]
-    first = items[0]
-    assert isinstance(first, TenderRecord)
-    assert first.source == "ocds:ocds-abc123" and first.lot_id is None
-    assert first.amount == Decimal("1500.50")
-    assert "invalid date 'not a date'" in items[2].reason  # type: ignore[union-attr]
-    again = await resolve_releases(db_session, pending)  # type: ignore[arg-type]
-    assert [i.content_hash() for i in again if isinstance(i, TenderRecord)] == [
-        i.content_hash() for i in items if isinstance(i, TenderRecord)
-    ], "a release seen twice is stored once and compiles to the same state"
 
 
 def test_gzip_and_concatenated_packages_and_arrays(tmp_path: Path) -> None:
@@ -116,9 +99,11 @@ def test_every_shared_ocds_sample_reads(shared_data: Path) -> None:
             outcome[path.name] = Counter(type(i).__name__ for i in read_ocds(handle))
     # ANAC publishes compiled releases: mapped at once; other publishers' releases are merged.
     # JSON lines are handed on unmapped (mapped only when their bytes are new): 32 lines.
-    assert outcome["it_anac_compiled_releases_2022_sample.jsonl"] == Counter(DeferredDocument=32)
+    assert outcome["it_anac_compiled_releases_2022_sample.jsonl"] == Counter(UnmappedDocument=32)
     with (shared_data / "ocds" / "it_anac_compiled_releases_2022_sample.jsonl").open("rb") as f:
-        built = [r for d in read_ocds(f) if isinstance(d, DeferredDocument) for r in d.build()]
+        built = [
+            r for d in read_ocds(f) if isinstance(d, UnmappedDocument) for r in map_document(d)
+        ]
     assert Counter(type(r).__name__ for r in built) == Counter(TenderRecord=134)
     assert outcome["pt_impic_release_package_array.json"]["PendingRelease"] == 100
     assert all(sum(counts.values()) > 0 for counts in outcome.values())

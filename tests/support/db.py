@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender, TenderChange
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
@@ -49,7 +50,7 @@ async def enqueue_sources(env: dict[str, str], *sources: str) -> list[Enqueued]:
     pool = await create_queue_pool(settings)
     try:
         sessions = create_session_factory(engine)
-        return [await enqueue_ingest(pool, sessions, source) for source in sources]
+        return [await enqueue_ingest(pool, sessions, IngestRequest(source)) for source in sources]
     finally:
         await pool.aclose()
         await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,10 +19,10 @@ from src.domain.runs.entities import Feed, IngestRun, Rejection
 from src.domain.runs.services import FeedService
 from src.domain.tender.entities import Tender
 from src.infra.queue import ingest_job_id, job_in_redis
+from src.ingest.schedule import enqueue_due_feeds, sweep_lost_runs
 from tests.support.http_server import Route, serve
+from tests.support.jobs import ingest_source, with_settings
 from tests.support.paths import FIXTURES
-from workers.cron import enqueue_due_feeds, sweep_lost_runs
-from workers.jobs import ingest_source
 
 PACKAGE = FIXTURES / "ocds" / "anac_two_procedures.json"
 
@@ -47,7 +48,7 @@ async def test_ingest_gzip_in_small_batches(
 ) -> None:
     compressed = tmp_path / "package.json.gz"
     compressed.write_bytes(gzip.compress(PACKAGE.read_bytes()))
-    ctx["settings"] = ctx["settings"].model_copy(update={"ingest_batch_size": 1})
+    with_settings(ctx, ingest_batch_size=1)
     summary = await ingest_source(ctx, str(compressed))
     assert summary["inserted"] == 3
     run = await db_session.get(IngestRun, uuid.UUID(summary["run_id"]))
@@ -84,12 +85,15 @@ async def test_truncated_source_keeps_the_good_records(
 
 async def test_transient_errors_are_retried(ctx: dict[str, Any]) -> None:
     with serve({}) as publisher:
-        ctx["http"] = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(retries=0))
+        deps = ctx["deps"]
+        ctx["deps"] = dataclasses.replace(
+            deps, http=httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(retries=0))
+        )
         # A closed port: connection refused is transient.
         url = publisher.base_url.replace(publisher.base_url.rsplit(":", 1)[1], "9")
         with pytest.raises(Retry):
             await ingest_source(ctx, url + "/feed.json")
-        await ctx["http"].aclose()
+        await ctx["deps"].http.aclose()
 
 
 async def test_http_feed_uses_conditional_requests(
@@ -150,15 +154,15 @@ async def test_cron_enqueues_exactly_the_due_feeds(
         ]
     )
     await db_session.flush()
-    outcome = await enqueue_due_feeds(ctx)
-    assert sorted(outcome["enqueued"]) == [
+    enqueued = await enqueue_due_feeds(ctx["deps"])
+    assert sorted(enqueued) == [
         "https://example.invalid/due.json",
         "https://example.invalid/overdue.json",
     ]
-    jobs = await queue.queued_jobs(queue_name=ctx["settings"].queue_name)
-    assert sorted(job.args[0] for job in jobs) == sorted(outcome["enqueued"])
-    again = await enqueue_due_feeds(ctx)
-    assert again["enqueued"] == []
+    jobs = await queue.queued_jobs(queue_name=ctx["deps"].settings.queue_name)
+    assert sorted(job.kwargs["location"] for job in jobs) == sorted(enqueued)
+    assert all(job.kwargs["restricted"] for job in jobs)
+    assert await enqueue_due_feeds(ctx["deps"]) == []
 
 
 async def test_sweeper_requeues_runs_that_redis_lost(
@@ -181,10 +185,10 @@ async def test_sweeper_requeues_runs_that_redis_lost(
     fresh = IngestRun(source="/data/fresh.json", job_id="fresh", status="queued")
     db_session.add_all([lost, stalled, fresh])
     await db_session.flush()
-    outcome = await sweep_lost_runs(ctx)
-    assert sorted(outcome["requeued"]) == sorted([str(lost.id), str(stalled.id)])
+    requeued = await sweep_lost_runs(ctx["deps"])
+    assert sorted(requeued) == sorted([str(lost.id), str(stalled.id)])
     assert await job_in_redis(queue, lost.job_id or "")
-    assert (await sweep_lost_runs(ctx))["requeued"] == []
+    assert await sweep_lost_runs(ctx["deps"]) == []
 
 
 async def test_restricted_sources_are_checked_when_fetched(
@@ -196,11 +200,10 @@ async def test_restricted_sources_are_checked_when_fetched(
         with pytest.raises(Exception, match="loopback"):
             await ingest_source(ctx, publisher.base_url + "/feed.json", restricted=True)
         with pytest.raises(Exception, match="loopback"):
-            await ctx["http_restricted"].get(publisher.base_url + "/feed.json")
+            await ctx["deps"].http_restricted.get(publisher.base_url + "/feed.json")
         assert len(publisher.requests) == 0, "nothing was fetched"
     with pytest.raises(Exception, match="ALLOWED_SOURCE_DIRS"):
         await ingest_source(ctx, str(PACKAGE), restricted=True)
-    allowed = ctx["settings"].model_copy(update={"allowed_source_dirs": [PACKAGE.parent]})
-    ctx["settings"] = allowed
+    with_settings(ctx, allowed_source_dirs=[PACKAGE.parent])
     summary = await ingest_source(ctx, str(PACKAGE), restricted=True)
     assert summary["inserted"] == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -157,7 +156,7 @@ class TenderRecord(TenderCreate):
     # The publication `raw` is stored under: the procedure (default), or one CIG for formats
     # that publish one document per lot.
     document_key: str | None = Field(default=None, exclude=True)
-    # Hash of the document's bytes and of the mapping that read them (see DeferredDocument).
+    # Hash of the document's bytes and of the mapping that read them (see DocumentDigest).
     source_digest: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")
@@ -212,18 +211,15 @@ class RejectedRecord:
         return cls(reason=reason, position=position, snippet=text[: cls.SNIPPET_CHARS])
 
 
-@dataclass(slots=True)
-class DeferredDocument:
-    """A publication read as bytes but not mapped yet. If the same bytes were stored before
-    with the same mapping (`digest` covers both), its tenders cannot have changed: mapping,
-    validating and hashing them is skipped, and they count as unchanged. Else `build()`."""
+@dataclass(frozen=True, slots=True)
+class DocumentDigest:
+    """Names a stored publication (`source`, `format`, `document_key`) and the digest of the
+    bytes and mapping code it was read with: the same digest means the same tenders."""
 
     source: str
     format: str
     document_key: str
     digest: str
-    build: Callable[[], list[TenderRecord | RejectedRecord]]
-    position: str | None = None
 
 
 @dataclass(slots=True)

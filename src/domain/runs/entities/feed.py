@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from src.domain.formats import Format
+from src.domain.runs.request import IngestRequest
 from src.infra.database import Base
 
 
@@ -28,3 +30,13 @@ class Feed(Base):
     # Set from a Retry-After answer: not due before this moment.
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    def request(self) -> IngestRequest:
+        """A new run of this feed: fetched under the source policy (a feed is restricted)."""
+        return IngestRequest(
+            location=self.source,
+            format=Format.parse(self.format),
+            encoding=self.encoding,
+            feed_id=self.id,
+            restricted=True,
+        )

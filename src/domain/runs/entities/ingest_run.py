@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from src.domain.formats import Format
+from src.domain.runs.request import IngestRequest
 from src.infra.database import Base
 
 
@@ -54,3 +56,15 @@ class IngestRun(Base):
         Index("ix_ingest_runs_status_queued_at", "status", "queued_at"),
         Index("ix_ingest_runs_queued_at", "queued_at"),
     )
+
+    def request(self) -> IngestRequest:
+        """The request this run was queued with, field for field (the sweeper re-enqueues
+        exactly this)."""
+        return IngestRequest(
+            location=self.source,
+            format=Format.parse(self.format),
+            encoding=self.encoding,
+            feed_id=self.feed_id,
+            restricted=self.restricted,
+            run_id=self.id,
+        )

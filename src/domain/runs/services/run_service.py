@@ -13,68 +13,43 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import IngestChunk, IngestRun, Rejection, RunStatus
+from src.domain.runs.request import IngestRequest
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 
 
 class RunService:
     @staticmethod
-    async def queue(
-        session: AsyncSession,
-        *,
-        run_id: uuid.UUID,
-        job_id: str,
-        source: str,
-        format: str | None,
-        encoding: str | None = None,
-        feed_id: uuid.UUID | None = None,
-        restricted: bool = False,
-    ) -> None:
-        """Record a queued run; a no-op when the worker already created it (it may start
-        before the enqueuer gets here)."""
+    async def queue(session: AsyncSession, request: IngestRequest, *, job_id: str) -> None:
+        """Record a queued run, every field of its request; a no-op when the worker already
+        created it (it may start before the enqueuer gets here)."""
         statement = (
             pg_insert(IngestRun)
-            .values(
-                id=run_id,
-                job_id=job_id,
-                source=source,
-                format=format,
-                feed_id=feed_id,
-                status=RunStatus.QUEUED,
-            )
+            .values(**_request_columns(request), job_id=job_id, status=RunStatus.QUEUED)
             .on_conflict_do_nothing(index_elements=[IngestRun.id])
         )
         await session.execute(statement)
 
     @staticmethod
     async def start(
-        session: AsyncSession,
-        *,
-        run_id: uuid.UUID,
-        job_id: str | None,
-        source: str,
-        format: str | None,
-        encoding: str | None = None,
-        feed_id: uuid.UUID | None = None,
-        restricted: bool = False,
+        session: AsyncSession, request: IngestRequest, *, job_id: str | None
     ) -> IngestRun:
-        """Mark the run running (creating it if the enqueuer has not yet), one more attempt."""
+        """Mark the run running (creating it if the enqueuer has not yet), one more attempt.
+        The request's fields are written again: the row always says what this attempt runs."""
         now = datetime.now(UTC)
+        columns = _request_columns(request)
         insert = pg_insert(IngestRun).values(
-            id=run_id,
+            **columns,
             job_id=job_id,
-            source=source,
-            format=format,
-            encoding=encoding,
-            feed_id=feed_id,
-            restricted=restricted,
             status=RunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,
             attempts=1,
         )
+        columns.pop("id")
         statement = insert.on_conflict_do_update(
             index_elements=[IngestRun.id],
             set_={
+                **columns,
                 "status": RunStatus.RUNNING,
                 "started_at": now,
                 "heartbeat_at": now,
@@ -206,3 +181,14 @@ def stalled_thresholds(
     now: datetime, stalled_after: int, queued_after: int = 30
 ) -> tuple[datetime, datetime]:
     return now - timedelta(seconds=queued_after), now - timedelta(seconds=stalled_after)
+
+
+def _request_columns(request: IngestRequest) -> dict[str, object]:
+    return {
+        "id": request.run_id,
+        "source": request.location,
+        "format": request.format.value if request.format else None,
+        "encoding": request.encoding,
+        "feed_id": request.feed_id,
+        "restricted": request.restricted,
+    }

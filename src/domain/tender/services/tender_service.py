@@ -13,12 +13,13 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.domain.serialization import json_serializer
 from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
     TRACKED_FIELDS,
     UNHASHED_FIELDS,
-    DeferredDocument,
+    DocumentDigest,
     TenderCreate,
     TenderRecord,
     UpsertCounts,
@@ -26,7 +27,6 @@ from src.domain.tender.schemas import (
 )
 from src.domain.tender.schemas import content_hash as hash_document
 from src.domain.tender.services.bulk import as_arrays, new_ids, upsert_statement
-from src.infra.database.session import json_serializer
 
 _NEVER = datetime(1900, 1, 1, tzinfo=UTC)
 
@@ -82,7 +82,7 @@ class TenderService:
 
     @staticmethod
     async def known_documents(
-        session: AsyncSession, documents: Sequence[DeferredDocument]
+        session: AsyncSession, documents: Sequence[DocumentDigest]
     ) -> dict[tuple[str, str, str], int]:
         """Of these documents, those stored from the same bytes with the same mapping (and
         without rejections): their key and how many tenders they gave."""

@@ -1,0 +1,129 @@
+"""A large local JSON Lines file is split into byte ranges ("chunks"), each its own job that
+any worker may take; the run completes with its last chunk."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from configs.config import Settings
+from src.domain.formats import Format
+from src.domain.runs.entities import IngestChunk, IngestRun
+from src.domain.runs.request import IngestRequest
+from src.domain.runs.services import ChunkService, RunService
+from src.infra.chunks import is_json_lines, open_range, plan_ranges
+from src.infra.queue import ingest_job_id, job_in_redis
+from src.infra.sources import SourceError, file_fingerprint, is_remote, local_path
+from src.ingest.deps import IngestDeps, run_log
+from src.ingest.enqueue import enqueue_chunk
+from src.ingest.locks import advisory_lock
+from src.ingest.pipeline import ingest_items
+from src.readers import read_source
+
+_SPLITTABLE = (None, Format.OCDS, Format.ANAC_JSON)
+
+
+def splittable(settings: Settings, request: IngestRequest) -> bool:
+    if is_remote(request.location) or request.format not in _SPLITTABLE:
+        return False
+    try:
+        path = local_path(request.location)
+        return bool(path.stat().st_size >= settings.chunk_min_bytes and is_json_lines(path))
+    except (OSError, SourceError):
+        return False  # reported by the ordinary path, which opens it
+
+
+async def split(deps: IngestDeps, run: IngestRun, request: IngestRequest) -> None:
+    path = local_path(request.location)
+    ranges = plan_ranges(path.stat().st_size, deps.settings.chunk_bytes)
+    queue = deps.queue.default_queue_name
+    job_ids = [
+        ingest_job_id(queue, request.location, request.format, chunk=f"{run.id}:{index}")
+        for index in range(len(ranges))
+    ]
+    async with deps.sessions() as session, session.begin():
+        await RunService.set_fingerprint(session, run, file_fingerprint(path))
+        await ChunkService.create(session, run.id, ranges, job_ids)
+    run.chunks_total = len(ranges)
+    await enqueue_lost_chunks(deps, run)
+    run_log(run.id, None).info("%s split into %d chunks", request.location, len(ranges))
+
+
+async def enqueue_lost_chunks(deps: IngestDeps, run: IngestRun) -> None:
+    """Enqueue every unfinished chunk whose job Redis does not have (all of them right after
+    the split; the lost ones when the sweeper runs the run's job again)."""
+    async with deps.sessions() as session:
+        chunks = list(await ChunkService.unfinished(session, run.id))
+    request = run.request()
+    for chunk in chunks:
+        if not await job_in_redis(deps.queue, chunk.job_id):
+            await enqueue_chunk(deps.queue, request, chunk.id, chunk.job_id)
+
+
+@dataclass(frozen=True)
+class ChunkSummary:
+    chunk_id: str
+    status: str
+    index: int | None = None
+
+
+async def run_chunk(
+    deps: IngestDeps, request: IngestRequest, chunk_id: str, job_id: str | None
+) -> ChunkSummary:
+    """Ingest one byte range of a split source; the run completes with its last chunk."""
+    log = run_log(request.run_id, job_id)
+    async with advisory_lock(deps.sessions, job_id or chunk_id) as locked:
+        if not locked:
+            log.warning("chunk %s is already running elsewhere: this copy stops", chunk_id)
+            return ChunkSummary(chunk_id, "already running")
+        chunk, run = await _start_chunk(deps, request, chunk_id)
+        if chunk.status in ("complete", "failed"):
+            return ChunkSummary(chunk_id, chunk.status, chunk.index)
+        await _read_chunk(deps, request, chunk, run)
+        async with deps.sessions() as session, session.begin():
+            run_finished = await ChunkService.finish(session, chunk)
+    log.info(
+        "chunk %d of %s done%s",
+        chunk.index,
+        request.location,
+        "; the run is complete" if run_finished else "",
+    )
+    return ChunkSummary(chunk_id, "complete", chunk.index)
+
+
+async def _start_chunk(
+    deps: IngestDeps, request: IngestRequest, chunk_id: str
+) -> tuple[IngestChunk, IngestRun]:
+    async with deps.sessions() as session, session.begin():
+        chunk = await ChunkService.get(session, uuid.UUID(chunk_id))
+        run = await RunService.get(session, request.run_id)
+        if chunk is None or run is None:
+            raise SourceError(f"chunk {chunk_id} of run {request.run_id} does not exist")
+        if chunk.status not in ("complete", "failed"):
+            await ChunkService.start(session, chunk.id)
+    return chunk, run
+
+
+async def _read_chunk(
+    deps: IngestDeps, request: IngestRequest, chunk: IngestChunk, run: IngestRun
+) -> None:
+    path = local_path(request.location)
+    if file_fingerprint(path) != run.source_fingerprint:
+        raise SourceError(f"{path} changed while it was being ingested in chunks; ingest it again")
+    with path.open("rb") as handle:
+        reading = read_source(
+            open_range(handle, chunk.start_offset, chunk.end_offset),
+            f"{path.name}[{chunk.index}]",
+            format=request.format,
+            source_url=request.location,
+            encoding=request.encoding,
+        )
+        await ingest_items(
+            deps.sessions,
+            run.id,
+            reading,
+            location=request.location,
+            batch_size=deps.settings.ingest_batch_size,
+            resume_from=chunk.records_done,
+            chunk_id=chunk.id,
+        )

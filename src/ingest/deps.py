@@ -1,0 +1,48 @@
+"""What running an ingest needs from its process, as one typed value (the worker builds it
+at start-up; tests build their own)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from configs.config import Settings
+from src.domain.runs.request import IngestRequest
+
+
+@dataclass(frozen=True)
+class IngestDeps:
+    """`http` fetches sources the operator named; `http_restricted` those named by the API or
+    a feed, whose every request (redirects included) passes the source policy."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    queue: ArqRedis
+    http: httpx.AsyncClient
+    http_restricted: httpx.AsyncClient
+
+    def http_for(self, request: IngestRequest) -> httpx.AsyncClient:
+        return self.http_restricted if request.restricted else self.http
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which job runs a request, and its try number (arq counts from 1)."""
+
+    job_id: str | None = None
+    job_try: int = 1
+
+
+RunLog = logging.LoggerAdapter[logging.Logger]
+
+
+def run_log(run_id: uuid.UUID | str, job_id: str | None) -> RunLog:
+    """The ingest logger, with the run and job every line is about (see the log format)."""
+    return logging.LoggerAdapter(
+        logging.getLogger("tenders.ingest"), {"run_id": str(run_id), "job_id": job_id}
+    )

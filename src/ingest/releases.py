@@ -1,0 +1,48 @@
+"""OCDS releases are partial: each batch's new releases are stored, and every ocid the batch
+touches is compiled again from all its stored releases and mapped, so a release arriving in a
+later file merges with the earlier ones. Runs inside the batch's transaction."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.tender.schemas import content_hash
+from src.domain.tender.services import ReleaseService, StoredRelease
+from src.readers import ReadItem, merge_releases
+from src.readers.common import parse_timestamp
+from src.readers.items import PendingRelease
+
+
+def _stored(release: PendingRelease) -> StoredRelease:
+    digest = content_hash(release.data)
+    try:
+        released_at = parse_timestamp(release.data.get("date"))
+    except ValueError:
+        released_at = None
+    return StoredRelease(
+        ocid=release.ocid,
+        release_id=str(release.data.get("id") or digest),
+        content_hash=digest,
+        release_date=released_at,
+        package_version=release.version,
+        data=release.data,
+    )
+
+
+async def resolve_releases(
+    session: AsyncSession, pending: Sequence[PendingRelease]
+) -> list[ReadItem]:
+    """Store the new releases and map each touched ocid's compiled release."""
+    by_ocid: dict[str, list[PendingRelease]] = defaultdict(list)
+    for release in pending:
+        by_ocid[release.ocid].append(release)
+    await ReleaseService.store(session, (_stored(release) for release in pending))
+    histories = await ReleaseService.histories(session, sorted(by_ocid))
+    items: list[ReadItem] = []
+    for ocid, history in histories.items():
+        last = by_ocid[ocid][-1]
+        items.extend(merge_releases(ocid, history.releases, history.version or last.version, last))
+    return items

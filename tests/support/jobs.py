@@ -1,0 +1,46 @@
+"""Calling job functions directly, as arq would."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+from src.domain.formats import Format
+from src.domain.runs.request import IngestRequest
+from workers import jobs
+from workers.context import WorkerDeps
+
+
+def job_ctx(deps: WorkerDeps, *, job_id: str = "test-job", job_try: int = 1) -> dict[str, Any]:
+    """The ctx arq passes to a job: the worker's dependencies, the job id and its try."""
+    return {"deps": deps, "redis": deps.queue, "job_id": job_id, "job_try": job_try}
+
+
+def with_settings(ctx: dict[str, Any], **changes: Any) -> WorkerDeps:
+    """Change settings for the jobs called with `ctx` (the deps are frozen: a new value)."""
+    deps: WorkerDeps = ctx["deps"]
+    ctx["deps"] = dataclasses.replace(deps, settings=deps.settings.model_copy(update=changes))
+    return ctx["deps"]  # type: ignore[no-any-return]
+
+
+async def ingest_source(
+    ctx: dict[str, Any],
+    location: str,
+    *,
+    format: str | None = None,
+    encoding: str | None = None,
+    run_id: str | None = None,
+    feed_id: str | None = None,
+    restricted: bool = False,
+) -> dict[str, Any]:
+    """Run the ingest job on the payload an enqueuer would send for this request."""
+    request = IngestRequest(
+        location,
+        format=Format.parse(format),
+        encoding=encoding,
+        feed_id=uuid.UUID(feed_id) if feed_id else None,
+        restricted=restricted,
+        run_id=uuid.UUID(run_id) if run_id else uuid.uuid4(),
+    )
+    return await jobs.ingest_source(ctx, **request.to_job())
