@@ -11,7 +11,7 @@ from typing import Any, BinaryIO, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.streams import Utf8Transcoder, head
+from src.infra.streams import DecompressionBudget, Utf8Transcoder, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.common import ReadItem
 from src.readers.containers import iter_documents
@@ -85,11 +85,15 @@ def read_source(
     source_url: str | None = None,
     encoding: str | None = None,
     package: PackageInfo | None = None,
+    budget: DecompressionBudget | None = None,
 ) -> Iterator[object]:
-    """Every item of every document in the source; a member's rejections name the member."""
+    """Every item of every document in the source; a member's rejections name the member.
+    What the source's members inflate to is charged to `budget` (the source's own)."""
     if format_name is not None and format_name not in FORMATS:
         raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
-    for member_name, member in iter_documents(stream, name):
+    if budget is None:
+        budget = DecompressionBudget()
+    for member_name, member in iter_documents(stream, name, budget):
         if not head(member, 1):
             continue  # an empty archive member, or a chunk in which no line starts
         detected = format_name or detect_format(member, member_name)
