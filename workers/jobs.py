@@ -26,6 +26,7 @@ from src.infra.sources import (
     local_path,
     open_source,
 )
+from src.infra.streams import DecompressionBudget
 from src.ingest.locks import advisory_lock
 from src.ingest.pipeline import ingest_items
 from src.readers.ocds import PackageInfo
@@ -159,6 +160,7 @@ async def ingest_chunk(
                     format_name=format,
                     source_url=source,
                     encoding=encoding,
+                    budget=DecompressionBudget(settings.max_decompressed_bytes),
                 )
                 await ingest_items(
                     session_factory,
@@ -286,6 +288,7 @@ async def _ingest_pages(
                 source_url=url,
                 encoding=encoding,
                 package=package,
+                budget=opened.budget,
             )
             totals = await ingest_items(
                 session_factory,
