@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from src.infra.streams import maybe_gunzip
+from src.infra.streams import DecompressionBudget, maybe_gunzip
 
 
 class SourceError(RuntimeError):
@@ -43,6 +43,7 @@ class OpenedSource:
     stream: BinaryIO
     name: str
     fingerprint: str
+    budget: DecompressionBudget  # what the source may still inflate to, members included
     etag: str | None = None
     last_modified: str | None = None
 
@@ -150,7 +151,9 @@ async def open_source(
     last_modified: str | None = None,
 ) -> AsyncIterator[OpenedSource]:
     """The source as a binary stream (gzip undone, within `max_decompressed_bytes`), with a
-    fingerprint of its bytes. An empty source is an error: there is nothing to ingest."""
+    fingerprint of its bytes and the budget that its archive members, if any, inflate within
+    too. An empty source is an error: there is nothing to ingest."""
+    budget = DecompressionBudget(max_decompressed_bytes)
     if is_remote(source):
         if client is None:
             raise SourceError("an HTTP client is needed to read a URL")
@@ -168,8 +171,10 @@ async def open_source(
                 raise SourceError(f"{source} answered with an empty body: nothing to ingest")
             spool.seek(0)
             name = Path(urlsplit(source).path).name or source
-            stream = maybe_gunzip(spool, max_decompressed_bytes, name)
-            yield OpenedSource(stream, name, digest, new_etag, new_modified)
+            stream = maybe_gunzip(spool, budget, name)
+            yield OpenedSource(
+                stream, name, digest, budget, etag=new_etag, last_modified=new_modified
+            )
         return
     path = local_path(source)
     try:
@@ -185,6 +190,5 @@ async def open_source(
         if stat.st_size == 0:
             raise SourceError(f"{path} is empty: nothing to ingest")
         fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
-        yield OpenedSource(
-            maybe_gunzip(handle, max_decompressed_bytes, path.name), path.name, fingerprint
-        )
+        stream = maybe_gunzip(handle, budget, path.name)
+        yield OpenedSource(stream, path.name, fingerprint, budget)

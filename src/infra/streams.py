@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, cast
 
 _CHUNK = 64 * 1024
@@ -33,21 +34,37 @@ def head(stream: BinaryIO, size: int = 4096) -> bytes:
 DEFAULT_MAX_DECOMPRESSED_BYTES = 64 * 1024**3
 
 
-def maybe_gunzip(
-    stream: BinaryIO, limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES, name: str = "source"
-) -> BinaryIO:
-    """The stream, inflated if it is gzip, refusing to inflate past `limit` bytes (a gzip bomb
+@dataclass
+class DecompressionBudget:
+    """What one source may inflate to, in all: every byte out of every decompressor reading
+    it (its own gzip, an archive's deflated, bzip2 or lzma members, a gzip inside them) is
+    charged to the one budget of the source, so a bomb stops wherever it hides."""
+
+    limit: int = DEFAULT_MAX_DECOMPRESSED_BYTES
+    used: int = 0
+
+    def charge(self, size: int, name: str) -> None:
+        """Count `size` more inflated bytes of `name`; refuse them past the limit."""
+        self.used += size
+        if self.used > self.limit:
+            raise SizeLimitExceededError(
+                f"{name} decompresses to more than {self.limit} bytes (MAX_DECOMPRESSED_BYTES); "
+                "refusing it as a possible decompression bomb"
+            )
+
+
+def charged(stream: BinaryIO, budget: DecompressionBudget, name: str) -> BinaryIO:
+    """The inflated `stream`, buffered, every byte read from it charged to `budget`."""
+    counted = CountingReader(stream, budget, name)
+    return cast(BinaryIO, io.BufferedReader(counted, buffer_size=1 << 20))
+
+
+def maybe_gunzip(stream: BinaryIO, budget: DecompressionBudget, name: str) -> BinaryIO:
+    """The stream, inflated if it is gzip, its inflated bytes charged to `budget` (a gzip bomb
     stops there, whether it is the source itself or a member of an archive)."""
     if head(stream, 2) != GZIP_MAGIC:
         return stream
-    inflated = cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
-    limited = CountingReader(
-        inflated,
-        limit,
-        f"{name} decompresses to more than {limit} bytes (MAX_DECOMPRESSED_BYTES); "
-        "refusing it as a possible decompression bomb",
-    )
-    return cast(BinaryIO, io.BufferedReader(limited, buffer_size=1 << 20))
+    return charged(cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb")), budget, name)
 
 
 class SourceEncodingError(ValueError):
@@ -118,13 +135,16 @@ class SizeLimitExceededError(RuntimeError):
 
 
 class CountingReader(io.RawIOBase):
-    """Counts the bytes read through it and, given a limit, refuses to go past it."""
+    """Counts the bytes read through it and, given a budget, charges them to it (which refuses
+    to go past its limit)."""
 
-    def __init__(self, stream: BinaryIO, limit: int | None = None, message: str = "") -> None:
+    def __init__(
+        self, stream: BinaryIO, budget: DecompressionBudget | None = None, name: str = "source"
+    ) -> None:
         super().__init__()
         self._stream = stream
-        self._limit = limit
-        self._message = message
+        self._budget = budget
+        self._name = name
         self.position = 0
 
     def readable(self) -> bool:
@@ -134,7 +154,7 @@ class CountingReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         data = self._stream.read(len(view))
         self.position += len(data)
-        if self._limit is not None and self.position > self._limit:
-            raise SizeLimitExceededError(self._message or f"more than {self._limit} bytes")
+        if self._budget is not None:
+            self._budget.charge(len(data), self._name)
         view[: len(data)] = data
         return len(data)

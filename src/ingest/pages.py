@@ -48,6 +48,7 @@ async def ingest_pages(
                 format=request.format,
                 source_url=url,
                 encoding=request.encoding,
+                budget=opened.budget,
             )
             totals = await ingest_items(
                 deps.sessions,

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, cast
 
 from src.domain.formats import Format
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.streams import Utf8Transcoder, head
+from src.infra.streams import DecompressionBudget, Utf8Transcoder, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.containers import iter_documents
 from src.readers.eforms import read_eforms
@@ -89,9 +89,11 @@ class SourceReading:
         format: Format | None = None,
         source_url: str | None = None,
         encoding: str | None = None,
+        budget: DecompressionBudget,
     ) -> None:
         self._stream, self._name = stream, name
         self._format, self._source_url, self._encoding = format, source_url, encoding
+        self._budget = budget
         self._package = PackageInfo()
 
     @property
@@ -99,7 +101,7 @@ class SourceReading:
         return self._package.next_url
 
     def __iter__(self) -> Iterator[SourceItem]:
-        for member_name, member in iter_documents(self._stream, self._name):
+        for member_name, member in iter_documents(self._stream, self._name, self._budget):
             if not head(member, 1):
                 continue  # an empty archive member, or a chunk in which no line starts
             detected = self._format or detect_format(member, member_name)
@@ -127,9 +129,19 @@ def read_source(
     format: Format | None = None,
     source_url: str | None = None,
     encoding: str | None = None,
+    budget: DecompressionBudget | None = None,
 ) -> SourceReading:
-    """Read a whole source: iterate the result for its items, then ask it for `next_url`."""
-    return SourceReading(stream, name, format=format, source_url=source_url, encoding=encoding)
+    """Read a whole source: iterate the result for its items, then ask it for `next_url`.
+    What the source's archive members inflate to is charged to `budget` (the source's own,
+    from `open_source`; a fresh default one when not given)."""
+    return SourceReading(
+        stream,
+        name,
+        format=format,
+        source_url=source_url,
+        encoding=encoding,
+        budget=budget or DecompressionBudget(),
+    )
 
 
 def map_publication(format_name: str, raw: Any, *, source_url: str | None) -> list[ReadItem]:

@@ -56,10 +56,11 @@ def test_gzip_and_concatenated_packages_and_arrays(tmp_path: Path) -> None:
     assert len(array) == 8
     compressed = tmp_path / "p.json.gz"
     compressed.write_bytes(gzip.compress(package))
-    from src.infra.streams import maybe_gunzip
+    from src.infra.streams import DecompressionBudget, maybe_gunzip
 
     with compressed.open("rb") as handle:
-        assert len(list(read_ocds(maybe_gunzip(handle)))) == 4
+        stream = maybe_gunzip(handle, DecompressionBudget(), compressed.name)
+        assert len(list(read_ocds(stream))) == 4
 
 
 def test_truncated_json_raises_after_the_good_records() -> None:
