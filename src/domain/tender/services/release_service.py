@@ -47,11 +47,8 @@ class ReleaseService:
         if not by_key:
             return 0
         columns = (OcdsRelease.ocid, OcdsRelease.release_id, OcdsRelease.content_hash)
-        known = set(
-            (await session.execute(select(*columns).where(tuple_(*columns).in_(list(by_key)))))
-            .tuples()
-            .all()
-        )
+        rows = await session.execute(select(*columns).where(tuple_(*columns).in_(list(by_key))))
+        known = {(ocid, release_id, digest) for ocid, release_id, digest in rows}
         new = [
             {
                 "ocid": r.ocid,
