@@ -7,7 +7,6 @@ transactional tests roll back, worker-process tests get a database of their own.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,21 +27,13 @@ from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
 from tests.support.jobs import job_ctx
 from tests.support.paths import ROOT, require_shared_data
-from tests.support.servers import Servers, admin, copy_database
+from tests.support.servers import Servers, admin, copy_database, resolve_servers
 from workers.context import WorkerDeps
 
 
 @pytest.fixture(scope="session")
 def servers() -> Servers:
-    database_url = os.environ.get("TEST_DATABASE_URL")
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if database_url is None or redis_url is None:
-        from src.infra import embedded
-
-        data_dir = ROOT / ".data"
-        database_url = database_url or embedded.postgres_url(data_dir, "postgres")
-        redis_url = redis_url or embedded.redis_url(data_dir)
-    return Servers(Settings(database_url=database_url).require_database_url(), redis_url)
+    return resolve_servers("TEST_DATABASE_URL", "TEST_REDIS_URL", ROOT / ".data")
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,1 @@
-"""Throughput benchmark (`make bench`): a deterministic ANAC-like OCDS generator and the bench."""
+"""Throughput benchmark (`make bench`): the entry point is `bench`; see its docstring."""

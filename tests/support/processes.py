@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,17 +21,24 @@ class Workers:
     env: dict[str, str]
     logs: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log_paths: list[Path] = field(default_factory=list)  # one per process, in start order
 
-    def start(self, *arguments: str, **env: str) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker-{len(self.processes)}.log").open("wb")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "src.cli", "worker", *arguments],
-            cwd=ROOT,
-            env={**self.env, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    def start(
+        self, *arguments: str, log_name: str = "", wrap: Sequence[str] = (), **env: str
+    ) -> subprocess.Popen[bytes]:
+        """One worker, its output to `<log_name>.log` (`worker-<n>.log` by default) under
+        `logs`; `wrap` is a command that runs it as its child (a profiler)."""
+        log_path = self.logs / f"{log_name or f'worker-{len(self.processes)}'}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [*wrap, sys.executable, "-m", "src.cli", "worker", *arguments],
+                cwd=ROOT,
+                env={**self.env, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.processes.append(process)
+        self.log_paths.append(log_path)
         return process
 
     def burst(self, timeout: float = 180, **env: str) -> None:
@@ -39,9 +47,10 @@ class Workers:
         assert process.returncode == 0, self.output()
 
     def output(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.logs.glob("worker-*.log"))
-        )
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.log_paths))
+
+    def running(self) -> bool:
+        return any(process.poll() is None for process in self.processes)
 
     def stop_all(self) -> None:
         for process in self.processes:
@@ -64,3 +73,11 @@ def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str
         "COLUMNS": "250",
         **extra,
     }
+
+
+def deployed_worker_env(database_url: str, redis_url: str, queue: str) -> dict[str, str]:
+    """A worker's environment as deployed (the benchmark's): the caller's, less the test and
+    benchmark settings (TEST_*, BENCH_*), with the servers and the queue; no test tuning."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "TEST_"))}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, QUEUE_NAME=queue)
+    return env

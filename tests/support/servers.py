@@ -1,10 +1,12 @@
-"""Real servers for tests: the shared PostgreSQL and Redis (TEST_DATABASE_URL /
-TEST_REDIS_URL, else the embedded ones), databases copied from a migrated template, and
-private servers a fault test may restart (never the machine's shared ones)."""
+"""Real servers for tests and the benchmark: the shared PostgreSQL and Redis (TEST_DATABASE_URL /
+TEST_REDIS_URL, BENCH_DATABASE_URL / BENCH_REDIS_URL, else the embedded ones), databases copied
+from a migrated template, and private servers a fault test may restart (never the machine's
+shared ones)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -16,6 +18,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from configs.config import Settings
 from src.infra import embedded
 from tests.support.polling import wait_for
 
@@ -24,6 +27,7 @@ from tests.support.polling import wait_for
 class Servers:
     database_url: str  # the server's maintenance database, asyncpg dialect
     redis_url: str
+    kind: str = "env"  # where they come from: "env", "embedded" or "env+embedded"
 
     def database(self, name: str) -> str:
         return make_url(self.database_url).set(database=name).render_as_string(False)
@@ -31,6 +35,23 @@ class Servers:
     def admin_dsn(self) -> str:
         url = make_url(self.database_url).set(drivername="postgresql", database="postgres")
         return url.render_as_string(False)
+
+
+def resolve_servers(database_variable: str, redis_variable: str, data_dir: Path) -> Servers:
+    """The servers two environment variables name; for either unset, the embedded one."""
+    database_url = os.environ.get(database_variable)
+    redis_url = os.environ.get(redis_variable)
+    kind = "env"
+    if database_url is None or redis_url is None:
+        kind = "embedded" if database_url is None and redis_url is None else "env+embedded"
+        database_url = database_url or embedded.postgres_url(data_dir, "postgres")
+        redis_url = redis_url or embedded.redis_url(data_dir)
+    return Servers(Settings(database_url=database_url).require_database_url(), redis_url, kind)
+
+
+def plain_dsn(url: str) -> str:
+    """A SQLAlchemy URL (postgresql+asyncpg://) as a DSN that asyncpg.connect takes."""
+    return make_url(url).set(drivername="postgresql").render_as_string(False)
 
 
 async def admin(servers: Servers, sql: str) -> None:
@@ -41,8 +62,8 @@ async def admin(servers: Servers, sql: str) -> None:
         await connection.close()
 
 
-async def copy_database(servers: Servers, template: str) -> str:
-    name = f"tenders_test_{uuid.uuid4().hex[:10]}"
+async def copy_database(servers: Servers, template: str, prefix: str = "tenders_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     await admin(servers, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return name
 

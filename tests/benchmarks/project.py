@@ -1,0 +1,177 @@
+"""Everything the benchmark takes from the project (configs/, src/), in one place: when the
+project's modules move or change signatures, this is the bench's one file to update."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from configs.config import Settings, redact_url
+from src.domain.runs.entities import IngestRun
+from src.domain.runs.request import IngestRequest
+from src.domain.tender.entities import Tender
+from src.domain.tender.schemas import TenderCreate, TenderRecord
+from src.domain.tender.services import TenderService
+from src.infra.database import create_engine, create_session_factory
+from src.infra.database.migrate import upgrade
+from src.infra.queue import create_queue_pool
+from src.ingest.enqueue import enqueue_ingest
+from src.readers import UnmappedDocument, map_document, read_source
+
+__all__ = [
+    "IngestClient",
+    "RunFigures",
+    "TenderCreate",
+    "TenderRecord",
+    "as_create",
+    "ingest_client",
+    "migrate",
+    "one_commit_per_row",
+    "read_records",
+    "record_values",
+    "redact_url",
+    "redis_version",
+]
+
+
+async def migrate(url: str) -> None:
+    """Bring the database at `url` to the head of the migrations."""
+    engine = create_engine(Settings(database_url=url))
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def redis_version(redis_url: str) -> Any:
+    pool = await create_queue_pool(Settings(redis_url=redis_url))
+    try:
+        return (await pool.info("server")).get("redis_version")
+    finally:
+        await pool.aclose()
+
+
+# --- rows built beforehand: the project's reader, its records and its naive service ----------
+
+
+def read_records(path: Path) -> Iterator[TenderRecord]:
+    """A source read by the project's reader, every item mapped to its record. JSON lines come
+    out of the reader unmapped (the worker maps them only when new): they are mapped here."""
+    with path.open("rb") as stream:
+        for item in read_source(stream, path.name, source_url=str(path)):
+            built = map_document(item) if isinstance(item, UnmappedDocument) else [item]
+            for record in built:
+                if not isinstance(record, TenderRecord):
+                    raise RuntimeError(f"the generated source does not map cleanly: {record!r}")
+                yield record
+
+
+def record_values(record: TenderRecord) -> dict[str, Any]:
+    """What the worker writes for a record (created_at / updated_at come from defaults)."""
+    values = record.hashed_fields()
+    values["source_url"] = record.source_url
+    values["id"] = uuid.uuid4()
+    values["identity_key"] = record.identity_key
+    values["content_hash"] = record.content_hash()
+    return values
+
+
+def as_create(record: TenderRecord) -> TenderCreate:
+    return TenderCreate(**record.model_dump())
+
+
+@asynccontextmanager
+async def one_commit_per_row(
+    url: str,
+) -> AsyncIterator[Callable[[TenderCreate], Awaitable[None]]]:
+    """The seed's naive path: TenderService.create and a commit, one transaction per row."""
+    engine = create_engine(Settings(database_url=url))
+    factory = create_session_factory(engine)
+
+    async def create(data: TenderCreate) -> None:
+        async with factory() as session, session.begin():
+            await TenderService.create(session, data)
+
+    try:
+        yield create
+    finally:
+        await engine.dispose()
+
+
+# --- the real path: enqueue as a client does, read what the runs say --------------------------
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """What one ingest run row says."""
+
+    source: str
+    status: str
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+@dataclass
+class IngestClient:
+    pool: ArqRedis
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def run_ids(self) -> set[uuid.UUID]:
+        async with self.sessions() as session:
+            return set((await session.scalars(select(IngestRun.id))).all())
+
+    async def enqueue(self, source: str) -> bool:
+        """Enqueue with the project's enqueue_ingest; False when it was already queued."""
+        request = IngestRequest(source)
+        return (await enqueue_ingest(self.pool, self.sessions, request)).created
+
+    async def runs(self, excluding: set[uuid.UUID]) -> list[RunFigures]:
+        async with self.sessions() as session:
+            rows = (await session.scalars(select(IngestRun))).all()
+        return [_figures(run) for run in rows if run.id not in excluding]
+
+    async def tenders(self) -> int:
+        async with self.sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(Tender)) or 0)
+
+
+def _figures(run: IngestRun) -> RunFigures:
+    return RunFigures(
+        source=run.source,
+        status=run.status,
+        error=run.error,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        inserted=run.inserted,
+        updated=run.updated,
+        unchanged=run.unchanged,
+        rejected=run.rejected,
+    )
+
+
+@asynccontextmanager
+async def ingest_client(
+    database_url: str, redis_url: str, queue: str
+) -> AsyncIterator[IngestClient]:
+    settings = Settings(database_url=database_url, redis_url=redis_url, queue_name=queue)
+    engine = create_engine(settings)
+    pool = await create_queue_pool(settings)
+    try:
+        yield IngestClient(pool, create_session_factory(engine))
+    finally:
+        await pool.aclose()
+        await engine.dispose()

@@ -1,0 +1,318 @@
+"""The results: one JSON-ready dict, printed as a table and rendered as the README's markdown."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.benchmarks.cases import Case, Outcome
+from tests.benchmarks.measure import MB
+from tests.benchmarks.pipeline import IngestResult, ingest_detail
+from tests.benchmarks.workspace import Source
+
+TARGETS = {"c/a": 0.5, "d/a": 1.0, "c/b": 10.0}
+RSS_TARGET_MB = 250.0
+
+
+# --- the results -----------------------------------------------------------------------------
+
+
+def _idle_worker(workers: list[dict[str, Any]]) -> bool:
+    """A worker that ran no job, or used under a sixth of the busiest one's CPU time."""
+    cpu = [w["cpu_seconds"] or 0.0 for w in workers]
+    return any(not w["jobs_started"] for w in workers) or min(cpu) < max(cpu) / 6
+
+
+def _ratio(top: Case, bottom: Case) -> float | None:
+    if top.median is None or bottom.median is None or bottom.median == 0:
+        return None
+    return top.median / bottom.median
+
+
+def _targets(
+    ratios: dict[str, float | None], f_detail: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    targets: dict[str, dict[str, Any]] = {}
+    for key, goal in TARGETS.items():
+        value = ratios[key]
+        met = None if value is None else value >= goal
+        targets[key] = {"value": value, "target": f">= {goal:g}", "met": met}
+    rss = f_detail["peak_rss_mb"] if f_detail else None
+    targets["f"] = {
+        "value": rss,
+        "target": f"< {RSS_TARGET_MB:g} MB",
+        "met": None if rss is None else rss < RSS_TARGET_MB,
+    }
+    return targets
+
+
+def _parameters(
+    args: argparse.Namespace, sources: tuple[Source, Source, Source | None], naive_rows: int
+) -> dict[str, Any]:
+    base, changed, big = sources
+    return {
+        "tenders": base.tenders,
+        "procedures": base.procedures,
+        "source_mb": base.bytes / MB,
+        "seed": args.seed,
+        "repeat": args.repeat,
+        "naive_rows": naive_rows,
+        "change_fraction": args.change_fraction,
+        "changed_tenders": changed.changed_tenders,
+        "big_mb": big.bytes / MB if big else None,
+        "big_tenders": big.tenders if big else None,
+    }
+
+
+def results(
+    args: argparse.Namespace,
+    info: dict[str, Any],
+    sources: tuple[Source, Source, Source | None],
+    outcome: Outcome,
+    logs: Path,
+) -> dict[str, Any]:
+    cases = outcome.cases
+    a, b, c, d, e = (cases[k] for k in "abcde")
+    ratios = {"c/a": _ratio(c, a), "d/a": _ratio(d, a), "e/a": _ratio(e, a), "c/b": _ratio(c, b)}
+    big_result = outcome.big_result
+    if isinstance(big_result, IngestResult):
+        f_detail: dict[str, Any] | None = ingest_detail(big_result)
+    else:
+        f_detail = big_result  # None, or what was sampled before the run failed
+    idle = None
+    if cases["g2"].details:
+        idle = sum(1 for detail in cases["g2"].details if _idle_worker(detail["workers"]))
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "parameters": _parameters(args, sources, outcome.naive_rows),
+        "cases": {
+            key: {
+                "title": case.title,
+                "rows": case.rows,
+                "rows_per_second": case.median,
+                "runs": case.runs,
+                "details": case.details,
+                **case.extra,
+            }
+            for key, case in cases.items()
+        },
+        "f": f_detail,
+        "ratios": ratios,
+        "targets": _targets(ratios, f_detail),
+        "g2_idle_workers": idle,
+        "profile": outcome.profile,
+        "problems": outcome.problems,
+        "failures": outcome.failures,
+        "logs": str(logs),
+    }
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _yes(met: bool | None) -> str:
+    return "-" if met is None else ("yes" if met else "NO")
+
+
+def _header(results: dict[str, Any]) -> list[str]:
+    p, m, s = results["parameters"], results["machine"], results["servers"]
+    return [
+        f"tenders ingestion benchmark, {results['measured_at']}",
+        f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, "
+        f"Python {m['python']}",
+        f"servers ({s['kind']}): PostgreSQL {s['postgres']} {s['postgres_url']} "
+        f"{s['postgres_settings']}; Redis {s['redis']} {s['redis_url']}",
+        f"source: {p['tenders']:,} tenders (lots) in {p['procedures']:,} ANAC-like procedures, "
+        f"{p['source_mb']:,.0f} MB, seed {p['seed']}; median of {p['repeat']}",
+        "",
+        f"{'case':<62} {'rows/s':>10}  {'runs (rows/s)':<26} notes",
+    ]
+
+
+def _case_note(key: str, case: dict[str, Any], tenders: int) -> str:
+    if key == "b" and case["rows_per_second"]:
+        return f"{tenders:,} rows would take {tenders / case['rows_per_second']:,.0f} s"
+    if key in "cde" and case["details"]:
+        job = statistics.median(d["job_rows_per_second"] for d in case["details"])
+        rss = max(d["peak_rss_mb"] or 0 for d in case["details"])
+        cpu = statistics.median(
+            (d["workers"][0]["cpu_seconds"] or 0) / d["seconds"] for d in case["details"]
+        )
+        counts = case["details"][-1]
+        return (
+            f"job only {job:,.0f}/s; worker CPU {cpu:.0%}; peak RSS {rss:,.0f} MB; "
+            f"ins/upd/unch {counts['inserted']:,}/{counts['updated']:,}/{counts['unchanged']:,}"
+        )
+    return ""
+
+
+def _case_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in ("a", "b", "c", "d", "e"):
+        case = results["cases"][key]
+        runs = " ".join(f"{value:,.0f}" for value in case["runs"])
+        note = _case_note(key, case, results["parameters"]["tenders"])
+        lines.append(
+            f"({key}) {case['title']:<58} {_n(case['rows_per_second']):>10}  {runs:<26} {note}"
+        )
+    return lines
+
+
+def _big_line(results: dict[str, Any]) -> str:
+    p, f = results["parameters"], results["f"]
+    if f is None:
+        return "(f) skipped (--skip-big)"
+    title = f"worker peak RSS on a {p['big_mb']:,.0f} MB file ({p['big_tenders']:,} tenders)"
+    outcome = (
+        f"the run FAILED: {f['failed'].splitlines()[0][:160]}"
+        if f.get("failed")
+        else f"ingested at {f['rows_per_second']:,.0f} rows/s"
+    )
+    return f"(f) {title:<58} {_n(f['peak_rss_mb']):>7} MB  {'(peak RSS, once)':<26} {outcome}"
+
+
+def _two_workers_lines(results: dict[str, Any]) -> list[str]:
+    g2 = results["cases"]["g2"]
+    c_rate = results["cases"]["c"]["rows_per_second"]
+    g_note = ""
+    if g2["details"]:
+        cpus = [
+            "/".join(f"{(w['cpu_seconds'] or 0):.0f}" for w in d["workers"]) for d in g2["details"]
+        ]
+        g_note = f"worker CPU s: {', '.join(cpus)}"
+        jobs = "/".join(str(w["jobs_started"]) for w in g2["details"][-1]["workers"])
+        g_note += f"; jobs per worker {jobs}"
+        if results["g2_idle_workers"]:
+            g_note += (
+                f"; in {results['g2_idle_workers']} of {len(g2['details'])} runs one worker "
+                "(nearly) idled: the source was not shared"
+            )
+    runs = " ".join(f"{value:,.0f}" for value in g2["runs"])
+    return [
+        f"(g) 1 worker = (c){'':<44} {_n(c_rate):>10}",
+        f"(g) 2 workers, one source{'':<37} {_n(g2['rows_per_second']):>10}  {runs:<26} {g_note}",
+    ]
+
+
+def _ratio_lines(results: dict[str, Any]) -> list[str]:
+    lines = ["", f"{'ratio':<8} {'value':>10}  {'target':<10} met"]
+    for key in ("c/a", "d/a", "e/a", "c/b"):
+        value = results["ratios"][key]
+        target = results["targets"].get(key)
+        lines.append(
+            f"{key:<8} {_n(value, 2):>10}  {target['target'] if target else '':<10} "
+            f"{_yes(target['met']) if target else ''}"
+        )
+    rss_target = results["targets"]["f"]
+    lines.append(
+        f"{'f (MB)':<8} {_n(rss_target['value'], 0):>10}  {rss_target['target']:<10} "
+        f"{_yes(rss_target['met'])}"
+    )
+    return lines
+
+
+def _trouble_lines(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if results["problems"]:
+        lines += ["", "count checks that failed:", *(f"  {x}" for x in results["problems"])]
+    if results["failures"]:
+        lines += ["", "cases that FAILED (not in the figures):"]
+        lines += [f"  {x[:300]}" for x in results["failures"]]
+        lines.append(f"  worker logs: {results['logs']}")
+    return lines
+
+
+def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    if not profile:
+        return []
+    lines = ["", f"profile of one (c) worker (py-spy, {profile['samples']} samples):"]
+    for title, key, limit in (
+        ("threads", "threads", 5),
+        ("running code, by package", "packages", 10),
+        ("self, by function", "self", 15),
+        ("inclusive, project functions", "inclusive_project", 20),
+    ):
+        lines.append(f"  {title}:")
+        lines += [f"    {share:6.1%}  {name}" for name, share in profile[key][:limit]]
+    return lines
+
+
+def render_text(results: dict[str, Any]) -> str:
+    lines = [*_header(results), *_case_lines(results), _big_line(results)]
+    lines += _two_workers_lines(results)
+    lines += _ratio_lines(results)
+    lines += _trouble_lines(results)
+    lines += _profile_lines(results.get("profile"))
+    return "\n".join(lines)
+
+
+# --- the README's markdown -------------------------------------------------------------------
+
+
+def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    p, cases, f, ratios = (
+        results["parameters"],
+        results["cases"],
+        results["f"],
+        results["ratios"],
+    )
+
+    def rate(key: str) -> str:
+        return _n(cases[key]["rows_per_second"])
+
+    return [
+        ("(a) limit: COPY of the same rows into an empty copy of `tenders`", rate("a"), ""),
+        (
+            "(b) seed: `TenderService.create` + commit per row",
+            rate("b"),
+            f"on {p['naive_rows']:,} rows",
+        ),
+        (
+            "(c) ours: enqueue → worker → committed, empty database",
+            rate("c"),
+            f"c/a {_n(ratios['c/a'], 2)} (target ≥ 0.5), c/b {_n(ratios['c/b'], 1)} (≥ 10)",
+        ),
+        ("(d) same source again, unchanged", rate("d"), f"d/a {_n(ratios['d/a'], 2)} (target ≥ 1)"),
+        (
+            f"(e) same source, {p['change_fraction']:.0%} of procedures changed",
+            rate("e"),
+            f"e/a {_n(ratios['e/a'], 2)}",
+        ),
+        (
+            f"(f) worker peak RSS on a {_n(p['big_mb'])} MB file",
+            (f"{_n(f['peak_rss_mb'])} MB" + (" (the run failed)" if f.get("failed") else ""))
+            if f
+            else "skipped",
+            "target < 250 MB",
+        ),
+        (
+            "(g) 2 worker processes, one source",
+            rate("g2"),
+            f"1 worker: {rate('c')}"
+            + ("; the second worker (nearly) idled" if results["g2_idle_workers"] else ""),
+        ),
+    ]
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The table for the README."""
+    p, m, s = results["parameters"], results["machine"], results["servers"]
+    lines = [
+        f"Measured {results['measured_at'][:10]} on {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB RAM; PostgreSQL {s['postgres']}, Redis {s['redis']} "
+        f"({s['kind']}); {p['tenders']:,} tenders ({p['source_mb']:,.0f} MB), "
+        f"median of {p['repeat']}.",
+        "",
+        "| case | rows/s | |",
+        "|---|---:|---|",
+        *(f"| {name} | {value} | {note} |" for name, value, note in _markdown_rows(results)),
+    ]
+    return "\n".join(lines)
