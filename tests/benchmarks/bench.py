@@ -58,6 +58,7 @@ from src.infra.queue import create_queue_pool
 from src.ingest.enqueue import enqueue_ingest
 from src.readers.registry import read_source
 from tests.support import generators as generate
+from tests.support.polling import until
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR_VERSION = 1  # bump when generate.py changes what it writes: cached files are renamed
@@ -433,8 +434,14 @@ async def ingest(
         deadline = time.monotonic() + timeout
         pids = {p.pid: p.pid for p in processes}
         if wrap:  # a wrapper (py-spy) runs the worker as its child: watch the child
-            await asyncio.sleep(1.0)
-            pids = {p.pid: _python_child(p.pid) or p.pid for p in processes}
+
+            async def children() -> dict[int, int]:
+                found = [(p, _python_child(p.pid)) for p in processes]
+                if any(child is None and p.poll() is None for p, child in found):
+                    return {}  # a wrapper that still runs has not started its child yet
+                return {p.pid: child or p.pid for p, child in found}
+
+            pids = await until(children, 30, "the wrapper to start the worker")
         while any(p.poll() is None for p in processes):
             if time.monotonic() > deadline:
                 for p in processes:
@@ -451,7 +458,7 @@ async def ingest(
                 cpu = _proc_cpu(watched)
                 if cpu is not None:
                     stat.cpu_seconds = cpu
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the sampling period of this watch, not a wait
         cpu_after = _machine_cpu()
         for process, stat in zip(processes, stats, strict=True):
             stat.returncode = process.returncode
