@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check lint format typecheck bench clean
+.PHONY: install run test test-fast check lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# All but the tests marked slow (worker processes, servers, fuzzing, much data): under a minute
+# on two cores. `make test`, as CI, runs everything.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 # Throughput and memory, side by side with PostgreSQL's COPY (prints a table, writes JSON).
 # BENCH_DATABASE_URL / BENCH_REDIS_URL pick the servers; unset, the embedded ones.

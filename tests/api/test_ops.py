@@ -23,6 +23,7 @@ from src.domain.runs.services import RunService
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 from tests.support.api import build_app, clear_queue, running
 from tests.support.paths import ROOT
+from tests.support.polling import until
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -140,14 +141,15 @@ async def test_serve_runs_the_app_with_uvicorn(api_settings: Settings) -> None:
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):
+
+            async def answers() -> httpx.Response | None:
                 try:
-                    health = await client.get("/healthz")
-                    break
+                    return await client.get("/healthz")
                 except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the server did not answer within 10 seconds")
+                    return None
+
+            health = await until(answers, 10, "the server to answer /healthz")
+            assert health is not None
             assert health.status_code == 200, health.text
             assert (await client.get("/tenders")).json() == {"items": [], "next_cursor": None}
     finally:

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from tests.support.api import build_app, clear_queue, record, store
+from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +53,7 @@ def serving(app: FastAPI) -> Iterator[str]:
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     try:
-        for _ in range(200):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.05)
+        wait_for(lambda: server.started or not thread.is_alive(), 10, "uvicorn to start")
         assert server.started, "uvicorn did not start"
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -19,6 +19,7 @@ from tests.benchmarks.measure import (
     machine_cpu,
 )
 from tests.benchmarks.project import RunFigures, ingest_client
+from tests.support.polling import until
 from tests.support.processes import Workers, deployed_worker_env
 from tests.support.servers import Servers
 
@@ -115,8 +116,7 @@ async def watch(
     deadline = time.monotonic() + timeout
     pids = [process.pid for process in group.processes]
     if wrapped:  # a wrapper (py-spy) runs the worker as its child: watch the child
-        await asyncio.sleep(1.0)
-        pids = [first_child(pid) or pid for pid in pids]
+        pids = await until(lambda: _children(group), 30, "the wrapper to start the worker")
     watches = [ProcessWatch(pid) for pid in pids]
     while group.running():
         if time.monotonic() > deadline:
@@ -126,7 +126,15 @@ async def watch(
         for process, watched, stat in zip(group.processes, watches, stats, strict=True):
             if process.poll() is None:
                 watched.sample(stat)
-        await asyncio.sleep(SAMPLE_SECONDS)
+        await asyncio.sleep(SAMPLE_SECONDS)  # the sampling period of this watch, not a wait
+
+
+async def _children(group: Workers) -> list[int]:
+    """The workers a wrapper runs; empty while a running wrapper has not started its child."""
+    found = [(process, first_child(process.pid)) for process in group.processes]
+    if any(child is None and process.poll() is None for process, child in found):
+        return []
+    return [child or process.pid for process, child in found]
 
 
 def read_logs(group: Workers, stats: list[WorkerStats], label: str) -> None:

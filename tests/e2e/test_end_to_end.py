@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
 from src.ingest.enqueue import enqueue_ingest
 from tests.support.paths import FIXTURES, ROOT
+from tests.support.polling import wait_for
 from tests.support.servers import Servers
 
 pytestmark = pytest.mark.slow
@@ -131,10 +131,11 @@ def test_worker_check(env: dict[str, str]) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while cli(env, "worker", "--check").returncode != 0:
-            assert time.monotonic() < deadline, "a running worker never answered --check"
-            time.sleep(0.5)
+        wait_for(
+            lambda: cli(env, "worker", "--check").returncode == 0,
+            30,
+            "a running worker to answer --check",
+        )
     finally:
         worker.terminate()
         assert worker.wait(timeout=30) == 0, "SIGTERM stops the worker cleanly"

@@ -32,6 +32,7 @@ EXPECTED = (
 )
 
 
+@pytest.mark.slow  # ingests every real file twice: 4-10 s
 async def test_every_shared_file_ingests_and_a_second_time_changes_nothing(
     ctx: dict[str, Any], db_session: AsyncSession, shared_data: Path
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from src.infra.queue import create_queue_pool
 from src.ingest.enqueue import enqueue_ingest
 from tests.support.db import enqueue_sources, table_state
 from tests.support.polling import until
-from tests.support.processes import Workers, worker_env
+from tests.support.processes import Workers, worker_env, worker_polls
 from tests.support.servers import PrivatePostgres, PrivateRedis, Servers
 from tests.support.sources import anac_source
 
@@ -118,7 +119,7 @@ async def test_redis_restart_idle_and_mid_job(
 
     try:
         # 1. Restart while the worker is idle: jobs enqueued afterwards still run.
-        await asyncio.sleep(1)
+        await until(lambda: worker_polls(env), 60, "the worker to poll its queue")
         await asyncio.to_thread(private_redis.restart)
         after_idle = await ingest("after-idle.jsonl", 20, 0)
 
@@ -148,7 +149,13 @@ async def test_redis_restart_idle_and_mid_job(
             process.wait(timeout=10)
         lost = await ingest("lost.jsonl", 20, 20000)
         await asyncio.to_thread(private_redis.restart)
-        await asyncio.sleep(1.5)
+
+        async def sweepable() -> bool:  # queued for longer than SWEEP_QUEUED_AFTER (1 s)
+            async with sessions() as session:
+                old = IngestRun.queued_at < func.now() - timedelta(seconds=1)
+                return bool(await session.scalar(select(old).where(IngestRun.id == lost)))
+
+        await until(sweepable, 10, "the lost run to be old enough for the sweeper")
         group.start()
         await until(lambda: done(lost), 60, "the sweeper to re-enqueue a lost run")
         async with sessions() as session:

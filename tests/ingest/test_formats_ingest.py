@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.domain.runs.entities import IngestRun, Rejection
 from src.domain.tender.entities import OcdsRelease, Publication, Tender, TenderChange
 from src.domain.tender.services.history import changes_since, find_tender
+from src.ingest.pipeline import UnreadableSourceError
 from src.ingest.reprocess import reprocess
 from tests.support.http_server import Route, serve
 from tests.support.jobs import ingest_source
@@ -139,7 +140,7 @@ async def test_formats_are_detected_and_can_be_forced(
     assert csv_run["status"] == "complete" and csv_run["rejected"] > 0
     xml = await ingest_source(ctx, str(EFORMS / "cn_2lots_ita.xml"))
     assert xml["inserted"] == 2
-    with pytest.raises(Exception, match="unknown format 'pdf'"):
+    with pytest.raises(UnreadableSourceError, match="unknown format 'pdf'"):
         await ingest_source(ctx, str(EFORMS / "cn_2lots_ita.xml"), format="pdf")
 
 
@@ -156,7 +157,7 @@ async def test_non_utf8_is_a_clear_error_or_decoded_when_known(
     ).decode()
     latin = tmp_path / "latin.json"
     latin.write_bytes(text.encode("cp1252"))
-    with pytest.raises(Exception, match="not UTF-8"):
+    with pytest.raises(UnreadableSourceError, match="not UTF-8"):
         await ingest_source(ctx, str(latin), run_id="00000000-0000-0000-0000-000000000009")
     run = await db_session.get(IngestRun, uuid.UUID(int=9))
     assert run is not None and run.status == "failed" and "not UTF-8" in (run.error or "")

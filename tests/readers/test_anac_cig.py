@@ -18,9 +18,9 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.streams import SourceEncodingError
 from src.readers.anac_cig import SourceFormatError, read_cig_csv, read_cig_json
 from src.readers.items import ReadItem
+from tests.support.paths import require_shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anac"
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "anac"
 ROME = ZoneInfo("Europe/Rome")
 
 
@@ -313,10 +313,7 @@ def test_csv_and_json_of_one_cig_agree() -> None:
 
 
 def shared(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"real ANAC sample {path} is not available (../shared/data/anac)")
-    return path
+    return require_shared_data("anac", name)
 
 
 def real_csv() -> list[ReadItem]:

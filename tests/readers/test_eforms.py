@@ -16,9 +16,10 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers import eforms
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem
+from tests.support.paths import SHARED_DATA, require_shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eforms"
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "eforms"
+SAMPLES = SHARED_DATA / "eforms"
 CET = timezone(timedelta(hours=1))
 CEST = timezone(timedelta(hours=2))
 FOLDER = "00000000-fold-4000-a000-0000000000aa"
@@ -274,9 +275,9 @@ def test_oversized_notice_is_a_rejection(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture(scope="module")
 def samples() -> Path:
-    if not SAMPLES.is_dir() or not any(SAMPLES.glob("*.xml")):
-        pytest.skip(f"eForms sample notices not found in {SAMPLES}")
-    return SAMPLES
+    samples = require_shared_data("eforms")
+    assert any(samples.glob("*.xml")), f"no eForms sample notices in {samples}"
+    return samples
 
 
 def _sample_files() -> list[str]:

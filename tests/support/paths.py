@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# TENDERS_SHARED_DATA moves the real sample data elsewhere; pointing it at a missing folder
+# shows what a clone without the data does (skips, or fails with TENDERS_REQUIRE_SHARED_DATA).
+SHARED_DATA = Path(os.environ.get("TENDERS_SHARED_DATA") or ROOT.parent / "shared" / "data")
 FIXTURES = ROOT / "tests" / "fixtures"
 # CI sets this: a test that needs ../shared/data fails instead of skipping when it is absent,
 # so the real-data tests can never disappear from a green run unnoticed.

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arq.constants import health_check_key_suffix
+from redis.asyncio import Redis
+
 from tests.support.paths import ROOT
 
 
@@ -57,6 +60,16 @@ class Workers:
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+async def worker_polls(env: dict[str, str]) -> bool:
+    """Whether a worker started with `env` is up and polling its queue (arq then keeps a
+    health-check key in Redis)."""
+    client = Redis.from_url(env["REDIS_URL"])
+    try:
+        return bool(await client.exists(env["QUEUE_NAME"] + health_check_key_suffix))
+    finally:
+        await client.aclose()
 
 
 def worker_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:

@@ -130,7 +130,7 @@ class PrivateRedis:
         """A real restart: it keeps nothing (no RDB, no AOF), like the production Redis, and
         stays down long enough for every client to notice."""
         self.stop()
-        time.sleep(down_seconds)
+        time.sleep(down_seconds)  # the outage itself: its length is the point, not a wait
         self.start()
 
 

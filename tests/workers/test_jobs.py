@@ -19,6 +19,9 @@ from src.domain.runs.entities import Feed, IngestRun, Rejection
 from src.domain.runs.services import FeedService
 from src.domain.tender.entities import Tender
 from src.infra.queue import ingest_job_id, job_in_redis
+from src.infra.source_policy import SourceNotAllowed
+from src.infra.sources import SourceError
+from src.ingest.pipeline import UnreadableSourceError
 from src.ingest.schedule import enqueue_due_feeds, sweep_lost_runs
 from tests.support.http_server import Route, serve
 from tests.support.jobs import ingest_source, with_settings
@@ -60,14 +63,14 @@ async def test_a_source_that_cannot_be_read_fails_its_run(
 ) -> None:
     missing = str(tmp_path / "nope.json")
     run_id = str(uuid.uuid4())
-    with pytest.raises(Exception, match="no such file"):
+    with pytest.raises(SourceError, match="no such file"):
         await ingest_source(ctx, missing, run_id=run_id)
     run = await db_session.get(IngestRun, uuid.UUID(run_id))
     assert run is not None and run.status == "failed"
     assert run.error is not None and "no such file" in run.error
     not_ocds = tmp_path / "x.json"
     not_ocds.write_text('{"hello": 1}')
-    with pytest.raises(Exception, match="not OCDS"):
+    with pytest.raises(UnreadableSourceError, match="not OCDS"):
         await ingest_source(ctx, str(not_ocds))
 
 
@@ -197,12 +200,12 @@ async def test_restricted_sources_are_checked_when_fetched(
     """Sources named by the API or a feed: loopback hosts and files outside the allowed
     directories are refused at fetch time, redirects included."""
     with serve({"/feed.json": Route(PACKAGE.read_bytes())}) as publisher:
-        with pytest.raises(Exception, match="loopback"):
+        with pytest.raises(SourceNotAllowed, match="loopback"):
             await ingest_source(ctx, publisher.base_url + "/feed.json", restricted=True)
-        with pytest.raises(Exception, match="loopback"):
+        with pytest.raises(SourceNotAllowed, match="loopback"):
             await ctx["deps"].http_restricted.get(publisher.base_url + "/feed.json")
         assert len(publisher.requests) == 0, "nothing was fetched"
-    with pytest.raises(Exception, match="ALLOWED_SOURCE_DIRS"):
+    with pytest.raises(SourceNotAllowed, match="ALLOWED_SOURCE_DIRS"):
         await ingest_source(ctx, str(PACKAGE), restricted=True)
     with_settings(ctx, allowed_source_dirs=[PACKAGE.parent])
     summary = await ingest_source(ctx, str(PACKAGE), restricted=True)
