@@ -7,6 +7,7 @@ transactional tests roll back, worker-process tests get a database of their own.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -142,3 +143,16 @@ def ctx(deps: WorkerDeps) -> dict[str, Any]:
 @pytest.fixture
 def shared_data() -> Path:
     return require_shared_data()
+
+
+@pytest.fixture
+def env(servers: Servers, fresh_database_url: str) -> dict[str, str]:
+    """A worker process's environment: explicit URLs, never servers of its own."""
+    return {
+        **os.environ,
+        "DATABASE_URL": fresh_database_url,
+        "REDIS_URL": servers.redis_url,
+        "QUEUE_NAME": f"test:{uuid.uuid4().hex[:8]}",
+        "WORKER_POLL_DELAY": "0.05",
+        "COLUMNS": "250",
+    }

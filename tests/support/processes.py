@@ -94,3 +94,17 @@ def deployed_worker_env(database_url: str, redis_url: str, queue: str) -> dict[s
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BENCH_", "TEST_"))}
     env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, QUEUE_NAME=queue)
     return env
+
+
+def run_cli(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "src.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
