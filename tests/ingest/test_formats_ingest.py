@@ -24,6 +24,7 @@ from src.ingest.reprocess import reprocess
 from tests.support.http_server import Route, serve
 from tests.support.jobs import ingest_source
 from tests.support.paths import FIXTURES
+from workers import jobs
 
 EFORMS = FIXTURES / "eforms"
 ANAC = FIXTURES / "anac"
@@ -140,8 +141,9 @@ async def test_formats_are_detected_and_can_be_forced(
     assert csv_run["status"] == "complete" and csv_run["rejected"] > 0
     xml = await ingest_source(ctx, str(EFORMS / "cn_2lots_ita.xml"))
     assert xml["inserted"] == 2
-    with pytest.raises(UnreadableSourceError, match="unknown format 'pdf'"):
-        await ingest_source(ctx, str(EFORMS / "cn_2lots_ita.xml"), format="pdf")
+    # A payload naming an unknown format (no enqueuer of ours writes one) fails the job.
+    with pytest.raises(ValueError, match="unknown format 'pdf'"):
+        await jobs.ingest_source(ctx, location=str(EFORMS / "cn_2lots_ita.xml"), format="pdf")
 
 
 async def test_non_utf8_is_a_clear_error_or_decoded_when_known(
