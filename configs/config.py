@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,8 +41,15 @@ def redact_url(url: str) -> str:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    database_url: SecretStr | None = None
-    analytics_database_url: SecretStr | None = None
+    # PRIMARY_DB_URL / ANALYTICS_DB_URL (the names of the "multiple databases" example) are
+    # accepted as aliases.
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("database_url", "primary_db_url")
+    )
+    analytics_database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("analytics_database_url", "analytics_db_url"),
+    )
     redis_url: SecretStr | None = None
     # TLS for Redis (a rediss:// URL turns it on): CA bundle, client certificate and key.
     redis_ssl_ca_certs: str | None = None

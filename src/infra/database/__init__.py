@@ -14,9 +14,11 @@ from src.infra.database.session import (
     create_session_factory,
     dispose_engines,
     get_analytics_db,
+    get_analytics_engine,
     get_analytics_session_factory,
     get_db,
     get_engine,
+    get_primary_db,
     get_session_factory,
 )
 
@@ -26,10 +28,16 @@ if TYPE_CHECKING:
     engine: AsyncEngine
     async_session: async_sessionmaker[AsyncSession]
     analytics_async_session: async_sessionmaker[AsyncSession]
+    primary_engine: AsyncEngine
+    analytics_engine: AsyncEngine
+    primary_session: async_sessionmaker[AsyncSession]
+    analytics_session: async_sessionmaker[AsyncSession]
 
 __all__ = [
     "Base",
     "analytics_async_session",
+    "analytics_engine",
+    "analytics_session",
     "async_session",
     "create_engine",
     "create_session_factory",
@@ -37,14 +45,24 @@ __all__ = [
     "engine",
     "get_analytics_db",
     "get_db",
+    "get_primary_db",
+    "primary_engine",
+    "primary_session",
 ]
 
 
+_LAZY = {
+    "engine": get_engine,
+    "primary_engine": get_engine,
+    "async_session": get_session_factory,
+    "primary_session": get_session_factory,
+    "analytics_engine": get_analytics_engine,
+    "analytics_async_session": get_analytics_session_factory,
+    "analytics_session": get_analytics_session_factory,
+}
+
+
 def __getattr__(name: str) -> Any:
-    if name == "engine":
-        return get_engine()
-    if name == "async_session":
-        return get_session_factory()
-    if name == "analytics_async_session":
-        return get_analytics_session_factory()
+    if name in _LAZY:
+        return _LAZY[name]()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

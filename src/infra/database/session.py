@@ -49,8 +49,24 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return create_async_engine(target, **options)
 
 
+class UnitOfWorkSession(AsyncSession):
+    """A session that is a unit of work: `async with` commits what is pending when the block
+    ends without an exception, and rolls back otherwise. Services only add and flush; so the
+    seed's `async with async_session() as session: await TenderService.create(session, data)`
+    saves. A block that used `session.begin()` has committed already: nothing is left."""
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        try:
+            if type_ is None and self.in_transaction():
+                await self.commit()
+        finally:
+            await super().__aexit__(type_, value, traceback)
+
+
 def create_session_factory(bind: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        bind, class_=UnitOfWorkSession, expire_on_commit=False, autoflush=False
+    )
 
 
 class _Engines:
@@ -96,10 +112,8 @@ def get_analytics_session_factory() -> async_sessionmaker[AsyncSession]:
 
 
 async def get_db() -> AsyncIterator[AsyncSession]:
-    """FastAPI-style dependency: one session per request, closed afterwards.
-
-    The route owns the transaction (`async with db.begin(): ...`); an exception rolls it back.
-    """
+    """FastAPI-style dependency: one session per request, a unit of work. What the route
+    added or changed is committed when it returns; an exception rolls it back."""
     async with get_session_factory()() as session:
         yield session
 
@@ -108,6 +122,16 @@ async def get_analytics_db() -> AsyncIterator[AsyncSession]:
     """Like `get_db`, on the analytics/replica database when ANALYTICS_DATABASE_URL is set."""
     async with get_analytics_session_factory()() as session:
         yield session
+
+
+def get_analytics_engine() -> AsyncEngine:
+    """The analytics/replica engine, or the primary one when none is configured."""
+    _engines.analytics()
+    return _engines.analytics_engine or get_engine()
+
+
+# The seed's "multiple databases" names.
+get_primary_db = get_db
 
 
 async def dispose_engines() -> None:
