@@ -1,14 +1,19 @@
 """Reading a source page by page: the source itself, then, for an OCDS feed read over HTTP,
-every page its packages' `links.next` point to (bounded by MAX_PAGES, never the same twice)."""
+every page its packages' `links.next` point to (bounded by MAX_PAGES, never the same twice).
+
+A next link is data from the page, so it is followed only as an http(s) URL (relative to the
+page), and for a restricted run only when the source policy accepts it, as the first URL."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
+from src.infra.source_policy import SourceNotAllowed, check_source_async
 from src.infra.sources import OpenedSource, is_remote, open_source
 from src.ingest.deps import IngestDeps
 from src.ingest.pipeline import ingest_items
@@ -60,8 +65,31 @@ async def ingest_pages(
                 already_done=done,
             )
             done = totals.records
-        url = reading.next_url if is_remote(request.location) else None
+        link = reading.next_url if is_remote(request.location) else None
+        url = await _next_page(deps, request, url, link, len(seen))
     return first_page
+
+
+async def _next_page(
+    deps: IngestDeps, request: IngestRequest, page_url: str, link: str | None, page: int
+) -> str | None:
+    """The URL a page's `links.next` names, resolved against the page; a link to anything but
+    http(s) (a file, file://) is refused, and a restricted run's link must pass the policy."""
+    if link is None or not link.strip():
+        return None
+    target = urljoin(page_url, link.strip())
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise SourceNotAllowed(
+            f"page {page}'s links.next is a {scheme[:20]}: link, not an http(s) URL: "
+            "it is not followed"
+        )
+    if not request.restricted:
+        return target
+    try:
+        return await check_source_async(target, deps.settings, resolve=deps.resolve)
+    except SourceNotAllowed as refused:
+        raise SourceNotAllowed(f"page {page}'s links.next is not followed: {refused}") from None
 
 
 def _open(
