@@ -85,7 +85,7 @@ def http_clients(
     feed, whose every connection (redirects included) goes to an address the source policy
     checked, resolved once (`network` is the sockets' backend: tests give a loopback one)."""
     options: dict[str, Any] = {
-        "timeout": httpx.Timeout(settings.http_timeout),
+        "timeout": httpx.Timeout(settings.http_timeout, read=settings.http_read_timeout),
         "follow_redirects": True,
         "headers": {"User-Agent": settings.user_agent},
     }

@@ -14,7 +14,7 @@ from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
 from src.infra.source_policy import SourceNotAllowed, check_source_async
-from src.infra.sources import OpenedSource, is_remote, open_source
+from src.infra.sources import HttpLimits, OpenedSource, is_remote, open_source
 from src.ingest.deps import IngestDeps
 from src.ingest.pipeline import ingest_items
 from src.readers import read_source
@@ -99,8 +99,11 @@ def _open(
     return open_source(
         page.location,
         client=deps.http_for(page),
-        max_bytes=settings.http_max_bytes,
-        max_seconds=settings.http_max_seconds,
+        limits=HttpLimits(
+            max_bytes=settings.http_max_bytes,
+            max_seconds=settings.http_max_seconds,
+            max_retry_after=settings.retry_after_max_seconds,
+        ),
         max_decompressed_bytes=settings.max_decompressed_bytes,
         etag=validators.etag,
         last_modified=validators.last_modified,
