@@ -104,6 +104,18 @@ class Settings(BaseSettings):
     # loopback or private addresses only when allowed.
     allowed_source_dirs: list[Path] = Field(default_factory=list)
     allow_private_sources: bool = False
+    # Whose data such a source may write (JSON lists): the `anac` namespace only from ANAC's
+    # hosts, `ted` only from TED's (subdomains included), `ocds:<prefix>` only from where its
+    # stored tenders came from; sources under TRUSTED_SOURCES (URL prefixes, directories)
+    # may write any namespace, as the operator's command line does.
+    anac_hosts: list[str] = Field(
+        default_factory=lambda: ["dati.anticorruzione.it", "anticorruzione.it"]
+    )
+    ted_hosts: list[str] = Field(default_factory=lambda: ["ted.europa.eu"])
+    trusted_sources: list[str] = Field(default_factory=list)
+    # Versions compare by date: a record or release dated later than now + this many seconds
+    # would replace the real tender and pin it, and is refused.
+    future_date_tolerance: int = Field(default=24 * 3600, ge=0)
 
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")

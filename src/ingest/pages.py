@@ -17,6 +17,7 @@ from src.infra.source_policy import SourceNotAllowed, check_source_async
 from src.infra.sources import HttpLimits, OpenedSource, is_remote, open_source
 from src.ingest.deps import IngestDeps
 from src.ingest.pipeline import ingest_items
+from src.ingest.write_policy import WritePolicy
 from src.readers import read_source
 
 
@@ -60,6 +61,7 @@ async def ingest_pages(
                 run.id,
                 reading,
                 location=request.location,
+                policy=WritePolicy.of(page, deps.settings),
                 batch_size=deps.settings.ingest_batch_size,
                 resume_from=resume_from,
                 already_done=done,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpcore
@@ -20,7 +20,7 @@ class ScriptedResolver:
     """`answers[host]` is a list of answers, one per call, the last repeated (a host that
     answers differently to a second question rebinds); other hosts as in FAKE_DNS."""
 
-    def __init__(self, answers: dict[str, Sequence[Sequence[str]]] | None = None) -> None:
+    def __init__(self, answers: Mapping[str, Sequence[Sequence[str]]] | None = None) -> None:
         self.answers = answers or {}
         self.asked: Counter[str] = Counter()
 
