@@ -93,9 +93,14 @@ class Settings(BaseSettings):
     stalled_run_after: int = 300
 
     # Fetching.
-    http_timeout: float = 60
-    http_max_bytes: int = 8 * 1024**3
-    http_max_seconds: float = 3600  # a whole download, however slowly it trickles
+    http_timeout: float = 60  # connecting, sending a request, waiting for a pooled connection
+    # Seconds a download may go without a byte before it is dropped (and retried later).
+    http_read_timeout: float = Field(default=30, gt=0)
+    http_max_bytes: int = 8 * 1024**3  # bytes on the wire, before any Content-Encoding
+    # A whole download, however slowly it trickles: it holds one of WORKER_MAX_JOBS slots.
+    http_max_seconds: float = Field(default=900, gt=0)
+    # A Retry-After (429/503) holds a feed back at most this long.
+    retry_after_max_seconds: int = Field(default=24 * 3600, ge=0)
     # What a compressed source may inflate to (gzip bombs stop here; 1 GB sources pass).
     max_decompressed_bytes: int = 64 * 1024**3
     max_pages: int = 10_000  # `links.next` pages followed in one run
@@ -106,6 +111,18 @@ class Settings(BaseSettings):
     # loopback or private addresses only when allowed.
     allowed_source_dirs: list[Path] = Field(default_factory=list)
     allow_private_sources: bool = False
+    # Whose data such a source may write (JSON lists): the `anac` namespace only from ANAC's
+    # hosts, `ted` only from TED's (subdomains included), `ocds:<prefix>` only from where its
+    # stored tenders came from; sources under TRUSTED_SOURCES (URL prefixes, directories)
+    # may write any namespace, as the operator's command line does.
+    anac_hosts: list[str] = Field(
+        default_factory=lambda: ["dati.anticorruzione.it", "anticorruzione.it"]
+    )
+    ted_hosts: list[str] = Field(default_factory=lambda: ["ted.europa.eu"])
+    trusted_sources: list[str] = Field(default_factory=list)
+    # Versions compare by date: a record or release dated later than now + this many seconds
+    # would replace the real tender and pin it, and is refused.
+    future_date_tolerance: int = Field(default=24 * 3600, ge=0)
 
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")

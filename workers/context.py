@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings, get_settings
 from src.infra.database import create_engine, create_session_factory
-from src.infra.source_policy import check_source_async
+from src.infra.guarded_http import PolicyTransport
+from src.infra.source_policy import Resolver, system_resolver
 from src.ingest.deps import Attempt, IngestDeps
 
 log = logging.getLogger("tenders.worker")
@@ -48,16 +50,21 @@ class WorkerDeps(IngestDeps):
         settings: Settings,
         queue: ArqRedis,
         sessions: async_sessionmaker[AsyncSession] | None = None,
+        *,
+        resolve: Resolver = system_resolver,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> WorkerDeps:
-        """Everything jobs share; an engine of its own unless `sessions` is given (tests)."""
+        """Everything jobs share; an engine of its own unless `sessions` is given (tests,
+        which also give their own DNS and network: no test traffic leaves the machine)."""
         engine = None if sessions is not None else create_engine(settings)
-        http, http_restricted = http_clients(settings)
+        http, http_restricted = http_clients(settings, resolve=resolve, network=network)
         return cls(
             settings=settings,
             sessions=sessions or create_session_factory(engine),  # type: ignore[arg-type]
             queue=queue,
             http=http,
             http_restricted=http_restricted,
+            resolve=resolve,
             engine=engine,
         )
 
@@ -68,22 +75,23 @@ class WorkerDeps(IngestDeps):
             await self.engine.dispose()
 
 
-def http_clients(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+def http_clients(
+    settings: Settings,
+    *,
+    resolve: Resolver = system_resolver,
+    network: httpcore.AsyncNetworkBackend | None = None,
+) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
     """The client for sources the user named, and the one for sources named by the API or a
-    feed, whose every request (redirects included) must pass the source policy at fetch time,
-    on fresh DNS answers."""
-
-    async def check_every_request(request: httpx.Request) -> None:
-        await check_source_async(str(request.url), settings)
-
+    feed, whose every connection (redirects included) goes to an address the source policy
+    checked, resolved once (`network` is the sockets' backend: tests give a loopback one)."""
     options: dict[str, Any] = {
-        "timeout": httpx.Timeout(settings.http_timeout),
+        "timeout": httpx.Timeout(settings.http_timeout, read=settings.http_read_timeout),
         "follow_redirects": True,
         "headers": {"User-Agent": settings.user_agent},
     }
     return (
         httpx.AsyncClient(**options),
-        httpx.AsyncClient(**options, event_hooks={"request": [check_every_request]}),
+        httpx.AsyncClient(**options, transport=PolicyTransport(settings, resolve, network)),
     )
 
 

@@ -31,7 +31,7 @@ async def ingest_source(ctx: dict[str, Any], *args: Any, **payload: Any) -> dict
     try:
         summary = await run_ingest(deps, request, attempt)
     except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001 - sorted, re-raised
-        await _retry_or_fail(deps, error, request.run_id, attempt, None)
+        await _retry_or_fail(deps, error, request, attempt, None)
     return summary.as_dict()
 
 
@@ -44,23 +44,32 @@ async def ingest_chunk(
     try:
         summary = await run_chunk(deps, request, chunk_id, attempt.job_id)
     except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001 - sorted, re-raised
-        await _retry_or_fail(deps, error, request.run_id, attempt, uuid.UUID(chunk_id))
+        await _retry_or_fail(deps, error, request, attempt, uuid.UUID(chunk_id))
     return {"chunk_id": summary.chunk_id, "index": summary.index, "status": summary.status}
 
 
 async def _retry_or_fail(
     deps: WorkerDeps,
     error: BaseException,
-    run_id: uuid.UUID,
+    request: IngestRequest,
     attempt: Attempt,
     chunk_id: uuid.UUID | None,
 ) -> NoReturn:
     """Shutdown: back to queued, arq runs the job again. Transient: Retry with backoff.
     Anything else, or out of tries: the job fails with the error."""
     if isinstance(error, asyncio.CancelledError):
-        await settle_interrupted(deps, run_id=run_id, job_id=attempt.job_id, chunk_id=chunk_id)
+        await settle_interrupted(
+            deps, run_id=request.run_id, job_id=attempt.job_id, chunk_id=chunk_id
+        )
         raise error
-    retry_in = await settle_failure(deps, error, run_id=run_id, attempt=attempt, chunk_id=chunk_id)
+    retry_in = await settle_failure(
+        deps,
+        error,
+        run_id=request.run_id,
+        attempt=attempt,
+        chunk_id=chunk_id,
+        restricted=request.restricted,
+    )
     if retry_in is not None:
         raise Retry(defer=retry_in) from error
     raise error

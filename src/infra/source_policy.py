@@ -2,8 +2,9 @@
 feeds): http(s) URLs of public hosts, and files under the directories the operator allowed.
 
 A path typed on the command line is the user's own choice and is not checked here. The check
-runs where the source is accepted; the worker fetches later, so a host that changes its DNS
-answer in between is only caught if the fetch checks again.
+runs where the source is accepted, and again when the worker fetches: there, every connection
+goes to an address checked here, resolved once (`src/infra/guarded_http.py`), so a host that
+changes its DNS answer in between gains nothing.
 """
 
 from __future__ import annotations
@@ -90,17 +91,36 @@ def _check_url(parts: SplitResult, scheme: str, settings: Settings, resolve: Res
         except UnicodeError:
             raise SourceNotAllowed(f"{host!r} is not a valid host name") from None
     if not settings.allow_private_sources:
-        for address in [literal] if literal is not None else _resolve(host, resolve):
-            kind = _forbidden_kind(address)
-            if kind is not None:
-                raise SourceNotAllowed(
-                    f"{host} resolves to {address}, a {kind} address: only public hosts are "
-                    f"accepted ({_PRIVATE_HINT})"
-                )
+        checked_addresses(host, settings, resolve)
     netloc = f"[{literal}]" if isinstance(literal, ipaddress.IPv6Address) else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def checked_addresses(host: str, settings: Settings, resolve: Resolver) -> list[str]:
+    """The addresses to connect to for `host` (an IP literal is its own), each allowed by the
+    policy; raises SourceNotAllowed when any answer is not public (unless private sources are
+    allowed). Blocking: it resolves."""
+    literal = _ip_literal(host)
+    addresses = [literal] if literal is not None else _resolve(host, resolve)
+    for address in addresses:
+        check_address(host, address, settings)
+    return [str(address) for address in addresses]
+
+
+def check_address(host: str, address: str | IpAddress, settings: Settings) -> None:
+    """Raises SourceNotAllowed when `address` (of `host`) is not public and private sources
+    are not allowed."""
+    parsed = _ip_literal(address) if isinstance(address, str) else address
+    if settings.allow_private_sources:
+        return
+    kind = "unparseable" if parsed is None else _forbidden_kind(parsed)
+    if kind is not None:
+        raise SourceNotAllowed(
+            f"{host} resolves to {address}, a {kind} address: only public hosts are "
+            f"accepted ({_PRIVATE_HINT})"
+        )
 
 
 def _ip_literal(host: str) -> IpAddress | None:

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from src.infra.streams import DecompressionBudget, maybe_gunzip
+from src.infra.streams import DecompressionBudget, content_decoded, maybe_gunzip
 
 
 class SourceError(RuntimeError):
@@ -36,6 +36,32 @@ class SourceRetryLater(Exception):  # noqa: N818
     def __init__(self, url: str, not_before: datetime) -> None:
         super().__init__(f"{url} asked to retry after {not_before.isoformat()}")
         self.not_before = not_before
+
+
+class SourceStalledError(ConnectionError):
+    """The server stopped sending for longer than the idle read timeout (transient)."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """What one download may take: bytes on the wire (HTTP_MAX_BYTES), seconds in all
+    (HTTP_MAX_SECONDS), and how long a Retry-After may hold a source back
+    (RETRY_AFTER_MAX_SECONDS)."""
+
+    max_bytes: int = 8 * 1024**3
+    max_seconds: float = 900
+    max_retry_after: float = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """A body as it came over the wire: its digest, validators, and the Content-Encoding
+    still to undo (in the order the server applied it)."""
+
+    digest: str
+    etag: str | None = None
+    last_modified: str | None = None
+    encodings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -69,18 +95,25 @@ def file_fingerprint(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def retry_after(value: str | None, now: datetime | None = None) -> datetime | None:
-    """A Retry-After header (seconds or an HTTP date) as a moment."""
+def retry_after(
+    value: str | None, now: datetime | None = None, *, max_seconds: float = 24 * 3600
+) -> datetime | None:
+    """A Retry-After header (seconds or an HTTP date) as a moment, no later than
+    `max_seconds` from now (a header may say a century, or more digits than a date holds)."""
     if not value:
         return None
     now = now or datetime.now(UTC)
-    if value.strip().isdigit():
-        return now + timedelta(seconds=int(value.strip()))
+    latest = now + timedelta(seconds=max_seconds)
+    text = value.strip()
+    if text.isdigit():  # more than 12 digits is more than any cap: not parsed at all
+        seconds = max_seconds if len(text) > 12 else min(int(text), max_seconds)
+        return now + timedelta(seconds=seconds)
     try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return min(max(moment, now), latest)
 
 
 async def download(
@@ -88,55 +121,107 @@ async def download(
     url: str,
     target: BinaryIO,
     *,
-    max_bytes: int,
+    limits: HttpLimits,
     etag: str | None = None,
     last_modified: str | None = None,
-    max_seconds: float = 3600,
-) -> tuple[str, str | None, str | None]:
-    """Stream `url` into `target`; returns (sha256, etag, last_modified). Raises
-    SourceNotModified on 304 and SourceRetryLater on 429/503 with Retry-After; a download
-    larger than `max_bytes` or longer than `max_seconds` is refused."""
+) -> Downloaded:
+    """Stream `url`'s body, as sent (a Content-Encoding is not undone here), into `target`.
+    Raises SourceNotModified on 304 to a conditional request and SourceRetryLater on 429/503
+    with Retry-After; a body larger than `limits.max_bytes` on the wire, a download longer
+    than `limits.max_seconds` or an HTML page is refused."""
     try:
-        async with asyncio.timeout(max_seconds):
-            return await _download(client, url, target, max_bytes, etag, last_modified)
+        async with asyncio.timeout(limits.max_seconds):
+            return await _download(client, url, target, limits, etag, last_modified)
     except TimeoutError:
-        raise SourceError(f"{url} took longer than {max_seconds:.0f} s to download") from None
+        raise SourceError(
+            f"{url} took longer than {limits.max_seconds:.0f} s to download (HTTP_MAX_SECONDS)"
+        ) from None
 
 
 async def _download(
     client: httpx.AsyncClient,
     url: str,
     target: BinaryIO,
-    max_bytes: int,
+    limits: HttpLimits,
     etag: str | None,
     last_modified: str | None,
-) -> tuple[str, str | None, str | None]:
-    headers = {}
+) -> Downloaded:
+    headers = {"Accept-Encoding": "gzip"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     digest = hashlib.sha256()
-    async with client.stream("GET", url, headers=headers) as response:
-        if response.status_code == 304:
+    try:
+        async with client.stream("GET", url, headers=headers) as response:
+            _check_response(response, url, limits, conditional=bool(etag or last_modified))
+            encodings = _content_encodings(response, url)
+            size = 0
+            async for chunk in response.aiter_raw(1 << 20):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise SourceError(
+                        f"{url} is larger than the limit of {limits.max_bytes} bytes "
+                        "(HTTP_MAX_BYTES)"
+                    )
+                digest.update(chunk)
+                target.write(chunk)
+            return Downloaded(
+                digest.hexdigest(),
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+                encodings,
+            )
+    except httpx.ReadTimeout as error:
+        raise SourceStalledError(
+            f"{url} sent nothing for {client.timeout.read} s (HTTP_READ_TIMEOUT); "
+            "it is tried again later"
+        ) from error
+
+
+def _check_response(
+    response: httpx.Response, url: str, limits: HttpLimits, *, conditional: bool
+) -> None:
+    status = response.status_code
+    if status == 304:
+        if conditional:
             raise SourceNotModified(url)
-        if response.status_code in (429, 503):
-            moment = retry_after(response.headers.get("Retry-After"))
-            if moment is not None:
-                raise SourceRetryLater(url, moment)
-        response.raise_for_status()
-        size = 0
-        async for chunk in response.aiter_bytes(1 << 20):
-            size += len(chunk)
-            if size > max_bytes:
-                raise SourceError(f"{url} is larger than the limit of {max_bytes} bytes")
-            digest.update(chunk)
-            target.write(chunk)
-        return (
-            digest.hexdigest(),
-            response.headers.get("ETag"),
-            response.headers.get("Last-Modified"),
+        raise SourceError(
+            f"{url} answered 304 Not Modified to a request without validators (no "
+            "If-None-Match nor If-Modified-Since): there is nothing it could be the same as; "
+            "check the URL with its publisher"
         )
+    if status in (429, 503):
+        header = response.headers.get("Retry-After")
+        moment = retry_after(header, max_seconds=limits.max_retry_after)
+        if moment is not None:
+            raise SourceRetryLater(url, moment)
+    response.raise_for_status()
+    media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media_type in _HTML_TYPES:
+        raise SourceError(
+            f"{url} answered an HTML page ({media_type}), not a publication: check the URL "
+            "(a portal, login or error page is not a source)"
+        )
+
+
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_GZIP = frozenset({"gzip", "x-gzip"})
+
+
+def _content_encodings(response: httpx.Response, url: str) -> tuple[str, ...]:
+    """The Content-Encoding to undo; only gzip is asked for, and only gzip is read."""
+    codings = [
+        part.strip().lower() for part in response.headers.get("Content-Encoding", "").split(",")
+    ]
+    encodings = tuple(coding for coding in codings if coding not in ("", "identity"))
+    unknown = [coding for coding in encodings if coding not in _GZIP]
+    if unknown:
+        raise SourceError(
+            f"{url} answered with Content-Encoding {unknown[0][:40]!r}, which is not read "
+            "(only gzip is asked for): ask its publisher for gzip or no encoding"
+        )
+    return encodings
 
 
 @asynccontextmanager
@@ -144,36 +229,35 @@ async def open_source(
     source: str,
     *,
     client: httpx.AsyncClient | None = None,
-    max_bytes: int = 8 * 1024**3,
-    max_seconds: float = 3600,
+    limits: HttpLimits | None = None,
     max_decompressed_bytes: int = 64 * 1024**3,
     etag: str | None = None,
     last_modified: str | None = None,
 ) -> AsyncIterator[OpenedSource]:
-    """The source as a binary stream (gzip undone, within `max_decompressed_bytes`), with a
-    fingerprint of its bytes and the budget that its archive members, if any, inflate within
-    too. An empty source is an error: there is nothing to ingest."""
+    """The source as a binary stream (gzip undone, a Content-Encoding too, all within
+    `max_decompressed_bytes`), with a fingerprint of its bytes and the budget that its
+    archive members, if any, inflate within too. An empty source is an error: there is
+    nothing to ingest."""
     budget = DecompressionBudget(max_decompressed_bytes)
     if is_remote(source):
         if client is None:
             raise SourceError("an HTTP client is needed to read a URL")
         with tempfile.TemporaryFile(prefix="tenders-") as spool:
-            digest, new_etag, new_modified = await download(
+            got = await download(
                 client,
                 source,
                 spool,
-                max_bytes=max_bytes,
+                limits=limits or HttpLimits(),
                 etag=etag,
                 last_modified=last_modified,
-                max_seconds=max_seconds,
             )
             if spool.tell() == 0:
                 raise SourceError(f"{source} answered with an empty body: nothing to ingest")
             spool.seek(0)
             name = Path(urlsplit(source).path).name or source
-            stream = maybe_gunzip(spool, budget, name)
+            stream = maybe_gunzip(content_decoded(spool, got.encodings, budget, name), budget, name)
             yield OpenedSource(
-                stream, name, digest, budget, etag=new_etag, last_modified=new_modified
+                stream, name, got.digest, budget, etag=got.etag, last_modified=got.last_modified
             )
         return
     path = local_path(source)

@@ -67,6 +67,16 @@ def maybe_gunzip(stream: BinaryIO, budget: DecompressionBudget, name: str) -> Bi
     return charged(cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb")), budget, name)
 
 
+def content_decoded(
+    stream: BinaryIO, encodings: tuple[str, ...], budget: DecompressionBudget, name: str
+) -> BinaryIO:
+    """An HTTP body with its Content-Encoding undone (gzip; applied in order, undone in
+    reverse), each inflated byte charged to `budget` like any other decompression."""
+    for _ in reversed(encodings):
+        stream = charged(cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb")), budget, name)
+    return stream
+
+
 class SourceEncodingError(ValueError):
     """The source's bytes are not in the expected encoding."""
 

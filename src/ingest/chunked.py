@@ -18,6 +18,7 @@ from src.ingest.deps import IngestDeps, run_log
 from src.ingest.enqueue import enqueue_chunk
 from src.ingest.locks import advisory_lock
 from src.ingest.pipeline import ingest_items
+from src.ingest.write_policy import WritePolicy
 from src.readers import read_source
 
 _SPLITTABLE = (None, Format.OCDS, Format.ANAC_JSON)
@@ -123,6 +124,7 @@ async def _read_chunk(
             run.id,
             reading,
             location=request.location,
+            policy=WritePolicy.of(request, deps.settings),
             batch_size=deps.settings.ingest_batch_size,
             resume_from=chunk.records_done,
             chunk_id=chunk.id,

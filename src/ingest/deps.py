@@ -13,18 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.domain.runs.request import IngestRequest
+from src.infra.source_policy import Resolver, system_resolver
 
 
 @dataclass(frozen=True)
 class IngestDeps:
     """`http` fetches sources the operator named; `http_restricted` those named by the API or
-    a feed, whose every request (redirects included) passes the source policy."""
+    a feed, whose every connection (redirects included) passes the source policy. `resolve`
+    is the DNS the policy asks (tests give their own: no test traffic leaves the machine)."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     queue: ArqRedis
     http: httpx.AsyncClient
     http_restricted: httpx.AsyncClient
+    resolve: Resolver = system_resolver
 
     def http_for(self, request: IngestRequest) -> httpx.AsyncClient:
         return self.http_restricted if request.restricted else self.http

@@ -9,6 +9,7 @@ import uuid
 from src.domain.runs.services import ChunkService, RunService
 from src.infra.errors import describe, is_transient
 from src.ingest.deps import Attempt, IngestDeps, run_log
+from src.ingest.run_errors import run_error
 
 
 def backoff_seconds(job_try: int, base: float) -> float:
@@ -22,11 +23,14 @@ async def settle_failure(
     run_id: uuid.UUID,
     attempt: Attempt,
     chunk_id: uuid.UUID | None = None,
+    restricted: bool = False,
 ) -> float | None:
     """Record the failed attempt; returns the seconds to wait before the retry, or None when
-    the run (or chunk) has failed for good."""
+    the run (or chunk) has failed for good. The log has the whole error; a restricted run's
+    row only what quotes nothing of its source (see `run_errors`)."""
     settings = deps.settings
     message = describe(error)
+    stored = run_error(error, restricted=restricted)
     log = run_log(run_id, attempt.job_id)
     if is_transient(error) and attempt.job_try < settings.worker_max_tries:
         delay = backoff_seconds(attempt.job_try, settings.worker_retry_backoff)
@@ -37,10 +41,10 @@ async def settle_failure(
             delay,
             message,
         )
-        await _record(deps, run_id, chunk_id, message, retry=True)
+        await _record(deps, run_id, chunk_id, stored, retry=True)
         return delay
     log.error("failed: %s", message)
-    await _record(deps, run_id, chunk_id, message, retry=False)
+    await _record(deps, run_id, chunk_id, stored, retry=False)
     return None
 
 

@@ -16,6 +16,7 @@ from src.domain.runs.services.run_service import RunService
 from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.ingest.releases import resolve_releases
+from src.ingest.write_policy import WritePolicy
 from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
 
 
@@ -85,11 +86,11 @@ class _Batch:
                 self.rejected.append(item)
 
 
-async def _complete(session: AsyncSession, batch: _Batch) -> int:
+async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -> int:
     """Map what the readers handed on unfinished, with the database's state: documents whose
     bytes (with this mapping) were not stored before, and the merged state of every ocid the
-    batch's releases touch. The tenders of known documents count as unchanged unmapped;
-    returns that count."""
+    batch's releases touch; then leave out what the run may not write (as rejections). The
+    tenders of known documents count as unchanged unmapped; returns that count."""
     known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
     skipped = 0
     for document in batch.documents:
@@ -102,7 +103,11 @@ async def _complete(session: AsyncSession, batch: _Batch) -> int:
         clean = all(isinstance(item, TenderRecord) for item in mapped)
         batch.add(mapped, digest=key.digest if clean else None)
     if batch.releases:
-        batch.add(await resolve_releases(session, batch.releases))
+        releases, refused = await policy.screen_releases(session, batch.releases)
+        batch.rejected.extend(refused)
+        batch.add(await resolve_releases(session, releases))
+    batch.records, refused = await policy.screen_records(session, batch.records)
+    batch.rejected.extend(refused)
     return skipped
 
 
@@ -112,6 +117,7 @@ async def ingest_items(
     items: Iterable[SourceItem],
     *,
     location: str,
+    policy: WritePolicy,
     batch_size: int,
     resume_from: int = 0,
     already_done: int = 0,
@@ -119,7 +125,8 @@ async def ingest_items(
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
     current one. The first `resume_from` items were committed by an earlier attempt;
-    `already_done` counts the run's items before this source (earlier pages)."""
+    `already_done` counts the run's items before this source (earlier pages). `policy` says
+    what the run may write."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
     stream = guarded(items)
     if resume_from:
@@ -134,7 +141,7 @@ async def ingest_items(
             next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
             batch = _Batch.of(items_read)
             async with session_factory() as session, session.begin():
-                skipped = await _complete(session, batch)
+                skipped = await _complete(session, batch, policy)
                 counts = await TenderService.upsert_many(session, batch.records, run_id=run_id)
                 counts.unchanged += skipped
                 await RunService.record_batch(

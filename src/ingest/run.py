@@ -66,7 +66,7 @@ async def run_ingest(deps: IngestDeps, request: IngestRequest, attempt: Attempt)
             await enqueue_lost_chunks(deps, run)
             return RunSummary.of(run, started, "split")
         if request.restricted:
-            await check_source_async(request.location, deps.settings)
+            await check_source_async(request.location, deps.settings, resolve=deps.resolve)
         if splittable(deps.settings, request):
             await split(deps, run, request)
             return RunSummary.of(run, started, "split")

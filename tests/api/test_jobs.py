@@ -152,10 +152,12 @@ async def test_a_job_enqueued_over_http_is_run_by_a_real_worker(
         "REDIS_URL": api_settings.require_redis_url(),
         "QUEUE_NAME": api_settings.queue_name,
         "WORKER_POLL_DELAY": "0.05",
-        # The worker checks an API-named source again when it fetches it.
+        # The worker checks an API-named source again when it fetches it, and lets it write
+        # ANAC's namespace only because the operator trusts the fixtures.
         "ALLOWED_SOURCE_DIRS": orjson.dumps(
             [str(d) for d in api_settings.allowed_source_dirs]
         ).decode(),
+        "TRUSTED_SOURCES": orjson.dumps([str(FIXTURES)]).decode(),
     }
     worker = await asyncio.to_thread(
         subprocess.run,

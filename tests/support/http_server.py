@@ -11,10 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Route:
+    """A response. With `stall`, the body is sent short of its Content-Length by one byte
+    and the connection then held, silent, until the test sets the event (at most 10 s)."""
+
     body: bytes
     etag: str | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    stall: threading.Event | None = None
 
 
 @dataclass
@@ -44,9 +48,13 @@ def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
                 self.send_header("ETag", route.etag)
             for name, value in route.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(route.body)))
+            missing = 1 if route.stall is not None else 0
+            self.send_header("Content-Length", str(len(route.body) + missing))
             self.end_headers()
             self.wfile.write(route.body)
+            if route.stall is not None:
+                self.wfile.flush()
+                route.stall.wait(10)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+import httpcore
 
 from src.domain.formats import Format
 from src.domain.runs.request import IngestRequest
+from src.infra.source_policy import Resolver
+from tests.support.api import fake_resolver
 from workers import jobs
-from workers.context import WorkerDeps
+from workers.context import WorkerDeps, http_clients
 
 
 def job_ctx(deps: WorkerDeps, *, job_id: str = "test-job", job_try: int = 1) -> dict[str, Any]:
@@ -22,6 +28,30 @@ def with_settings(ctx: dict[str, Any], **changes: Any) -> WorkerDeps:
     deps: WorkerDeps = ctx["deps"]
     ctx["deps"] = dataclasses.replace(deps, settings=deps.settings.model_copy(update=changes))
     return ctx["deps"]  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def fetching(
+    ctx: dict[str, Any],
+    *,
+    resolve: Resolver = fake_resolver,
+    network: httpcore.AsyncNetworkBackend | None = None,
+    **changes: Any,
+) -> AsyncIterator[WorkerDeps]:
+    """Jobs called with `ctx` fetch with these settings, this DNS and this network (HTTP
+    clients built for them, as the worker builds its own at start-up)."""
+    before: WorkerDeps = ctx["deps"]
+    settings = before.settings.model_copy(update=changes)
+    http, http_restricted = http_clients(settings, resolve=resolve, network=network)
+    ctx["deps"] = dataclasses.replace(
+        before, settings=settings, http=http, http_restricted=http_restricted, resolve=resolve
+    )
+    try:
+        yield ctx["deps"]
+    finally:
+        ctx["deps"] = before
+        await http.aclose()
+        await http_restricted.aclose()
 
 
 async def ingest_source(

@@ -208,5 +208,8 @@ async def test_restricted_sources_are_checked_when_fetched(
     with pytest.raises(SourceNotAllowed, match="ALLOWED_SOURCE_DIRS"):
         await ingest_source(ctx, str(PACKAGE), restricted=True)
     with_settings(ctx, allowed_source_dirs=[PACKAGE.parent])
+    refused = await ingest_source(ctx, str(PACKAGE), restricted=True)
+    assert (refused["inserted"], refused["rejected"]) == (0, 4), "ANAC's data, not trusted"
+    with_settings(ctx, trusted_sources=[str(PACKAGE.parent)])
     summary = await ingest_source(ctx, str(PACKAGE), restricted=True)
     assert summary["inserted"] == 3

@@ -100,6 +100,19 @@ class TenderService:
         return {(source, fmt, key): count for source, fmt, key, count in rows}
 
     @staticmethod
+    async def source_url_outside(
+        session: AsyncSession, source: str, url_patterns: Sequence[str]
+    ) -> str | None:
+        """The `source_url` of one stored tender of namespace `source` that matches none of
+        the LIKE `url_patterns` ("" for a tender stored without one), or None when every
+        stored tender of it matches (or there is none)."""
+        found = await session.execute(
+            _SOURCE_URL_OUTSIDE, {"source": source, "patterns": list(url_patterns)}
+        )
+        row = found.first()
+        return None if row is None else str(row[0])
+
+    @staticmethod
     async def upsert_many(
         session: AsyncSession,
         records: Sequence[TenderRecord],
@@ -239,6 +252,10 @@ _PUBLICATION_COLUMNS = [
 _STORED_TENDERS = text(
     "SELECT identity_key, content_hash, source_updated_at FROM tenders "
     "WHERE identity_key = ANY(CAST(:keys AS text[]))"
+)
+_SOURCE_URL_OUTSIDE = text(
+    "SELECT coalesce(source_url, '') FROM tenders WHERE source = :source "
+    "AND NOT coalesce(source_url, '') LIKE ANY(CAST(:patterns AS text[])) LIMIT 1"
 )
 _STORED_PUBLICATIONS = text(
     "SELECT p.source, p.format, p.document_key, p.content_hash, p.source_updated_at "
