@@ -147,6 +147,8 @@ class Settings(BaseSettings):
     @field_validator("api_allowed_hosts")
     @classmethod
     def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        if not hosts:
+            raise ValueError("API_ALLOWED_HOSTS is empty: name the hosts clients use, or *")
         for host in hosts:
             wildcard = "*" in host
             if wildcard and host != "*" and (not host.startswith("*.") or "*" in host[1:]):

@@ -230,3 +230,5 @@ def test_allowed_hosts_as_a_comma_list_or_json() -> None:
     assert Settings(api_allowed_hosts='["*.example.org"]').api_allowed_hosts == ["*.example.org"]
     with pytest.raises(ValueError, match="a wildcard is"):
         Settings(api_allowed_hosts="ex*ample.org")
+    with pytest.raises(ValueError, match="API_ALLOWED_HOSTS is empty"):
+        Settings(api_allowed_hosts=" ")
