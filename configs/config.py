@@ -6,12 +6,16 @@ Connection URLs are secrets: they can carry passwords, so they are `SecretStr` a
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from configs.tokens import ApiToken, parse_tokens
 
 
 class ConfigurationError(RuntimeError):
@@ -39,7 +43,10 @@ def redact_url(url: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # A value that fails validation is not echoed: it may be a password or a token.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # PRIMARY_DB_URL / ANALYTICS_DB_URL (the names of the "multiple databases" example) are
     # accepted as aliases.
@@ -124,8 +131,53 @@ class Settings(BaseSettings):
     # would replace the real tender and pin it, and is refused.
     future_date_tolerance: int = Field(default=24 * 3600, ge=0)
 
+    # The HTTP API. Clients need a token (configs/tokens.py says how to write them); with
+    # none configured every request but /healthz is refused, unless API_INSECURE is set
+    # (`tenders api` sets it itself on a loopback address).
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
+    api_insecure: bool = False
+    # Requests per minute per token (a token bucket in Redis, so every API process shares
+    # it), and how many may come at once before the bucket is empty.
+    api_rate_per_minute: int = Field(default=300, ge=1)
+    api_rate_burst: int = Field(default=60, ge=1)
+    # Ingest runs one token may have queued or running at a time.
+    api_max_queued_runs: int = Field(default=50, ge=1)
+    # Host headers the API answers to (TrustedHostMiddleware): a JSON list or a comma list.
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "[::1]"]
+    )
+    # /docs and /redoc (their pages load Swagger UI and ReDoc from a CDN) and a public
+    # /openapi.json; off, the schema is at /openapi.json for holders of a read token.
+    api_docs: bool = False
+
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _api_tokens(cls, value: object) -> list[ApiToken]:
+        return parse_tokens(value)
+
+    @field_validator("api_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("[") and text.endswith("]") and '"' in text:
+                return json.loads(text)  # a JSON list; `[::1],localhost` is a comma list
+            return [host.strip() for host in text.split(",") if host.strip()]
+        return value
+
+    @field_validator("api_allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        if not hosts:
+            raise ValueError("API_ALLOWED_HOSTS is empty: name the hosts clients use, or *")
+        for host in hosts:
+            wildcard = "*" in host
+            if wildcard and host != "*" and (not host.startswith("*.") or "*" in host[1:]):
+                raise ValueError(f"API_ALLOWED_HOSTS: {host!r}: a wildcard is *.example.com")
+        return hosts
 
     @field_validator("database_url", "analytics_database_url", mode="before")
     @classmethod

@@ -2,7 +2,10 @@
 
 `create_app(settings)` builds the app; its lifespan owns the engines (primary, and the
 analytics/replica one when ANALYTICS_DATABASE_URL is set) and the arq pool, and disposes them
-at shutdown. Routes get one session per request from the dependencies in `deps`.
+at shutdown. Routes get one session per request from the dependencies in `deps`. In front of
+them: the Host header is checked (API_ALLOWED_HOSTS), then the caller's token and rate
+(`auth`). /docs and /redoc are served only when API_DOCS is on (their pages load scripts
+from a CDN); otherwise the schema is at /openapi.json for holders of a read token.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.exceptions
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
 from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders
+from src.api.auth import TokenAuth, require_read
 from src.api.deps import ApiState
 from src.infra.database import create_engine, create_session_factory
 from src.infra.errors import is_transient
@@ -57,16 +62,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if analytics_engine is not engine:
                 await analytics_engine.dispose()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="tenders",
         summary="Public-procurement tenders, kept complete and current.",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.settings = settings
     app.state.api = None
     for module in (routes_tenders, routes_changes, routes_jobs, routes_ops):
         app.include_router(module.router)
+    if not docs:
+        _schema_for_readers(app)
+    # The last added runs first: a wrong Host is refused before any token is looked at.
+    app.add_middleware(TokenAuth, settings=settings)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api_allowed_hosts)
     for error_type in (
         sa_exc.DBAPIError,
         sa_exc.TimeoutError,
@@ -76,6 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.add_exception_handler(error_type, _unavailable)
     return app
+
+
+def _schema_for_readers(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
 
 async def _unavailable(request: Request, error: Exception) -> JSONResponse:

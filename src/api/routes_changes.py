@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.api import cursors
+from src.api.auth import AUTH_RESPONSES, require_read
 from src.api.deps import get_analytics_db
 from src.api.params import Cursor, Limit, UtcDateTime, invalid
 from src.api.queries import change_page, since_key
 from src.api.schemas import ChangeFeedItem, ChangeFeedPage
 
-router = APIRouter(tags=["changes"])
+router = APIRouter(tags=["changes"], dependencies=[Depends(require_read)], responses=AUTH_RESPONSES)
 CHANGE_CURSOR = "c"
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
+from src.api.auth import AUTH_RESPONSES, Principal, require_read, require_write
 from src.api.deps import get_db, get_queue, get_resolver, get_session_factory, get_settings
 from src.api.params import invalid
 from src.api.schemas import (
@@ -28,10 +29,12 @@ from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
 from src.infra.queue import deserialize
 from src.infra.source_policy import Resolver, SourceNotAllowed, check_source_async
-from src.ingest.enqueue import enqueue_ingest
+from src.ingest.enqueue import QueueFullError, enqueue_ingest
 
 log = logging.getLogger("tenders.api")
-router = APIRouter(tags=["ingest jobs"])
+router = APIRouter(tags=["ingest jobs"], responses=AUTH_RESPONSES)
+# A full queue drains at the workers' pace: a minute is a fair first guess.
+QUEUE_FULL_RETRY_AFTER = 60
 
 
 @router.post(
@@ -44,6 +47,7 @@ router = APIRouter(tags=["ingest jobs"])
 async def create_ingest_job(
     body: IngestJobRequest,
     response: Response,
+    caller: Annotated[Principal, Depends(require_write)],
     settings: Annotated[Settings, Depends(get_settings)],
     resolve: Annotated[Resolver, Depends(get_resolver)],
     queue: Annotated[ArqRedis, Depends(get_queue)],
@@ -51,19 +55,32 @@ async def create_ingest_job(
 ) -> IngestJobAccepted:
     """Queue an http(s) URL of a public host, or a file inside the server's
     ALLOWED_SOURCE_DIRS. The same source already queued or running is not queued twice: the
-    answer then names the run in progress (`created: false`)."""
+    answer then names the run in progress (`created: false`). A token may have at most
+    API_MAX_QUEUED_RUNS runs queued or running: past that, 429 and Retry-After."""
     try:
         source = await check_source_async(body.source, settings, resolve=resolve)
     except SourceNotAllowed as refused:
         invalid(("body", "source"), str(refused), body.source)
-    request = IngestRequest(source, format=body.format, encoding=body.encoding, restricted=True)
-    enqueued = await enqueue_ingest(queue, sessions, request)
+    request = IngestRequest(
+        source,
+        format=body.format,
+        encoding=body.encoding,
+        restricted=True,
+        submitted_by=caller.name,
+    )
+    try:
+        enqueued = await enqueue_ingest(
+            queue, sessions, request, max_unfinished=settings.api_max_queued_runs
+        )
+    except QueueFullError as full:
+        headers = {"Retry-After": str(QUEUE_FULL_RETRY_AFTER)}
+        raise HTTPException(429, str(full), headers) from None
     run_id = enqueued.run_id
     if run_id is None:
         run_id = await _run_in_progress(queue, sessions, enqueued.job_id)
     if run_id is not None:
         response.headers["Location"] = f"/ingest-jobs/{run_id}"
-    log.info("queued %s as run %s (new: %s)", source, run_id, enqueued.created)
+    log.info("%s queued %s as run %s (new: %s)", caller.name, source, run_id, enqueued.created)
     return IngestJobAccepted(
         id=run_id,
         job_id=enqueued.job_id,
@@ -104,6 +121,7 @@ async def _run_in_progress(
     response_model=IngestJobOut,
     responses={404: {"model": ErrorMessage, "description": "No such ingest job."}},
     summary="Follow an ingest job",
+    dependencies=[Depends(require_read)],
 )
 async def get_ingest_job(
     run_id: uuid.UUID, db: Annotated[AsyncSession, Depends(get_db)]

@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from src.api.auth import AUTH_RESPONSES, require_metrics
 from src.api.deps import ApiState, get_analytics_db, get_queue, get_state
 from src.api.metrics import collect, render
 from src.api.schemas import Health
@@ -52,7 +53,8 @@ async def healthz(
     state: Annotated[ApiState, Depends(get_state)],
     queue: Annotated[ArqRedis, Depends(get_queue)],
 ) -> Response:
-    """200 when PostgreSQL (and the replica, when configured) and Redis answer, else 503."""
+    """200 when PostgreSQL (and the replica, when configured) and Redis answer, else 503.
+    Open to anyone (load balancers have no token): it tells up or down, nothing more."""
     checks = [
         _check("postgres", _select_one(state.engine)),
         _check("redis", _ping(queue)),
@@ -74,7 +76,11 @@ async def healthz(
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **AUTH_RESPONSES,
+    },
+    dependencies=[Depends(require_metrics)],
 )
 async def metrics(db: Annotated[AsyncSession, Depends(get_analytics_db)]) -> Response:
     """Ingest figures from the ingest_runs table, in Prometheus' text format."""

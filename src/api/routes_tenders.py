@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.api import cursors
+from src.api.auth import AUTH_RESPONSES, require_read
 from src.api.deps import get_analytics_db, get_db
 from src.api.params import Cig, Cpv, Cursor, Limit, Text, UtcDateTime, invalid
 from src.api.queries import TenderFilters, cpv_prefix, search_words, tender_page
@@ -18,7 +19,7 @@ from src.domain.tender.schemas import TenderStatus
 from src.domain.tender.services import TenderService
 from src.domain.tender.services.history import tender_history
 
-router = APIRouter(tags=["tenders"])
+router = APIRouter(tags=["tenders"], dependencies=[Depends(require_read)], responses=AUTH_RESPONSES)
 
 Db = Annotated[AsyncSession, Depends(get_db)]
 ReadDb = Annotated[AsyncSession, Depends(get_analytics_db)]

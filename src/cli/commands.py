@@ -22,11 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
+from src.cli import display
+from src.cli.display import cell, printable
 from src.domain.formats import Format
 from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
-from src.domain.tender.services.export import EXPORT_FIELDS, export_rows
+from src.domain.tender.services.export import EXPORT_FIELDS, csv_row, export_rows
 from src.domain.tender.services.history import changes_since, find_tender, tender_history
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database import migrate as migrations
@@ -86,9 +88,9 @@ async def ingest(request: IngestRequest) -> None:
     finally:
         await pool.aclose()
     if outcome.created:
-        out.print(f"queued job {outcome.job_id} (run {outcome.run_id})")
+        out.print(cell(f"queued job {outcome.job_id} (run {outcome.run_id})"))
     else:
-        out.print(f"already queued or running: job {outcome.job_id}")
+        out.print(cell(f"already queued or running: job {outcome.job_id}"))
 
 
 async def run_worker(*, burst: bool) -> None:
@@ -157,7 +159,7 @@ async def run_once(source: str | None) -> None:
             await session.execute(query.order_by(IngestRun.queued_at.desc()).limit(1))
         ).scalar_one_or_none()
     seconds = time.monotonic() - started
-    table = Table(title=f"ingest of {source}")
+    table = Table(title=cell(f"ingest of {source}"))
     for column in ("inserted", "updated", "unchanged", "rejected", "status", "seconds"):
         table.add_column(column, justify="right")
     if run is None:
@@ -172,7 +174,7 @@ async def run_once(source: str | None) -> None:
     )
     out.print(table)
     if run.error:
-        err.print(f"error: {run.error}")
+        err.print(cell(f"error: {run.error}"))
     if run.status != "complete":
         raise SystemExit(1)
 
@@ -185,34 +187,7 @@ async def list_runs(format_name: str, limit: int) -> None:
             sys.stdout.buffer.write(_dumps({f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}))
         sys.stdout.flush()
         return
-    table = Table()
-    for column in (
-        "id",
-        "source",
-        "status",
-        "inserted",
-        "updated",
-        "unchanged",
-        "rejected",
-        "started",
-        "finished",
-        "error",
-    ):
-        table.add_column(column, overflow="fold")
-    for run in runs:
-        table.add_row(
-            str(run.id),
-            run.source,
-            run.status,
-            str(run.inserted),
-            str(run.updated),
-            str(run.unchanged),
-            str(run.rejected),
-            run.started_at.isoformat(timespec="seconds") if run.started_at else "",
-            run.finished_at.isoformat(timespec="seconds") if run.finished_at else "",
-            run.error or "",
-        )
-    out.print(table)
+    out.print(display.runs_table(runs))
 
 
 async def list_rejections(run_id: uuid.UUID) -> None:
@@ -221,12 +196,7 @@ async def list_rejections(run_id: uuid.UUID) -> None:
         if run is None:
             raise SystemExit(f"no run {run_id}")
         rows = await RunService.rejections(session, run_id)
-    table = Table(title=f"{len(rows)} rejections of run {run_id}")
-    for column in ("position", "reason", "snippet"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(row.position or "", row.reason, (row.snippet or "")[:120])
-    out.print(table)
+    out.print(display.rejections_table(run_id, rows))
 
 
 async def export(format_name: str) -> None:
@@ -237,7 +207,7 @@ async def export(format_name: str) -> None:
     async with database() as session_factory, session_factory() as session:
         async for row in export_rows(session):
             if writer is not None:
-                writer.writerow({k: _jsonable(v) if v is not None else "" for k, v in row.items()})
+                writer.writerow(csv_row(row))
             else:
                 stdout.buffer.write(_dumps({k: _jsonable(v) for k, v in row.items()}))
     stdout.flush()
@@ -262,55 +232,30 @@ async def feeds_add(
             interval_seconds=interval,
             encoding=encoding,
         )
-        out.print(f"feed {feed.id}: {feed.source} every {feed.interval_seconds} s")
+        out.print(cell(f"feed {feed.id}: {feed.source} every {feed.interval_seconds} s"))
 
 
 async def feeds_list() -> None:
     async with database() as session_factory, session_factory() as session:
         feeds = await FeedService.list(session)
-    table = Table()
-    for column in ("id", "source", "format", "interval s", "enabled", "last enqueued"):
-        table.add_column(column, overflow="fold")
-    for feed in feeds:
-        table.add_row(
-            str(feed.id),
-            feed.source,
-            feed.format or "auto",
-            str(feed.interval_seconds),
-            "yes" if feed.enabled else "no",
-            feed.last_enqueued_at.isoformat(timespec="seconds")
-            if feed.last_enqueued_at
-            else "never",
-        )
-    out.print(table)
+    out.print(display.feeds_table(feeds))
 
 
 async def feeds_remove(source_or_id: str) -> None:
     async with database() as session_factory, session_factory() as session, session.begin():
         removed = await FeedService.remove(session, source_or_id)
     if not removed:
-        raise SystemExit(f"no feed {source_or_id}")
-    out.print(f"removed {source_or_id}")
+        raise SystemExit(f"no feed {printable(source_or_id)}")
+    out.print(cell(f"removed {source_or_id}"))
 
 
 async def history(cig_or_id: str) -> None:
     async with database() as session_factory, session_factory() as session:
         tender = await find_tender(session, cig_or_id)
         if tender is None:
-            raise SystemExit(f"no tender {cig_or_id}")
+            raise SystemExit(f"no tender {printable(cig_or_id)}")
         rows = await tender_history(session, tender.id)
-    table = Table(title=f"{tender.cig or tender.identity_key}: {tender.title[:80]}")
-    for column in ("changed at", "field", "old", "new", "run"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            row.changed_at.isoformat(timespec="seconds"),
-            row.field,
-            row.old_value or "",
-            row.new_value or "",
-            str(row.run_id or ""),
-        )
-    out.print(table if rows else "no changes recorded")
+    out.print(display.history_table(tender, rows) if rows else "no changes recorded")
 
 
 async def changes(since: datetime, format_name: str, limit: int | None) -> None:
@@ -323,18 +268,7 @@ async def changes(since: datetime, format_name: str, limit: int | None) -> None:
             sys.stdout.buffer.write(_dumps({k: _jsonable(v) for k, v in row.items()}))
         sys.stdout.flush()
         return
-    table = Table()
-    for column in ("changed at", "tender", "field", "old", "new"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["changed_at"].isoformat(timespec="seconds"),
-            row["cig"] or row["identity_key"],
-            row["field"],
-            row["old_value"] or "",
-            row["new_value"] or "",
-        )
-    out.print(table)
+    out.print(display.changes_table(rows))
 
 
 async def reprocess(source: str | None) -> None:

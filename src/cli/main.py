@@ -37,10 +37,17 @@ FormatOption = Annotated[
 ]
 
 
+# Commands that touch neither the database nor Redis: no servers are started for them.
+OFFLINE_COMMANDS = frozenset({"api-token"})
+
+
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _setup(
+    context: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
+) -> None:
     configure_logging(verbose)
-    resolve_servers()
+    if context.invoked_subcommand not in OFFLINE_COMMANDS:
+        resolve_servers()
 
 
 @app.command()
@@ -152,11 +159,38 @@ def feeds_remove(source_or_id: str) -> None:
 def api(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    insecure: Annotated[
+        bool,
+        typer.Option(help="Serve without API_TOKENS on a non-loopback address (no auth)."),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API (tenders, changes, ingest jobs, /healthz, /metrics) with uvicorn."""
+    """Serve the HTTP API (tenders, changes, ingest jobs, /healthz, /metrics) with uvicorn.
+    Clients need a token from API_TOKENS; without any, only on a loopback address."""
     from src.cli.serve_api import serve
 
-    serve(host, port)
+    serve(host, port, insecure=insecure)
+
+
+@app.command("api-token")
+def api_token(
+    name: Annotated[str, typer.Argument(help="Who holds it: shown in logs and run rows.")],
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: read (tenders, changes, jobs), write (queue ingests), metrics."
+        ),
+    ] = "read",
+) -> None:
+    """Make a new API token: prints the token (give it to the client; it is not stored) and
+    the entry to add to API_TOKENS (only its hash)."""
+    from configs.tokens import new_token
+
+    try:
+        token, entry = new_token(name, scope.split(","))
+    except ValueError as error:
+        raise typer.BadParameter(str(error).replace("API_TOKENS entry 1", "the token")) from None
+    typer.echo(f"token: {token}")
+    typer.echo(f"API_TOKENS entry: {entry.entry()}")
 
 
 @db_app.command("upgrade")

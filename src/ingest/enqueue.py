@@ -25,19 +25,42 @@ def job_id_for(queue_name: str, request: IngestRequest) -> str:
     return ingest_job_id(queue_name, request.location, request.format)
 
 
+class QueueFullError(Exception):
+    """A submitter already has as many runs queued or running as it may."""
+
+    def __init__(self, submitted_by: str, unfinished: int, limit: int) -> None:
+        super().__init__(
+            f"{submitted_by} has {unfinished} ingest runs queued or running, the most allowed "
+            f"(API_MAX_QUEUED_RUNS={limit}): retry when some have finished"
+        )
+        self.submitted_by = submitted_by
+        self.unfinished = unfinished
+        self.limit = limit
+
+
 async def enqueue_ingest(
     pool: ArqRedis,
     session_factory: async_sessionmaker[AsyncSession],
     request: IngestRequest,
+    *,
+    max_unfinished: int | None = None,
 ) -> Enqueued:
     """Queue `request`. The job id is stable, so a source already queued or running is not
     queued twice; the run row is written after the job exists (the worker creates it too if
-    it gets there first)."""
-    job_id = job_id_for(pool.default_queue_name, request)
-    job = await pool.enqueue_job(INGEST_FUNCTION, **request.to_job(), _job_id=job_id)
-    if job is None:
-        return Enqueued(job_id=job_id, run_id=None, created=False)
+    it gets there first). With `max_unfinished`, a request that names its submitter raises
+    QueueFullError when that submitter has this many runs queued or running already; the check
+    and the new row are one transaction, under a lock per submitter."""
     async with session_factory() as session, session.begin():
+        submitter = request.submitted_by
+        if max_unfinished is not None and submitter is not None:
+            await RunService.lock_submitter(session, submitter)
+            unfinished = await RunService.count_unfinished(session, submitter)
+            if unfinished >= max_unfinished:
+                raise QueueFullError(submitter, unfinished, max_unfinished)
+        job_id = job_id_for(pool.default_queue_name, request)
+        job = await pool.enqueue_job(INGEST_FUNCTION, **request.to_job(), _job_id=job_id)
+        if job is None:
+            return Enqueued(job_id=job_id, run_id=None, created=False)
         await RunService.queue(session, request, job_id=job_id)
     return Enqueued(job_id=job_id, run_id=request.run_id, created=True)
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.infra.database import create_engine, create_session_factory
-from tests.support.api import build_app, clear_queue, running
+from tests.support.api import TEST_HOST, TOKENS, build_app, clear_queue, running
 from tests.support.paths import FIXTURES, ROOT
 from tests.support.servers import Servers
 
@@ -35,6 +35,8 @@ def api_settings(servers: Servers, fresh_database_url: str, sources_dir: Path) -
         allowed_source_dirs=[sources_dir, FIXTURES],
         worker_poll_delay=0.05,
         data_dir=ROOT / ".data",
+        api_tokens=list(TOKENS.values()),
+        api_allowed_hosts=["127.0.0.1", TEST_HOST],
     )
 
 

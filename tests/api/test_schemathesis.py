@@ -1,6 +1,7 @@
 """A bounded schemathesis run against the app's own OpenAPI schema, served by uvicorn on
 127.0.0.1 with real PostgreSQL and Redis: no input makes it answer 5xx, and valid input gets
-answers that match the schema."""
+answers that match the schema. It holds a token with every scope, and limits that a run of
+a few hundred requests does not reach."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from tests.support.api import build_app, clear_queue, record, store
+from tests.support.api import TEST_TOKEN, bearer, build_app, clear_queue, record, store
 from tests.support.polling import wait_for
 
 pytestmark = pytest.mark.slow
@@ -64,7 +65,7 @@ def serving(app: FastAPI) -> Iterator[str]:
 
 def fuzz(base_url: str) -> list[str]:
     """Every operation, with valid and with invalid data; returns what failed."""
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", headers=bearer(TEST_TOKEN))
     failures: list[str] = []
     for result in schema.get_all_operations():
         if not isinstance(result, Ok):
@@ -98,7 +99,7 @@ def exercise(
     )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case[Any]) -> None:
-        response = case.call(base_url=base_url, timeout=30)
+        response = case.call(base_url=base_url, headers=bearer(TEST_TOKEN), timeout=30)
         case.validate_response(response, checks=checks)
 
     run()
@@ -108,9 +109,11 @@ async def test_no_input_makes_the_api_fail(
     api_settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     await store(sessions, [record(n) for n in range(1, 6)])
+    unlimited = {"api_rate_per_minute": 100_000, "api_rate_burst": 100_000}
+    fuzzed = Settings(**{**api_settings.model_dump(), **unlimited, "api_max_queued_runs": 10_000})
     try:
-        with serving(build_app(api_settings)) as base_url:
+        with serving(build_app(fuzzed)) as base_url:
             failures = await asyncio.to_thread(fuzz, base_url)
     finally:
-        await clear_queue(api_settings)
+        await clear_queue(fuzzed)
     assert not failures, "\n\n".join(failures)

@@ -30,6 +30,7 @@ FULL = IngestRequest(
     encoding="cp1252",
     feed_id=uuid.uuid4(),
     restricted=True,
+    submitted_by="ci",
 )
 
 

@@ -1,5 +1,6 @@
 """The real API app for tests: built with a fake DNS resolver (no test traffic leaves the
-machine), run with its lifespan behind an httpx client, and seeded with valid tenders."""
+machine), run with its lifespan behind an httpx client that holds a token with every scope,
+and seeded with valid tenders."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
+from configs.tokens import ApiToken, hash_token
 from src.api import create_app
 from src.api.deps import get_resolver
 from src.domain.tender.schemas import TenderRecord
@@ -28,6 +30,27 @@ FAKE_DNS: dict[str, list[str]] = {
     "localhost": ["127.0.0.1", "::1"],
 }
 BASE_TIME = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+# The clients' base URL's host, which the app's API_ALLOWED_HOSTS must name.
+TEST_HOST = "api.test"
+TEST_TOKEN = "tnd_test-token-with-every-scope"
+TOKENS = {
+    TEST_TOKEN: ApiToken(
+        name="test", scopes=frozenset({"read", "write", "metrics"}), sha256=hash_token(TEST_TOKEN)
+    ),
+    "tnd_reader": ApiToken(
+        name="reader", scopes=frozenset({"read"}), sha256=hash_token("tnd_reader")
+    ),
+    "tnd_writer": ApiToken(
+        name="writer", scopes=frozenset({"write"}), sha256=hash_token("tnd_writer")
+    ),
+    "tnd_scraper": ApiToken(
+        name="scraper", scopes=frozenset({"metrics"}), sha256=hash_token("tnd_scraper")
+    ),
+}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def fake_resolver(host: str) -> list[str]:
@@ -44,12 +67,16 @@ def build_app(settings: Settings, resolver: Resolver = fake_resolver) -> FastAPI
 
 
 @asynccontextmanager
-async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its lifespan (engines, arq pool) running, and a client talking to it."""
+async def running(app: FastAPI, token: str | None = TEST_TOKEN) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (engines, arq pool) running, and a client talking to it
+    with `token` (None: with no token)."""
     transport = httpx.ASGITransport(app=app)
+    headers = bearer(token) if token is not None else {}
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
+        httpx.AsyncClient(
+            transport=transport, base_url=f"http://{TEST_HOST}", headers=headers
+        ) as client,
     ):
         yield client
 

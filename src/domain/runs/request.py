@@ -14,7 +14,8 @@ from src.domain.formats import Format
 @dataclass(frozen=True, slots=True)
 class IngestRequest:
     """`location` is a path, file:// or http(s):// URL; `restricted` sources (named by the API
-    or a feed) are checked against the source policy at every fetch."""
+    or a feed) are checked against the source policy at every fetch; `submitted_by` names the
+    API token that asked (its queued runs are capped)."""
 
     location: str
     format: Format | None = None
@@ -22,6 +23,7 @@ class IngestRequest:
     feed_id: uuid.UUID | None = None
     restricted: bool = False
     run_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    submitted_by: str | None = None
 
     def to_job(self) -> dict[str, Any]:
         """The job's keyword arguments: JSON values only (payloads are never pickled)."""
@@ -32,6 +34,7 @@ class IngestRequest:
             "feed_id": str(self.feed_id) if self.feed_id else None,
             "restricted": self.restricted,
             "run_id": str(self.run_id),
+            "submitted_by": self.submitted_by,
         }
 
     @classmethod
@@ -43,6 +46,7 @@ class IngestRequest:
             raise ValueError(f"ingest job without a location: {sorted(payload)}")
         run_id = payload.get("run_id")
         feed_id = payload.get("feed_id")
+        submitted_by = payload.get("submitted_by")
         return cls(
             location=location,
             format=Format.parse(payload.get("format")),
@@ -50,6 +54,7 @@ class IngestRequest:
             feed_id=uuid.UUID(feed_id) if feed_id else None,
             restricted=bool(payload.get("restricted", False)),
             run_id=uuid.UUID(run_id) if run_id else uuid.uuid4(),
+            submitted_by=submitted_by if isinstance(submitted_by, str) else None,
         )
 
     def with_location(self, location: str) -> IngestRequest:

@@ -33,6 +33,8 @@ class IngestRun(Base):
     feed_id: Mapped[uuid.UUID | None] = mapped_column()
     # Named by the API or a feed: fetched only where the source policy allows.
     restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The API token that queued it (None: the CLI, a feed); its unfinished runs are capped.
+    submitted_by: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
@@ -55,6 +57,7 @@ class IngestRun(Base):
     __table_args__ = (
         Index("ix_ingest_runs_status_queued_at", "status", "queued_at"),
         Index("ix_ingest_runs_queued_at", "queued_at"),
+        Index("ix_ingest_runs_submitted_by_status", "submitted_by", "status"),
     )
 
     def request(self) -> IngestRequest:
@@ -67,4 +70,5 @@ class IngestRun(Base):
             feed_id=self.feed_id,
             restricted=self.restricted,
             run_id=self.id,
+            submitted_by=self.submitted_by,
         )

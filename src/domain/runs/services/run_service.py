@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,6 +138,28 @@ class RunService:
         )
 
     @staticmethod
+    async def lock_submitter(session: AsyncSession, submitted_by: str) -> None:
+        """Until this transaction ends, no other one counts or queues this submitter's runs:
+        a cap checked under it cannot be overshot by requests that arrive together."""
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"ingest-submitter:{submitted_by}"},
+        )
+
+    @staticmethod
+    async def count_unfinished(session: AsyncSession, submitted_by: str) -> int:
+        """Runs this submitter has queued or running."""
+        count = await session.scalar(
+            select(func.count())
+            .select_from(IngestRun)
+            .where(
+                IngestRun.submitted_by == submitted_by,
+                IngestRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
+            )
+        )
+        return int(count or 0)
+
+    @staticmethod
     async def get(session: AsyncSession, run_id: uuid.UUID) -> IngestRun | None:
         return await session.get(IngestRun, run_id)
 
@@ -191,4 +213,5 @@ def _request_columns(request: IngestRequest) -> dict[str, object]:
         "encoding": request.encoding,
         "feed_id": request.feed_id,
         "restricted": request.restricted,
+        "submitted_by": request.submitted_by,
     }
