@@ -90,9 +90,9 @@ class RunService:
                 Rejection(
                     run_id=run_id,
                     source=source,
-                    position=r.position,
-                    reason=r.reason,
-                    snippet=r.snippet,
+                    position=_storable(r.position),
+                    reason=_storable(r.reason),
+                    snippet=_storable(r.snippet),
                 )
                 for r in rejected
             )
@@ -175,6 +175,11 @@ class RunService:
             .order_by(IngestRun.queued_at)
         )
         return result.scalars().all()
+
+
+def _storable(text: str | None) -> str | None:
+    """Text PostgreSQL takes: a rejection quotes broken input, which may hold NUL bytes."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 def stalled_thresholds(
