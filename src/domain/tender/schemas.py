@@ -207,12 +207,22 @@ class TenderRecord(TenderCreate):
         return content_hash(self.hashed_fields())
 
 
+def _escaped(part: str) -> str:
+    return part.replace("\\", "\\\\").replace(":", "\\:")
+
+
 def identity_key(source: str, procedure_id: str, lot_id: str | None, cig: str | None) -> str:
-    """The natural key: ANAC records by CIG (one CIG across all ANAC formats), others by
-    source, procedure and lot (a procedure without lots counts as one lot)."""
+    """The natural key: ANAC records by CIG (`anac:<CIG>`, one CIG across all ANAC formats),
+    others by source, procedure and lot (a procedure without lots counts as one lot):
+    `<source>:<procedure>:<lot>`, where `\\` and `:` inside the procedure and lot ids are
+    escaped with a `\\`. The source namespace keeps its own colons (`ocds:<prefix>`; only
+    a `\\` in it is escaped): read from the right, the last two unescaped colons end it,
+    so no two (source, procedure, lot) share a key, nor any of them an ANAC key (one colon).
+    Migration 0004 re-keyed the rows written before the escaping."""
     if source == "anac" and cig:
         return f"anac:{cig}"
-    return f"{source}:{procedure_id}:{lot_id or ''}"
+    namespace = source.replace("\\", "\\\\")
+    return f"{namespace}:{_escaped(procedure_id)}:{_escaped(lot_id or '')}"
 
 
 def fits_timestamptz(value: datetime) -> bool:
