@@ -3,6 +3,7 @@ any worker may take; the run completes with its last chunk."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -13,7 +14,14 @@ from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
 from src.infra.chunks import is_json_lines, open_range, plan_ranges
 from src.infra.queue import ingest_job_id, job_in_redis
-from src.infra.sources import SourceError, file_fingerprint, is_remote, local_path
+from src.infra.sources import (
+    SourceError,
+    file_fingerprint,
+    is_regular_file,
+    is_remote,
+    local_path,
+    open_regular_file,
+)
 from src.ingest.deps import IngestDeps, run_log
 from src.ingest.enqueue import enqueue_chunk
 from src.ingest.locks import advisory_lock
@@ -24,11 +32,16 @@ _SPLITTABLE = (None, Format.OCDS, Format.ANAC_JSON)
 
 
 def splittable(settings: Settings, request: IngestRequest) -> bool:
+    """A large local JSON Lines file. Blocking I/O (it reads the first line): call it off
+    the event loop. Anything but a regular file is left to the ordinary path, which refuses
+    it with a message."""
     if is_remote(request.location) or request.format not in _SPLITTABLE:
         return False
     try:
         path = local_path(request.location)
-        return bool(path.stat().st_size >= settings.chunk_min_bytes and is_json_lines(path))
+        if not is_regular_file(path) or path.stat().st_size < settings.chunk_min_bytes:
+            return False
+        return is_json_lines(path)
     except (OSError, SourceError):
         return False  # reported by the ordinary path, which opens it
 
@@ -110,7 +123,7 @@ async def _read_chunk(
     path = local_path(request.location)
     if file_fingerprint(path) != run.source_fingerprint:
         raise SourceError(f"{path} changed while it was being ingested in chunks; ingest it again")
-    with path.open("rb") as handle:
+    with await asyncio.to_thread(open_regular_file, path) as handle:
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",

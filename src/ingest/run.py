@@ -4,6 +4,7 @@ worker's job), which asks `outcome.settle` whether to retry."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -67,7 +68,7 @@ async def run_ingest(deps: IngestDeps, request: IngestRequest, attempt: Attempt)
             return RunSummary.of(run, started, "split")
         if request.restricted:
             await check_source_async(request.location, deps.settings)
-        if splittable(deps.settings, request):
+        if await asyncio.to_thread(splittable, deps.settings, request):
             await split(deps, run, request)
             return RunSummary.of(run, started, "split")
         finished = await _read_and_finish(deps, run, request, validators, log)
