@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,11 @@ class Route:
     etag: str | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    # A publisher that hangs: the answer waits until this is set (at most STALL_SECONDS).
+    stall: threading.Event | None = None
+
+
+STALL_SECONDS = 120
 
 
 @dataclass
@@ -35,6 +41,12 @@ def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
             if route is None:
                 self.send_error(404)
                 return
+            if route.stall is not None:
+                route.stall.wait(STALL_SECONDS)
+            with contextlib.suppress(ConnectionError):  # a client that stopped waiting
+                self._answer(route)
+
+        def _answer(self, route: Route) -> None:
             if route.etag and self.headers.get("If-None-Match") == route.etag:
                 self.send_response(304)
                 self.end_headers()
@@ -58,5 +70,8 @@ def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
     try:
         yield publisher
     finally:
+        for route in publisher.routes.values():
+            if route.stall is not None:
+                route.stall.set()
         server.shutdown()
         server.server_close()
