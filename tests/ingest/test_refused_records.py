@@ -73,6 +73,12 @@ def _ocid_of_10_kb_in_the_release_store() -> dict[str, Any]:
             "tender": {"title": "Gara"}}  # fmt: skip
 
 
+def _nul_in_an_ocid() -> dict[str, Any]:
+    """Not checked before the write: the database's refusal is isolated from the batch."""
+    return {"ocid": "ocds-zzzzzz-1\u0000", "id": "r1", "date": "2025-01-01T00:00:00Z",
+            "tag": ["compiled"], "tender": {"title": "Gara", "lots": [{"id": "1"}]}}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Kind:
     bad: Callable[[], dict[str, Any]]
@@ -84,6 +90,7 @@ KINDS = {
     "date before year 1 in UTC": Kind(_date_before_year_1, "out of range"),
     "identity key over the index limit": Kind(_key_over_the_index_limit, "bytes"),
     "10 KB ocid in the release store": Kind(_ocid_of_10_kb_in_the_release_store, "bytes"),
+    "NUL in an ocid": Kind(_nul_in_an_ocid, "the database refused this record: invalid byte"),
 }
 
 
