@@ -154,7 +154,11 @@ class TenderCreate(BaseModel):
 
     @model_validator(mode="after")
     def _key_fits_the_index(self) -> Self:
-        if self.source and self.procedure_id:
+        if not (self.source and self.procedure_id):
+            return self
+        # At most 4 bytes a character, escaped or not: most keys need no encoding to know.
+        length = len(self.source) + len(self.procedure_id) + len(self.lot_id or "") + 2
+        if length * 4 > MAX_INDEXED_BYTES:
             key = identity_key(self.source, self.procedure_id, self.lot_id, self.cig)
             check_indexable("source, procedure and lot id", key)
         return self
@@ -228,6 +232,8 @@ def identity_key(source: str, procedure_id: str, lot_id: str | None, cig: str | 
 def fits_timestamptz(value: datetime) -> bool:
     """Whether PostgreSQL and Python can both hold the moment: years 1-9999 once in UTC
     (the driver converts to UTC, and a date past 9999 could not be read back)."""
+    if 1 < value.year < 9999:
+        return True  # an offset moves it by less than a day
     try:
         value.astimezone(UTC)
     except OverflowError:
@@ -240,19 +246,21 @@ def fit_amount(value: Decimal) -> Decimal:
     PostgreSQL rounds them (half away from zero), which also brings an exponent like
     `1E-100000` (which the driver cannot even send) to 0.00; more than 16 digits before the
     point is out of range."""
-    if not value.is_finite():
-        raise ValueError("amount out of range: not a finite number")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        value = value.quantize(_CENTS, rounding=ROUND_HALF_UP)
-    if abs(value) >= AMOUNT_LIMIT:
+    if not value.is_finite() or abs(value) >= AMOUNT_LIMIT:
         raise ValueError("amount out of range (at most 16 digits before the decimal point)")
-    return value
+    if value.quantize(_CENTS) == value:
+        return value  # as written: `1000` stays `1000` (and so does its content hash)
+    rounded = value.quantize(_CENTS, rounding=ROUND_HALF_UP)
+    if abs(rounded) >= AMOUNT_LIMIT:
+        raise ValueError("amount out of range (at most 16 digits before the decimal point)")
+    return rounded
 
 
 def check_indexable(what: str, *parts: str | None) -> None:
     """Raise ValueError when these values, one index's text columns, exceed what a btree
     index takes (see MAX_INDEXED_BYTES)."""
+    if sum(len(part) for part in parts if part) * 4 <= MAX_INDEXED_BYTES:
+        return  # at most 4 bytes a character
     size = sum(len(part.encode()) for part in parts if part)
     if size > MAX_INDEXED_BYTES:
         raise ValueError(
