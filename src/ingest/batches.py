@@ -17,6 +17,7 @@ from src.domain.runs.services.run_service import RunService
 from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.errors import database_message, is_refused_data
+from src.ingest.deps import run_log
 from src.ingest.releases import resolve_releases
 from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
 
@@ -162,10 +163,10 @@ async def _isolate(
         return written + await _write(target, [], end)
     if isinstance(item, RejectedRecord):
         raise refused  # even the rejection is refused: nothing here to take apart
+    reason = f"the database refused this record: {database_message(refused)}"
+    run_log(target.run_id, None).warning("%s: %s", item.position, reason)
     rejection = RejectedRecord.of(
-        f"the database refused this record: {database_message(refused)}",
-        item.position,
-        item.hashed_fields() if isinstance(item, TenderRecord) else item.data,
+        reason, item.position, item.hashed_fields() if isinstance(item, TenderRecord) else item.data
     )
     return await _write(target, [rejection], end)
 
