@@ -156,9 +156,7 @@ async def _isolate(
             if not is_refused_data(error):
                 raise
             refused = error
-    if parts is not None and len(parts) == 1:
-        item = parts[0]
-    elif parts:
+    if parts is not None:
         written = await write_batch(target, parts, done=done, checkpoint=False)
         return written + await _write(target, [], end)
     if isinstance(item, RejectedRecord):

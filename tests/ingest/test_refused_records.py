@@ -79,6 +79,11 @@ def _nul_in_an_ocid() -> dict[str, Any]:
             "tag": ["compiled"], "tender": {"title": "Gara", "lots": [{"id": "1"}]}}  # fmt: skip
 
 
+def _nul_in_a_release_ocid() -> dict[str, Any]:
+    """The same in the release store: the release itself is refused."""
+    return {**_nul_in_an_ocid(), "tag": ["tender"]}
+
+
 @dataclass(frozen=True)
 class Kind:
     bad: Callable[[], dict[str, Any]]
@@ -91,6 +96,7 @@ KINDS = {
     "identity key over the index limit": Kind(_key_over_the_index_limit, "bytes"),
     "10 KB ocid in the release store": Kind(_ocid_of_10_kb_in_the_release_store, "bytes"),
     "NUL in an ocid": Kind(_nul_in_an_ocid, "the database refused this record: invalid byte"),
+    "NUL in a release's ocid": Kind(_nul_in_a_release_ocid, "the database refused this record"),
 }
 
 
