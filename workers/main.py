@@ -22,23 +22,29 @@ from workers.context import on_job_end, on_job_start, on_shutdown, on_startup
 from workers.cron import scheduled
 from workers.jobs import ingest_chunk, ingest_source
 
+# Ingest jobs stop themselves at WORKER_JOB_TIMEOUT (a timed-out attempt is a failed attempt,
+# see src.ingest.outcome.job_deadline); arq's own timeout, which cancels a job the way a
+# shutdown does, comes this much later, for a job that could not stop in time.
+TIMEOUT_GRACE_SECONDS = 60
+
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """Everything arq's Worker takes, from our settings; used by WorkerSettings and tests."""
+    job_timeout = settings.worker_job_timeout + TIMEOUT_GRACE_SECONDS
     return {
         "functions": [
             func(
                 ingest_source,
                 name=INGEST_FUNCTION,
                 max_tries=settings.worker_max_tries,
-                timeout=settings.worker_job_timeout,
+                timeout=job_timeout,
                 keep_result=0,
             ),
             func(
                 ingest_chunk,
                 name=CHUNK_FUNCTION,
                 max_tries=settings.worker_max_tries,
-                timeout=settings.worker_job_timeout,
+                timeout=job_timeout,
                 keep_result=0,
             ),
         ],
@@ -61,7 +67,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "on_job_start": on_job_start,
         "on_job_end": on_job_end,
         "max_jobs": settings.worker_max_jobs,
-        "job_timeout": settings.worker_job_timeout,
+        "job_timeout": job_timeout,
         "keep_result": 0,
         "max_tries": settings.worker_max_tries,
         "poll_delay": settings.worker_poll_delay,

@@ -7,7 +7,7 @@ import base64
 import binascii
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 
@@ -38,8 +38,17 @@ def decode(kind: str, cursor: str) -> Key:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise InvalidCursor(f"cursor is not valid: {hint}")
-        return Key(moment, uuid.UUID(key))
+        # In UTC, as PostgreSQL compares it: a moment that leaves years 1-9999 there (an
+        # edited cursor) is refused here rather than by the driver.
+        return Key(moment.astimezone(UTC), uuid.UUID(key))
     except InvalidCursor:
         raise
-    except (ValueError, TypeError, binascii.Error, UnicodeError, orjson.JSONDecodeError):
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        UnicodeError,
+        orjson.JSONDecodeError,
+    ):
         raise InvalidCursor(f"cursor is not valid: {hint}") from None

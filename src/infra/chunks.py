@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from src.infra.sources import open_regular_file
 from src.infra.streams import GZIP_MAGIC, ZIP_MAGIC
 
 
@@ -20,8 +21,9 @@ def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
 
 
 def is_json_lines(path: Path) -> bool:
-    """An uncompressed file whose first line is a whole JSON object: JSON Lines."""
-    with path.open("rb") as handle:
+    """An uncompressed file whose first line is a whole JSON object: JSON Lines. Blocking
+    I/O (the first line may be long): call it off the event loop."""
+    with open_regular_file(path) as handle:
         head = handle.read(4)
         if head.startswith((GZIP_MAGIC, ZIP_MAGIC)):
             return False

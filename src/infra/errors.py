@@ -65,6 +65,46 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+# SQLSTATEs that refuse the data itself, not the statement or the server: a data exception
+# (a value out of range, bad encoding), an integrity constraint, an index row too large. The
+# same row fails again; the other rows of its batch would pass.
+_DATA_SQLSTATE_CLASSES = ("22", "23")
+_DATA_SQLSTATES = {"54000"}
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and all(current is not e for e in seen):
+        seen.append(current)
+        current = current.__cause__
+    return seen
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
+def is_refused_data(error: BaseException) -> bool:
+    """True when the database refused the data a statement carried (see above): worth
+    finding the row, not retrying the batch, nor failing the run."""
+    for current in _chain(error):
+        sqlstate = _sqlstate(current)
+        if sqlstate and (sqlstate[:2] in _DATA_SQLSTATE_CLASSES or sqlstate in _DATA_SQLSTATES):
+            return not is_transient(error)
+    return False
+
+
+def database_message(error: BaseException) -> str:
+    """The database's own words (or the driver's, for a value it could not send), without
+    the statement SQLAlchemy adds."""
+    for current in reversed(_chain(error)):
+        if _sqlstate(current):
+            return str(current).strip().splitlines()[0]
+    return describe(error)
+
+
 def describe(error: BaseException) -> str:
     """One line a user can act on, never a URL with a password (URLs are redacted upstream)."""
     text = str(error).strip() or type(error).__name__

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,6 +88,56 @@ def local_path(source: str) -> Path:
     raise SourceError(
         f"unsupported source scheme {parts.scheme!r}: use a path, file:// or https://"
     )
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+# A FIFO's open returns at once when non-blocking (where a blocking one waits for a writer).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+
+
+def _not_a_file(path: Path, mode: int) -> SourceError:
+    if stat.S_ISDIR(mode):
+        return SourceError(f"{path} is a directory, not a file")
+    kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+    return SourceError(f"{path} is not a regular file ({kind}): only files can be ingested")
+
+
+def is_regular_file(path: Path) -> bool:
+    """Without opening it (a FIFO's open would wait for a writer)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """The file at `path`, opened for reading; anything else is refused with a SourceError
+    that says what it is: a FIFO would wait for a writer (in the open itself), a device never
+    ends, a socket cannot be read. Blocking I/O: call it off the event loop."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except PermissionError:
+        raise SourceError(f"no permission to read {path}") from None
+    except OSError as error:  # a socket is ENXIO
+        if path.exists() and not is_regular_file(path):
+            raise _not_a_file(path, path.stat().st_mode) from None
+        raise SourceError(f"cannot open {path}: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_a_file(path, mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def file_fingerprint(path: Path) -> str:
@@ -261,18 +312,11 @@ async def open_source(
             )
         return
     path = local_path(source)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise SourceError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise SourceError(f"{path} is a directory, not a file") from None
-    except PermissionError:
-        raise SourceError(f"no permission to read {path}") from None
+    handle = await asyncio.to_thread(open_regular_file, path)
     with handle:
-        stat = os.fstat(handle.fileno())
-        if stat.st_size == 0:
+        stat_result = os.fstat(handle.fileno())
+        if stat_result.st_size == 0:
             raise SourceError(f"{path} is empty: nothing to ingest")
-        fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
-        stream = maybe_gunzip(handle, budget, path.name)
+        fingerprint = f"{stat_result.st_size}:{stat_result.st_mtime_ns}"
+        stream = await asyncio.to_thread(maybe_gunzip, handle, budget, path.name)
         yield OpenedSource(stream, path.name, fingerprint, budget)

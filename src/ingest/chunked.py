@@ -3,20 +3,29 @@ any worker may take; the run completes with its last chunk."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
 from configs.config import Settings
 from src.domain.formats import Format
-from src.domain.runs.entities import IngestChunk, IngestRun
+from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
 from src.infra.chunks import is_json_lines, open_range, plan_ranges
 from src.infra.queue import ingest_job_id, job_in_redis
-from src.infra.sources import SourceError, file_fingerprint, is_remote, local_path
+from src.infra.sources import (
+    SourceError,
+    file_fingerprint,
+    is_regular_file,
+    is_remote,
+    local_path,
+    open_regular_file,
+)
 from src.ingest.deps import IngestDeps, run_log
 from src.ingest.enqueue import enqueue_chunk
 from src.ingest.locks import advisory_lock
+from src.ingest.outcome import job_deadline
 from src.ingest.pipeline import ingest_items
 from src.ingest.write_policy import WritePolicy
 from src.readers import read_source
@@ -25,11 +34,16 @@ _SPLITTABLE = (None, Format.OCDS, Format.ANAC_JSON)
 
 
 def splittable(settings: Settings, request: IngestRequest) -> bool:
+    """A large local JSON Lines file. Blocking I/O (it reads the first line): call it off
+    the event loop. Anything but a regular file is left to the ordinary path, which refuses
+    it with a message."""
     if is_remote(request.location) or request.format not in _SPLITTABLE:
         return False
     try:
         path = local_path(request.location)
-        return bool(path.stat().st_size >= settings.chunk_min_bytes and is_json_lines(path))
+        if not is_regular_file(path) or path.stat().st_size < settings.chunk_min_bytes:
+            return False
+        return is_json_lines(path)
     except (OSError, SourceError):
         return False  # reported by the ordinary path, which opens it
 
@@ -52,13 +66,20 @@ async def split(deps: IngestDeps, run: IngestRun, request: IngestRequest) -> Non
 
 async def enqueue_lost_chunks(deps: IngestDeps, run: IngestRun) -> None:
     """Enqueue every unfinished chunk whose job Redis does not have (all of them right after
-    the split; the lost ones when the sweeper runs the run's job again)."""
+    the split; the lost ones when the sweeper runs the run's job again). A lost chunk whose
+    attempts are spent fails instead (and the run with its last chunk)."""
     async with deps.sessions() as session:
         chunks = list(await ChunkService.unfinished(session, run.id))
     request = run.request()
     for chunk in chunks:
-        if not await job_in_redis(deps.queue, chunk.job_id):
-            await enqueue_chunk(deps.queue, request, chunk.id, chunk.job_id)
+        if await job_in_redis(deps.queue, chunk.job_id):
+            continue
+        if chunk.attempts >= deps.settings.worker_max_tries:
+            async with deps.sessions() as session, session.begin():
+                await ChunkService.give_up(session, chunk)
+            run_log(run.id, chunk.job_id).error("chunk %d failed: attempts spent", chunk.index)
+            continue
+        await enqueue_chunk(deps.queue, request, chunk.id, chunk.job_id)
 
 
 @dataclass(frozen=True)
@@ -73,13 +94,16 @@ async def run_chunk(
 ) -> ChunkSummary:
     """Ingest one byte range of a split source; the run completes with its last chunk."""
     log = run_log(request.run_id, job_id)
-    async with advisory_lock(deps.sessions, job_id or chunk_id) as locked:
+    async with (
+        job_deadline(deps.settings.worker_job_timeout),
+        advisory_lock(deps.sessions, job_id or chunk_id) as locked,
+    ):
         if not locked:
             log.warning("chunk %s is already running elsewhere: this copy stops", chunk_id)
             return ChunkSummary(chunk_id, "already running")
-        chunk, run = await _start_chunk(deps, request, chunk_id)
-        if chunk.status in ("complete", "failed"):
-            return ChunkSummary(chunk_id, chunk.status, chunk.index)
+        chunk, run, finished = await _start_chunk(deps, request, chunk_id)
+        if finished is not None:
+            return ChunkSummary(chunk_id, finished, chunk.index)
         await _read_chunk(deps, request, chunk, run)
         async with deps.sessions() as session, session.begin():
             run_finished = await ChunkService.finish(session, chunk)
@@ -94,15 +118,21 @@ async def run_chunk(
 
 async def _start_chunk(
     deps: IngestDeps, request: IngestRequest, chunk_id: str
-) -> tuple[IngestChunk, IngestRun]:
+) -> tuple[IngestChunk, IngestRun, str | None]:
+    """The chunk and its run, and its status if this attempt does not go ahead: a chunk
+    already finished, or one whose attempts are spent (which fails now)."""
     async with deps.sessions() as session, session.begin():
         chunk = await ChunkService.get(session, uuid.UUID(chunk_id))
         run = await RunService.get(session, request.run_id)
         if chunk is None or run is None:
             raise SourceError(f"chunk {chunk_id} of run {request.run_id} does not exist")
-        if chunk.status not in ("complete", "failed"):
-            await ChunkService.start(session, chunk.id)
-    return chunk, run
+        if chunk.status in (RunStatus.COMPLETE, RunStatus.FAILED):
+            return chunk, run, chunk.status
+        if chunk.attempts >= deps.settings.worker_max_tries:
+            await ChunkService.give_up(session, chunk)
+            return chunk, run, RunStatus.FAILED
+        await ChunkService.start(session, chunk.id)
+    return chunk, run, None
 
 
 async def _read_chunk(
@@ -111,7 +141,7 @@ async def _read_chunk(
     path = local_path(request.location)
     if file_fingerprint(path) != run.source_fingerprint:
         raise SourceError(f"{path} changed while it was being ingested in chunks; ingest it again")
-    with path.open("rb") as handle:
+    with await asyncio.to_thread(open_regular_file, path) as handle:
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",

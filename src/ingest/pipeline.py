@@ -1,5 +1,6 @@
 """Records in, committed batches out: one transaction per batch holds the tenders, the
-rejections and the run's counts and checkpoint, so a crash loses nothing and doubles nothing."""
+rejections and the run's counts and checkpoint, so a crash loses nothing and doubles nothing
+(see `batches` for one batch, and a record the database refuses in it)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from src.domain.runs.services.run_service import RunService
-from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
-from src.domain.tender.services import TenderService
-from src.ingest.releases import resolve_releases
+from src.domain.tender.schemas import RejectedRecord, UpsertCounts
+from src.ingest.batches import Target, write_batch
 from src.ingest.write_policy import WritePolicy
-from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
+from src.readers import SourceItem
 
 
 @dataclass
@@ -52,65 +51,6 @@ def guarded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
         )
 
 
-@dataclass
-class _Batch:
-    """One batch of a source's items, sorted by what each still needs."""
-
-    records: list[TenderRecord]
-    rejected: list[RejectedRecord]
-    documents: list[UnmappedDocument]
-    releases: list[PendingRelease]
-
-    @classmethod
-    def of(cls, items: list[SourceItem]) -> _Batch:
-        batch = cls([], [], [], [])
-        for item in items:
-            match item:
-                case TenderRecord():
-                    batch.records.append(item)
-                case RejectedRecord():
-                    batch.rejected.append(item)
-                case UnmappedDocument():
-                    batch.documents.append(item)
-                case PendingRelease():
-                    batch.releases.append(item)
-        return batch
-
-    def add(self, items: Iterable[ReadItem], *, digest: str | None = None) -> None:
-        for item in items:
-            if isinstance(item, TenderRecord):
-                if digest is not None:
-                    item.source_digest = digest
-                self.records.append(item)
-            else:
-                self.rejected.append(item)
-
-
-async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -> int:
-    """Map what the readers handed on unfinished, with the database's state: documents whose
-    bytes (with this mapping) were not stored before, and the merged state of every ocid the
-    batch's releases touch; then leave out what the run may not write (as rejections). The
-    tenders of known documents count as unchanged unmapped; returns that count."""
-    known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
-    skipped = 0
-    for document in batch.documents:
-        key = document.digest
-        count = known.get((key.source, key.format, key.document_key))
-        if count is not None:
-            skipped += count
-            continue
-        mapped = map_document(document)
-        clean = all(isinstance(item, TenderRecord) for item in mapped)
-        batch.add(mapped, digest=key.digest if clean else None)
-    if batch.releases:
-        releases, refused = await policy.screen_releases(session, batch.releases)
-        batch.rejected.extend(refused)
-        batch.add(await resolve_releases(session, releases))
-    batch.records, refused = await policy.screen_records(session, batch.records)
-    batch.rejected.extend(refused)
-    return skipped
-
-
 async def ingest_items(
     session_factory: async_sessionmaker[AsyncSession],
     run_id: uuid.UUID,
@@ -128,6 +68,7 @@ async def ingest_items(
     `already_done` counts the run's items before this source (earlier pages). `policy` says
     what the run may write."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
+    target = Target(session_factory, run_id, location, policy, chunk_id)
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))
@@ -139,22 +80,9 @@ async def ingest_items(
     try:
         while items_read := await next_batch:
             next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
-            batch = _Batch.of(items_read)
-            async with session_factory() as session, session.begin():
-                skipped = await _complete(session, batch, policy)
-                counts = await TenderService.upsert_many(session, batch.records, run_id=run_id)
-                counts.unchanged += skipped
-                await RunService.record_batch(
-                    session,
-                    run_id,
-                    source=location,
-                    counts=counts,
-                    rejected=batch.rejected,
-                    records_done=totals.records + len(items_read),
-                    chunk_id=chunk_id,
-                )
-            totals.counts += counts
-            totals.rejected += len(batch.rejected)
+            written = await write_batch(target, items_read, done=totals.records)
+            totals.counts += written.counts
+            totals.rejected += written.rejected
             totals.records += len(items_read)
     finally:
         # A thread cannot be cancelled: let it finish its slice so the reader is released.

@@ -27,7 +27,8 @@ async def reprocess(
     run_id = uuid.uuid4()
     label = f"reprocess:{source or 'all'}"
     async with session_factory() as session, session.begin():
-        await RunService.start(session, IngestRequest(label, run_id=run_id), job_id=None)
+        request = IngestRequest(label, run_id=run_id)  # a new run: no attempt spent yet
+        await RunService.start(session, request, job_id=None, max_attempts=1)
     after: uuid.UUID | None = None
     done = 0
     while True:

@@ -4,11 +4,12 @@ worker's job), which asks `outcome.settle` whether to retry."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from src.domain.runs.entities import IngestRun
+from src.domain.runs.entities import IngestRun, RunStatus
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
 from src.infra.source_policy import check_source_async
@@ -16,6 +17,7 @@ from src.infra.sources import SourceNotModified, SourceRetryLater
 from src.ingest.chunked import enqueue_lost_chunks, split, splittable
 from src.ingest.deps import Attempt, IngestDeps, RunLog, run_log
 from src.ingest.locks import advisory_lock
+from src.ingest.outcome import job_deadline
 from src.ingest.pages import Validators, ingest_pages
 
 
@@ -56,18 +58,24 @@ async def run_ingest(deps: IngestDeps, request: IngestRequest, attempt: Attempt)
     is split into chunks that any worker may take (after the source policy has passed it)."""
     started = time.monotonic()
     log = run_log(request.run_id, attempt.job_id)
-    async with advisory_lock(deps.sessions, attempt.job_id or str(request.run_id)) as locked:
+    async with (
+        job_deadline(deps.settings.worker_job_timeout),
+        advisory_lock(deps.sessions, attempt.job_id or str(request.run_id)) as locked,
+    ):
         if not locked:
             log.warning("ingest %s is already running elsewhere: this copy stops", request)
             return RunSummary(str(request.run_id), request.location, "already running")
         run, validators = await _start(deps, request, attempt)
-        log.info("ingest %s started (try %d)", request.location, attempt.job_try)
+        if run.status == RunStatus.FAILED:
+            log.error("ingest %s %s", request.location, run.error)
+            return RunSummary.of(run, started)
+        log.info("ingest %s started (attempt %d)", request.location, run.attempts)
         if run.chunks_total:
             await enqueue_lost_chunks(deps, run)
             return RunSummary.of(run, started, "split")
         if request.restricted:
             await check_source_async(request.location, deps.settings, resolve=deps.resolve)
-        if splittable(deps.settings, request):
+        if await asyncio.to_thread(splittable, deps.settings, request):
             await split(deps, run, request)
             return RunSummary.of(run, started, "split")
         finished = await _read_and_finish(deps, run, request, validators, log)
@@ -80,7 +88,9 @@ async def _start(
     deps: IngestDeps, request: IngestRequest, attempt: Attempt
 ) -> tuple[IngestRun, Validators]:
     async with deps.sessions() as session, session.begin():
-        run = await RunService.start(session, request, job_id=attempt.job_id)
+        run = await RunService.start(
+            session, request, job_id=attempt.job_id, max_attempts=deps.settings.worker_max_tries
+        )
         feed = await FeedService.get(session, request.feed_id) if request.feed_id else None
     return run, Validators(feed.etag, feed.last_modified) if feed else Validators()
 

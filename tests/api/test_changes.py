@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -102,3 +105,43 @@ async def test_lists_and_feeds_read_the_analytics_database(
             await clear_queue(settings)
     finally:
         await replica.dispose()
+
+
+def _cursor(kind: str, moment: str) -> str:
+    """A cursor as the API writes them, holding `moment` (what a client may tamper with)."""
+    data = orjson.dumps([kind, moment, str(uuid.uuid4())])
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+05:00",  # year 0 in UTC
+        "9999-12-31T23:00:00-05:00",  # year 10000 in UTC
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T23:59:59.999999+00:00",
+    ],
+)
+async def test_a_cursor_at_the_ends_of_time_is_a_422_or_a_page(
+    client: httpx.AsyncClient, sessions: Sessions, moment: str
+) -> None:
+    """A cursor is opaque but the client holds it: one edited to a moment outside what
+    PostgreSQL and Python share is a 422 that says so, never a 500; the extreme moments
+    that are representable are ordinary pages."""
+    await store(sessions, [record(1)])
+    for path, kind in (("/tenders", "t"), ("/changes", "c")):
+        response = await client.get(path, params={"cursor": _cursor(kind, moment)})
+        if moment.endswith("+00:00"):
+            assert response.status_code == 200, response.text
+        else:
+            assert response.status_code == 422, response.text
+            error = response.json()["detail"][0]
+            assert error["loc"] == ["query", "cursor"]
+            assert "next_cursor" in error["msg"]
+    for since in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        response = await client.get("/changes", params={"since": since})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["query", "since"]
+    for since in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"):
+        response = await client.get("/changes", params={"since": since})
+        assert response.status_code == 200, response.text

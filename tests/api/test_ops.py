@@ -65,7 +65,9 @@ async def _runs(sessions: Sessions) -> None:
     complete, failed = uuid.uuid4(), uuid.uuid4()
     async with sessions() as session, session.begin():
         await RunService.queue(session, IngestRequest("a"), job_id="j1")
-        await RunService.start(session, IngestRequest("b", run_id=complete), job_id="j2")
+        await RunService.start(
+            session, IngestRequest("b", run_id=complete), job_id="j2", max_attempts=5
+        )
         await RunService.record_batch(
             session,
             complete,
@@ -80,7 +82,9 @@ async def _runs(sessions: Sessions) -> None:
             .where(IngestRun.id == complete)
             .values(finished_at=IngestRun.started_at + timedelta(seconds=90))
         )
-        await RunService.start(session, IngestRequest("c", run_id=failed), job_id="j3")
+        await RunService.start(
+            session, IngestRequest("c", run_id=failed), job_id="j3", max_attempts=5
+        )
         await RunService.finish(session, failed, error="SourceError: no such file")
 
 

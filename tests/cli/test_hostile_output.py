@@ -40,7 +40,9 @@ async def seed(database_url: str) -> uuid.UUID:
     run_id = uuid.uuid4()
     try:
         async with sessions() as session, session.begin():
-            await RunService.start(session, IngestRequest(HOSTILE, run_id=run_id), job_id="j1")
+            await RunService.start(
+                session, IngestRequest(HOSTILE, run_id=run_id), job_id="j1", max_attempts=5
+            )
             await RunService.record_batch(
                 session,
                 run_id,

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -38,6 +40,67 @@ async def test_downgrade_to_base_and_back(fresh_database_url: str) -> None:
         await downgrade(engine, "base")
         assert await current_revision(engine) is None
         await upgrade(engine)
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+_OLD_ROWS = [
+    # (source, procedure_id, lot_id, cig, key as written before 0004)
+    ("anac", "ocds-hu01ve-1", "1234567A0B", "1234567A0B", "anac:1234567A0B"),
+    ("ocds:ocds-abc123", "ocds-abc123-1", "1", None, "ocds:ocds-abc123:ocds-abc123-1:1"),
+    ("ted", "A:B", "C", None, "ted:A:B:C"),
+    ("ted", "folder", "LOT\\1", None, "ted:folder:LOT\\1"),
+    ("ted", "folder-2", None, None, "ted:folder-2:"),
+]
+
+
+async def test_0004_rekeys_the_rows_written_with_ambiguous_keys(fresh_database_url: str) -> None:
+    """A database holding keys in the old format: the rows whose ids hold a separator or a
+    backslash get the new key, the others (ANAC, ordinary ids) keep theirs, history still
+    points at its tender, and the lot that used to share a key gets a row of its own."""
+    from configs.config import Settings
+    from src.domain.tender.entities import Tender, TenderChange
+    from src.domain.tender.schemas import TenderRecord, identity_key
+    from src.domain.tender.services import TenderService
+    from src.infra.database import create_engine, create_session_factory
+    from src.infra.database.migrate import downgrade, upgrade
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    sessions = create_session_factory(engine)
+    try:
+        await downgrade(engine, "0003_tender_filters")
+        async with sessions() as session, session.begin():
+            tenders = [
+                Tender(title="t", source=s, procedure_id=p, lot_id=lot, cig=c, identity_key=k)
+                for s, p, lot, c, k in _OLD_ROWS
+            ]
+            session.add_all(tenders)
+            await session.flush()
+            session.add(TenderChange(tender_id=tenders[2].id, field="title", new_value="t"))
+        await upgrade(engine)
+
+        async with sessions() as session:
+            rows = (await session.execute(select(Tender.identity_key, Tender.id))).all()
+            keys = {key for key, _ in rows}
+            change = await session.scalar(select(TenderChange.tender_id))
+        assert keys == {identity_key(s, p, lot, c) for s, p, lot, c, _ in _OLD_ROWS}
+        assert keys == {
+            "anac:1234567A0B",
+            "ocds:ocds-abc123:ocds-abc123-1:1",
+            "ted:A\\:B:C",
+            "ted:folder:LOT\\\\1",
+            "ted:folder-2:",
+        }
+        assert change == tenders[2].id
+
+        other_lot = TenderRecord(title="t", source="ted", procedure_id="A", lot_id="B:C")
+        async with sessions() as session, session.begin():
+            counts = await TenderService.upsert_many(session, [other_lot])
+        assert counts.inserted == 1, "procedure A lot B:C no longer lands on A:B's row"
+
+        with pytest.raises(RuntimeError, match="would be shared by two tenders"):
+            await downgrade(engine, "0003_tender_filters")
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()

@@ -5,12 +5,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.entities import Publication, Tender
-from src.domain.tender.schemas import TenderCreate, TenderRecord, UpsertCounts
+from src.domain.tender.schemas import TenderCreate, TenderRecord, UpsertCounts, identity_key
 from src.domain.tender.services import TenderService
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -115,6 +117,35 @@ async def test_non_anac_sources_key_by_procedure_and_lot(db_session: AsyncSessio
     assert await TenderService.upsert_many(db_session, lots) == UpsertCounts(inserted=3)
     keys = await db_session.scalars(select(Tender.identity_key).order_by(Tender.identity_key))
     assert list(keys) == ["ted:folder-1:LOT-0001", "ted:folder-1:LOT-0002", "ted:folder-2:"]
+
+
+async def test_a_separator_inside_an_id_never_merges_two_lots(db_session: AsyncSession) -> None:
+    """Procedure `A:B` lot `C` and procedure `A` lot `B:C` were one key (`ted:A:B:C`)."""
+    lots = [
+        record(cig=None, source="ted", procedure_id="A:B", lot_id="C"),
+        record(cig=None, source="ted", procedure_id="A", lot_id="B:C"),
+        record(cig=None, source="ted", procedure_id="A\\", lot_id=":C"),
+        record(cig=None, source="ted", procedure_id="A", lot_id="\\:C"),
+    ]
+    assert await TenderService.upsert_many(db_session, lots) == UpsertCounts(inserted=4)
+    keys = set(await db_session.scalars(select(Tender.identity_key)))
+    assert keys == {"ted:A\\:B:C", "ted:A:B\\:C", "ted:A\\\\:\\:C", "ted:A:\\\\\\:C"}
+    assert await TenderService.upsert_many(db_session, lots) == UpsertCounts(unchanged=4)
+
+
+_PART = st.text(alphabet="a:\\", max_size=4)
+
+
+@given(
+    st.tuples(st.sampled_from(["ted", "ocds:x", "ocds:x:y", "a\\", "anac"]), _PART, _PART),
+    st.tuples(st.sampled_from(["ted", "ocds:x", "ocds:x:y", "a\\", "anac"]), _PART, _PART),
+)
+def test_identity_keys_are_equal_only_for_the_same_lot(
+    one: tuple[str, str, str], other: tuple[str, str, str]
+) -> None:
+    """Whatever separators and escape characters the parts hold; ANAC keys by CIG apart."""
+    assert (identity_key(*one, None) == identity_key(*other, None)) == (one == other)
+    assert identity_key(*one, None) != identity_key("anac", "p", None, "1234567A0B")
 
 
 def test_title_falls_back_to_the_description_cut_at_a_word() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
+from src.domain.runs.entities import IngestRun
 from src.infra.database import create_engine, create_session_factory
 from tests.support.db import enqueue_sources, latest_run, table_state
 from tests.support.http_server import Route, serve
@@ -168,3 +170,75 @@ async def test_a_job_that_keeps_failing_stops_at_its_retry_limit(
     )
     first = orjson.loads(runs.stdout.splitlines()[0])
     assert first["status"] == "failed" and "502" in first["error"]
+
+
+EVERY_SECOND = "[" + ",".join(str(second) for second in range(60)) + "]"
+
+
+async def test_a_job_that_always_times_out_fails_at_its_attempt_limit(
+    servers: Servers,
+    fault_db: AsyncEngine,
+    fresh_database_url: str,
+    workers: Callable[[dict[str, str]], Workers],
+) -> None:
+    """A publisher that never answers and a tiny WORKER_JOB_TIMEOUT: each attempt is a
+    failed attempt (it used to go back to the queue as if the worker had shut down, and the
+    sweeper ran it again forever: 48 attempts in 150 s with WORKER_MAX_TRIES=2)."""
+    with serve({"/feed.json": Route(b"{}", hang=threading.Event())}) as publisher:
+        env = worker_env(
+            fresh_database_url,
+            servers.redis_url,
+            WORKER_JOB_TIMEOUT="1",
+            WORKER_MAX_TRIES="2",
+            WORKER_RETRY_BACKOFF="1.2",
+        )
+        await enqueue_sources(env, publisher.base_url + "/feed.json")
+        workers(env).burst(timeout=120)
+    run = await latest_run(create_session_factory(fault_db))
+    assert run is not None and (run.status, run.attempts) == ("failed", 2)
+    assert run.error == "gave up after 2 attempts: timed out after 1 s (WORKER_JOB_TIMEOUT)"
+    assert len(publisher.requests) == 2
+
+
+async def test_a_job_whose_worker_is_killed_at_each_start_fails_at_its_attempt_limit(
+    servers: Servers,
+    fault_db: AsyncEngine,
+    fresh_database_url: str,
+    workers: Callable[[dict[str, str]], Workers],
+) -> None:
+    """Each attempt's worker is SIGKILLed as soon as the attempt has started: arq runs the
+    job again until its own count is spent, then the sweeper finds the run (running, no
+    heartbeat, no job) and fails it instead of enqueuing it again (it used to: 21 kills,
+    21 attempts in 150 s with WORKER_MAX_TRIES=2)."""
+    sessions = create_session_factory(fault_db)
+    with serve({"/feed.json": Route(b"{}", hang=threading.Event())}) as publisher:
+        env = worker_env(
+            fresh_database_url,
+            servers.redis_url,
+            WORKER_MAX_TRIES="2",
+            STALLED_RUN_AFTER="2",
+            SWEEP_QUEUED_AFTER="1",
+            CRON_SECONDS=EVERY_SECOND,
+        )
+        [enqueued] = await enqueue_sources(env, publisher.base_url + "/feed.json")
+        group = workers(env)
+        kills = 0
+
+        async def next_attempt_or_failure() -> IngestRun | None:
+            run = await latest_run(sessions)
+            if run is not None and (run.status == "failed" or run.attempts > kills):
+                return run
+            return None
+
+        while True:
+            worker = group.start()
+            run = await until(next_attempt_or_failure, 90, f"attempt {kills + 1} or a failure")
+            assert run is not None
+            if run.status == "failed":
+                break
+            assert kills < 2, f"attempt {run.attempts} started: {group.output()}"
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+            kills += 1
+    assert (kills, run.id, run.attempts) == (2, enqueued.run_id, 2)
+    assert run.error == "gave up after 2 attempts: worker died"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,13 +13,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 @dataclass
 class Route:
     """A response. With `stall`, the body is sent short of its Content-Length by one byte
-    and the connection then held, silent, until the test sets the event (at most 10 s)."""
+    and the connection then held, silent, until the test sets the event (at most 10 s); with
+    `hang`, nothing is sent until the event is set."""
 
     body: bytes
     etag: str | None = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     stall: threading.Event | None = None
+    # A publisher that hangs: the answer waits until this is set (at most HANG_SECONDS).
+    hang: threading.Event | None = None
+
+
+HANG_SECONDS = 120
 
 
 @dataclass
@@ -39,6 +46,12 @@ def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
             if route is None:
                 self.send_error(404)
                 return
+            if route.hang is not None:
+                route.hang.wait(HANG_SECONDS)
+            with contextlib.suppress(ConnectionError):  # a client that stopped waiting
+                self._answer(route)
+
+        def _answer(self, route: Route) -> None:
             if route.etag and self.headers.get("If-None-Match") == route.etag:
                 self.send_response(304)
                 self.end_headers()
@@ -66,5 +79,9 @@ def serve(routes: dict[str, Route]) -> Iterator[Publisher]:
     try:
         yield publisher
     finally:
+        for route in publisher.routes.values():
+            for event in (route.stall, route.hang):
+                if event is not None:
+                    event.set()
         server.shutdown()
         server.server_close()

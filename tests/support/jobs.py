@@ -12,6 +12,7 @@ import httpcore
 
 from src.domain.formats import Format
 from src.domain.runs.request import IngestRequest
+from src.domain.runs.services import ChunkService, RunService
 from src.infra.source_policy import Resolver
 from tests.support.api import fake_resolver
 from workers import jobs
@@ -74,3 +75,18 @@ async def ingest_source(
         run_id=uuid.UUID(run_id) if run_id else uuid.uuid4(),
     )
     return await jobs.ingest_source(ctx, **request.to_job())
+
+
+async def run_chunks(ctx: dict[str, Any], run_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Run every unfinished chunk of a split run through the real chunk job, in order, as
+    workers would take them from the queue."""
+    deps: WorkerDeps = ctx["deps"]
+    async with deps.sessions() as session:
+        run = await RunService.get(session, run_id)
+        assert run is not None, f"run {run_id} does not exist"
+        chunks = list(await ChunkService.unfinished(session, run_id))
+        payload = run.request().to_job()
+    return [
+        await jobs.ingest_chunk({**ctx, "job_id": chunk.job_id}, **payload, chunk_id=str(chunk.id))
+        for chunk in chunks
+    ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal, Self
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +19,15 @@ TENDER_STATUSES: frozenset[str] = frozenset(TenderStatus.__args__)  # type: igno
 
 TITLE_FROM_DESCRIPTION_CHARS = 200
 _WHITESPACE = re.compile(r"\s+")
+
+# What the database enforces, checked before the write so that a record beyond it is a
+# rejection, not a failed batch. PostgreSQL refuses a btree index entry over 2,704 bytes (a
+# third of a page, headers included): the text columns of one index stay under this many
+# bytes together, in UTF-8 (500 characters may take 2,000).
+MAX_INDEXED_BYTES = 2600
+# Amounts are numeric(18, 2): 16 digits before the point, 2 after.
+AMOUNT_LIMIT = Decimal("1e16")
+_CENTS = Decimal("0.01")
 
 # Fields whose content decides whether a stored tender must be rewritten.
 HASHED_FIELDS: tuple[str, ...] = (
@@ -128,16 +137,31 @@ class TenderCreate(BaseModel):
     @field_validator("amount", "award_amount", mode="after")
     @classmethod
     def _fits_the_column(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and (not value.is_finite() or abs(value) >= Decimal("1e16")):
-            raise ValueError("amount out of range (at most 16 digits before the decimal point)")
-        return value
+        return None if value is None else fit_amount(value)
 
     @field_validator("published_at", "deadline_at", "awarded_at", "source_updated_at", mode="after")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return value
+        if value.tzinfo is None:
             raise ValueError("a timestamp needs a time zone (readers localise source dates)")
+        if not fits_timestamptz(value):
+            raise ValueError(
+                f"timestamp out of range: {value.isoformat()} is not in years 1-9999 in UTC"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _key_fits_the_index(self) -> Self:
+        if not (self.source and self.procedure_id):
+            return self
+        # At most 4 bytes a character, escaped or not: most keys need no encoding to know.
+        length = len(self.source) + len(self.procedure_id) + len(self.lot_id or "") + 2
+        if length * 4 > MAX_INDEXED_BYTES:
+            key = identity_key(self.source, self.procedure_id, self.lot_id, self.cig)
+            check_indexable("source, procedure and lot id", key)
+        return self
 
 
 class TenderRecord(TenderCreate):
@@ -168,6 +192,14 @@ class TenderRecord(TenderCreate):
                 data = {**data, "title": derived}
         return data
 
+    @model_validator(mode="after")
+    def _document_key_fits_the_index(self) -> Self:
+        if self.document_key is not None:
+            check_indexable(
+                "source, format and document key", self.source, self.format, self.document_key
+            )
+        return self
+
     @property
     def identity_key(self) -> str:
         return identity_key(self.source, self.procedure_id, self.lot_id, self.cig)
@@ -179,12 +211,62 @@ class TenderRecord(TenderCreate):
         return content_hash(self.hashed_fields())
 
 
+def _escaped(part: str) -> str:
+    return part.replace("\\", "\\\\").replace(":", "\\:")
+
+
 def identity_key(source: str, procedure_id: str, lot_id: str | None, cig: str | None) -> str:
-    """The natural key: ANAC records by CIG (one CIG across all ANAC formats), others by
-    source, procedure and lot (a procedure without lots counts as one lot)."""
+    """The natural key: ANAC records by CIG (`anac:<CIG>`, one CIG across all ANAC formats),
+    others by source, procedure and lot (a procedure without lots counts as one lot):
+    `<source>:<procedure>:<lot>`, where `\\` and `:` inside the procedure and lot ids are
+    escaped with a `\\`. The source namespace keeps its own colons (`ocds:<prefix>`; only
+    a `\\` in it is escaped): read from the right, the last two unescaped colons end it,
+    so no two (source, procedure, lot) share a key, nor any of them an ANAC key (one colon).
+    Migration 0004 re-keyed the rows written before the escaping."""
     if source == "anac" and cig:
         return f"anac:{cig}"
-    return f"{source}:{procedure_id}:{lot_id or ''}"
+    namespace = source.replace("\\", "\\\\")
+    return f"{namespace}:{_escaped(procedure_id)}:{_escaped(lot_id or '')}"
+
+
+def fits_timestamptz(value: datetime) -> bool:
+    """Whether PostgreSQL and Python can both hold the moment: years 1-9999 once in UTC
+    (the driver converts to UTC, and a date past 9999 could not be read back)."""
+    if 1 < value.year < 9999:
+        return True  # an offset moves it by less than a day
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
+def fit_amount(value: Decimal) -> Decimal:
+    """An amount as its numeric(18, 2) column keeps it: more than 2 decimals are rounded as
+    PostgreSQL rounds them (half away from zero), which also brings an exponent like
+    `1E-100000` (which the driver cannot even send) to 0.00; more than 16 digits before the
+    point is out of range."""
+    if not value.is_finite() or abs(value) >= AMOUNT_LIMIT:
+        raise ValueError("amount out of range (at most 16 digits before the decimal point)")
+    if value.quantize(_CENTS) == value:
+        return value  # as written: `1000` stays `1000` (and so does its content hash)
+    rounded = value.quantize(_CENTS, rounding=ROUND_HALF_UP)
+    if abs(rounded) >= AMOUNT_LIMIT:
+        raise ValueError("amount out of range (at most 16 digits before the decimal point)")
+    return rounded
+
+
+def check_indexable(what: str, *parts: str | None) -> None:
+    """Raise ValueError when these values, one index's text columns, exceed what a btree
+    index takes (see MAX_INDEXED_BYTES)."""
+    if sum(len(part) for part in parts if part) * 4 <= MAX_INDEXED_BYTES:
+        return  # at most 4 bytes a character
+    size = sum(len(part.encode()) for part in parts if part)
+    if size > MAX_INDEXED_BYTES:
+        raise ValueError(
+            f"{what} take {size} bytes in UTF-8: more than the {MAX_INDEXED_BYTES} "
+            "PostgreSQL can index"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
+from src.domain.runs.services.run_service import gave_up, lost_reason, retry_note
 
 
 class ChunkService:
@@ -64,10 +65,33 @@ class ChunkService:
 
     @staticmethod
     async def start(session: AsyncSession, chunk_id: uuid.UUID) -> None:
+        """One more attempt at the chunk."""
         await session.execute(
             update(IngestChunk)
             .where(IngestChunk.id == chunk_id, IngestChunk.status != RunStatus.COMPLETE)
-            .values(status=RunStatus.RUNNING, heartbeat_at=datetime.now(UTC), error=None)
+            .values(
+                status=RunStatus.RUNNING,
+                heartbeat_at=datetime.now(UTC),
+                error=None,
+                attempts=IngestChunk.attempts + 1,
+            )
+        )
+
+    @staticmethod
+    async def give_up(session: AsyncSession, chunk: IngestChunk) -> bool:
+        """Fail a chunk whose attempts are spent without finishing (its worker died, or it
+        was cut short each time); returns whether its run is now finished."""
+        reason = lost_reason(chunk.status, chunk.error)
+        return await ChunkService.finish(session, chunk, error=gave_up(chunk.attempts, reason))
+
+    @staticmethod
+    async def note_retry(session: AsyncSession, chunk_id: uuid.UUID, error: str) -> None:
+        """A transient failure or a timeout: back to queued, the error kept until the next
+        attempt."""
+        await session.execute(
+            update(IngestChunk)
+            .where(IngestChunk.id == chunk_id, IngestChunk.status == RunStatus.RUNNING)
+            .values(status=RunStatus.QUEUED, error=retry_note(error))
         )
 
     @staticmethod

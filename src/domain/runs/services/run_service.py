@@ -31,10 +31,21 @@ class RunService:
 
     @staticmethod
     async def start(
-        session: AsyncSession, request: IngestRequest, *, job_id: str | None
+        session: AsyncSession,
+        request: IngestRequest,
+        *,
+        job_id: str | None,
+        max_attempts: int,
     ) -> IngestRun:
         """Mark the run running (creating it if the enqueuer has not yet), one more attempt.
-        The request's fields are written again: the row always says what this attempt runs."""
+        The request's fields are written again: the row always says what this attempt runs.
+        A run not split into chunks that already had `max_attempts` without finishing (its
+        worker died, or it was cut short) fails instead: the returned run says so."""
+        spent = await _unfinished_attempts(session, request.run_id)
+        if spent is not None and spent[0] >= max_attempts:
+            failed = await RunService.finish(session, request.run_id, error=gave_up(*spent))
+            if failed is not None:  # it is: the row was read under lock
+                return failed
         now = datetime.now(UTC)
         columns = _request_columns(request)
         insert = pg_insert(IngestRun).values(
@@ -60,6 +71,12 @@ class RunService:
         ).returning(IngestRun)
         result = await session.execute(statement)
         return result.scalar_one()
+
+    @staticmethod
+    async def give_up(session: AsyncSession, run: IngestRun) -> IngestRun | None:
+        """Fail a run whose attempts are spent (the sweeper, for a run Redis no longer has)."""
+        reason = lost_reason(run.status, run.error)
+        return await RunService.finish(session, run.id, error=gave_up(run.attempts, reason))
 
     @staticmethod
     async def set_fingerprint(session: AsyncSession, run: IngestRun, fingerprint: str) -> int:
@@ -90,9 +107,9 @@ class RunService:
                 Rejection(
                     run_id=run_id,
                     source=source,
-                    position=r.position,
-                    reason=r.reason,
-                    snippet=r.snippet,
+                    position=_storable(r.position),
+                    reason=_storable(r.reason),
+                    snippet=_storable(r.snippet),
                 )
                 for r in rejected
             )
@@ -134,7 +151,7 @@ class RunService:
         await session.execute(
             update(IngestRun)
             .where(IngestRun.id == run_id)
-            .values(status=RunStatus.QUEUED, error=f"retrying after: {error}")
+            .values(status=RunStatus.QUEUED, error=retry_note(error))
         )
 
     @staticmethod
@@ -197,6 +214,49 @@ class RunService:
             .order_by(IngestRun.queued_at)
         )
         return result.scalars().all()
+
+
+def gave_up(attempts: int, reason: str) -> str:
+    """The error of a run (or chunk) that failed for good after retries."""
+    return f"gave up after {attempts} attempts: {reason}"
+
+
+_RETRY_NOTE = "retrying after: "
+
+
+def retry_note(error: str) -> str:
+    """The error kept on a run (or chunk) that waits for its next attempt."""
+    return _RETRY_NOTE + error
+
+
+def lost_reason(status: str, error: str | None) -> str:
+    """Why an unfinished attempt ended: still "running" means its worker died without a
+    word (killed, out of memory, its machine lost); a queued one says what it noted."""
+    if status == RunStatus.RUNNING:
+        return "worker died"
+    return (error or "no reason recorded").removeprefix(_RETRY_NOTE)
+
+
+async def _unfinished_attempts(session: AsyncSession, run_id: uuid.UUID) -> tuple[int, str] | None:
+    """The attempts of an unsplit run that has not finished, and why the last one ended,
+    read under lock; None for any other run (a new one, a split one, a finished one)."""
+    row = (
+        await session.execute(
+            select(IngestRun.attempts, IngestRun.status, IngestRun.error)
+            .where(
+                IngestRun.id == run_id,
+                IngestRun.chunks_total == 0,
+                IngestRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]),
+            )
+            .with_for_update()
+        )
+    ).one_or_none()
+    return None if row is None else (row.attempts, lost_reason(row.status, row.error))
+
+
+def _storable(text: str | None) -> str | None:
+    """Text PostgreSQL takes: a rejection quotes broken input, which may hold NUL bytes."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
 
 
 def stalled_thresholds(

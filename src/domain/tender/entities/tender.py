@@ -16,7 +16,8 @@ class Tender(Base):
     __tablename__ = "tenders"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    # The single ON CONFLICT target: `anac:<CIG>` for ANAC, `<source>:<procedure>:<lot>` others.
+    # The single ON CONFLICT target: `anac:<CIG>` for ANAC, `<source>:<procedure>:<lot>` for
+    # others, `\` and `:` escaped inside the ids (`identity_key` in the schemas).
     identity_key: Mapped[str | None] = mapped_column(Text, unique=True)
     title: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)

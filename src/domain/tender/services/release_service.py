@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.entities import OcdsRelease
+from src.domain.tender.schemas import check_indexable, fits_timestamptz
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,12 @@ class StoredRelease:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.ocid, self.release_id, self.content_hash)
+
+    def check(self) -> None:
+        """Raise ValueError when the store would refuse the release: its key is indexed."""
+        check_indexable("the ocid and release id", self.ocid, self.release_id, self.content_hash)
+        if self.release_date is not None and not fits_timestamptz(self.release_date):
+            raise ValueError(f"release date out of range: {self.release_date.isoformat()}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """who queued a run: the API token's name, so its unfinished runs can be capped
 
-Revision ID: 0005_run_submitter
-Revises: 0003_tender_filters
+Revision ID: 0006_run_submitter
+Revises: 0005_chunk_attempts
 Create Date: 2026-12-10
 
 Runs queued before this migration, and runs queued by the CLI or a feed, have none.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_run_submitter"
-down_revision: str | None = "0003_tender_filters"
+revision: str = "0006_run_submitter"
+down_revision: str | None = "0005_chunk_attempts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,183 @@
+"""One batch of a source's items, written in one transaction: the releases it stores, the
+tenders, the rejections and the run's counts and checkpoint. When the database refuses data
+in it (a value out of its range, a key too long to index: something the checks before the
+write missed), the batch is written again in halves, down to the one item it refuses, which
+becomes a rejection with the database's message; the rest of the batch is kept."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from src.domain.runs.services.run_service import RunService
+from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
+from src.domain.tender.services import TenderService
+from src.infra.errors import database_message, is_refused_data
+from src.ingest.deps import run_log
+from src.ingest.releases import resolve_releases
+from src.ingest.write_policy import WritePolicy
+from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass
+class _Batch:
+    """One batch of a source's items, sorted by what each still needs."""
+
+    records: list[TenderRecord]
+    rejected: list[RejectedRecord]
+    documents: list[UnmappedDocument]
+    releases: list[PendingRelease]
+
+    @classmethod
+    def of(cls, items: Sequence[SourceItem]) -> _Batch:
+        batch = cls([], [], [], [])
+        for item in items:
+            match item:
+                case TenderRecord():
+                    batch.records.append(item)
+                case RejectedRecord():
+                    batch.rejected.append(item)
+                case UnmappedDocument():
+                    batch.documents.append(item)
+                case PendingRelease():
+                    batch.releases.append(item)
+        return batch
+
+    def add(self, items: Iterable[ReadItem], *, digest: str | None = None) -> None:
+        for item in items:
+            if isinstance(item, TenderRecord):
+                if digest is not None:
+                    item.source_digest = digest
+                self.records.append(item)
+            else:
+                self.rejected.append(item)
+
+
+async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -> int:
+    """Map what the readers handed on unfinished, with the database's state: documents whose
+    bytes (with this mapping) were not stored before, and the merged state of every ocid the
+    batch's releases touch; then leave out what the run may not write (as rejections). The
+    tenders of known documents count as unchanged unmapped; returns that count."""
+    known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
+    skipped = 0
+    for document in batch.documents:
+        key = document.digest
+        count = known.get((key.source, key.format, key.document_key))
+        if count is not None:
+            skipped += count
+            continue
+        mapped = map_document(document)
+        clean = all(isinstance(item, TenderRecord) for item in mapped)
+        batch.add(mapped, digest=key.digest if clean else None)
+    if batch.releases:
+        releases, refused = await policy.screen_releases(session, batch.releases)
+        batch.rejected.extend(refused)
+        batch.add(await resolve_releases(session, releases))
+    batch.records, refused = await policy.screen_records(session, batch.records)
+    batch.rejected.extend(refused)
+    return skipped
+
+
+@dataclass
+class Written:
+    counts: UpsertCounts
+    rejected: int = 0
+
+    def __add__(self, other: Written) -> Written:
+        return Written(self.counts + other.counts, self.rejected + other.rejected)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a batch's outcome is written: its run (and chunk), under the run's source."""
+
+    sessions: Sessions
+    run_id: uuid.UUID
+    location: str
+    policy: WritePolicy
+    chunk_id: uuid.UUID | None = None
+
+
+async def _write(target: Target, items: Sequence[SourceItem], records_done: int) -> Written:
+    """The items in one transaction, with the run's counts and `records_done` checkpoint."""
+    batch = _Batch.of(items)
+    async with target.sessions() as session, session.begin():
+        skipped = await _complete(session, batch, target.policy)
+        counts = await TenderService.upsert_many(session, batch.records, run_id=target.run_id)
+        counts.unchanged += skipped
+        await RunService.record_batch(
+            session,
+            target.run_id,
+            source=target.location,
+            counts=counts,
+            rejected=batch.rejected,
+            records_done=records_done,
+            chunk_id=target.chunk_id,
+        )
+    return Written(counts, len(batch.rejected))
+
+
+async def write_batch(
+    target: Target, items: Sequence[SourceItem], *, done: int, checkpoint: bool = True
+) -> Written:
+    """Write `items`, the source's items after its first `done`. `checkpoint`: whether
+    committing them moves the checkpoint past them (not for the parts of one item)."""
+    end = done + len(items) if checkpoint else done
+    try:
+        return await _write(target, items, end)
+    except StatementError as error:
+        if not is_refused_data(error):
+            raise
+        refused = error
+    if len(items) > 1:
+        middle = len(items) // 2
+        first = await write_batch(target, items[:middle], done=done, checkpoint=checkpoint)
+        rest = done + middle if checkpoint else done
+        return first + await write_batch(target, items[middle:], done=rest, checkpoint=checkpoint)
+    return await _isolate(target, items[0], refused, done=done, end=end)
+
+
+async def _isolate(
+    target: Target, item: SourceItem, refused: StatementError, *, done: int, end: int
+) -> Written:
+    """The one item of a batch the database refused. A record is stored as a rejection; a
+    document or a release is taken apart into its tenders, written one part at a time, and
+    the checkpoint passes the item (`end`) once all its parts are written."""
+    parts: list[SourceItem] | None = None
+    if isinstance(item, UnmappedDocument):
+        parts = list(map_document(item))
+        for part in parts:
+            if isinstance(part, TenderRecord):
+                part.source_digest = None  # not known clean: read it again next time
+    elif isinstance(item, PendingRelease):
+        try:
+            parts = await _store_release(target, item)
+        except StatementError as error:
+            if not is_refused_data(error):
+                raise
+            refused = error
+    if parts is not None:
+        written = await write_batch(target, parts, done=done, checkpoint=False)
+        return written + await _write(target, [], end)
+    if isinstance(item, RejectedRecord):
+        raise refused  # even the rejection is refused: nothing here to take apart
+    reason = f"the database refused this record: {database_message(refused)}"
+    run_log(target.run_id, None).warning("%s: %s", item.position, reason)
+    rejection = RejectedRecord.of(
+        reason, item.position, item.hashed_fields() if isinstance(item, TenderRecord) else item.data
+    )
+    return await _write(target, [rejection], end)
+
+
+async def _store_release(target: Target, release: PendingRelease) -> list[SourceItem]:
+    """Store one release on its own and return its ocid's tenders, merged, to be written
+    one part at a time (the stored release is idempotent: the next read finds it known)."""
+    async with target.sessions() as session, session.begin():
+        releases, refused = await target.policy.screen_releases(session, [release])
+        return [*refused, *await resolve_releases(session, releases)]
