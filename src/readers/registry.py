@@ -10,9 +10,9 @@ from typing import Any, BinaryIO, cast
 
 from src.domain.formats import Format
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.streams import DecompressionBudget, Utf8Transcoder, head
+from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
-from src.readers.containers import iter_documents
+from src.readers.containers import BrokenArchiveError, Document, iter_documents
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem, SourceItem
 from src.readers.ocds import PackageInfo, read_ocds
@@ -76,10 +76,20 @@ def read_document(
     raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
 
 
+class BrokenSourceError(ValueError):
+    """The source's bytes broke (truncated, corrupt): what came before the break was read."""
+
+
 class SourceReading:
     """The items of every document in a source (a member's rejections name the member),
     and, once they are drained, what the reading learned about the source: the next page an
-    OCDS package links to (`links.next`)."""
+    OCDS package links to (`links.next`).
+
+    A member that breaks or cannot be read (broken bytes, not in the format) costs only
+    itself: its items before the break are kept, the break becomes a rejection naming the
+    member, and the next member is read. A source that is one document and breaks raises
+    `BrokenSourceError` after its items (the pipeline stores it as a rejection); a
+    decompression bomb (`SizeLimitExceededError`) stops the whole source."""
 
     def __init__(
         self,
@@ -95,31 +105,76 @@ class SourceReading:
         self._format, self._source_url, self._encoding = format, source_url, encoding
         self._budget = budget
         self._package = PackageInfo()
+        self._reported: set[str] = set()  # breaks already told, by their reason
 
     @property
     def next_url(self) -> str | None:
         return self._package.next_url
 
     def __iter__(self) -> Iterator[SourceItem]:
-        for member_name, member in iter_documents(self._stream, self._name, self._budget):
-            if not head(member, 1):
-                continue  # an empty archive member, or a chunk in which no line starts
-            detected = self._format or detect_format(member, member_name)
-            items = read_document(
-                detected,
-                member,
-                name=member_name,
-                source_url=self._source_url,
-                encoding=self._encoding,
-                package=self._package,
-            )
-            if member_name == self._name:
-                yield from items
-                continue
+        try:
+            for document in iter_documents(self._stream, self._name, self._budget):
+                if document.member:
+                    yield from self._member(document)
+                else:
+                    yield from self._whole(document)
+        except BrokenArchiveError as error:
+            if error.reason not in self._reported:
+                raise
+        failure = failure_of(self._stream)  # a break between two members of a tar
+        if failure is not None and failure not in self._reported:
+            raise BrokenSourceError(failure)
+
+    def _items(self, document: Document) -> tuple[Format | None, Iterator[SourceItem]]:
+        if not head(document.stream, 1):
+            return None, iter(())  # an empty archive member, or a chunk in which no line starts
+        detected = self._format or detect_format(document.stream, document.name)
+        items = read_document(
+            detected,
+            document.stream,
+            name=document.name,
+            source_url=self._source_url,
+            encoding=self._encoding,
+            package=self._package,
+        )
+        return detected, items
+
+    def _whole(self, document: Document) -> Iterator[SourceItem]:
+        try:
+            yield from self._items(document)[1]
+        except ValueError as error:
+            failure = document.failure()
+            if failure is None:
+                raise
+            self._reported.add(failure)
+            raise BrokenSourceError(failure) from error
+        failure = document.failure()
+        if failure is not None:
+            self._reported.add(failure)
+            raise BrokenSourceError(failure)
+
+    def _member(self, document: Document) -> Iterator[SourceItem]:
+        produced = 0
+        failure: str | None = None
+        try:
+            detected, items = self._items(document)
             for item in items:
+                produced += 1
                 if isinstance(item, RejectedRecord) and detected != Format.EFORMS:
-                    item = dataclasses.replace(item, position=f"{member_name}: {item.position}")
+                    item = dataclasses.replace(item, position=f"{document.name}: {item.position}")
                 yield item
+        except ValueError as error:
+            failure = document.failure() or str(error)
+        else:
+            failure = document.failure()
+        if failure is None:
+            return
+        self._reported.add(failure)
+        what = "the rest of this member" if produced else "this member"
+        yield RejectedRecord(
+            reason=f"{what} could not be read: {failure}",
+            position=f"{document.name}: after record {produced}",
+        )
 
 
 def read_source(
