@@ -13,6 +13,7 @@ from src.domain.tender.schemas import RejectedRecord
 from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.containers import BrokenArchiveError, Document, iter_documents
+from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem, SourceItem
 from src.readers.ocds import PackageInfo, read_ocds
@@ -63,12 +64,18 @@ def read_document(
     source_url: str | None,
     encoding: str | None = None,
     package: PackageInfo | None = None,
+    csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> Iterator[SourceItem]:
     match format_name:
         case Format.OCDS:
             return read_ocds(_utf8(stream, encoding), source_url=source_url, package=package)
         case Format.ANAC_CSV:
-            return read_cig_csv(stream, source_url=source_url, encoding=encoding or "utf-8")
+            return read_cig_csv(
+                stream,
+                source_url=source_url,
+                encoding=encoding or "utf-8",
+                max_record_lines=csv_max_record_lines,
+            )
         case Format.ANAC_JSON:
             return read_cig_json(stream, source_url=source_url, encoding=encoding or "utf-8")
         case Format.EFORMS:
@@ -100,10 +107,11 @@ class SourceReading:
         source_url: str | None = None,
         encoding: str | None = None,
         budget: DecompressionBudget,
+        csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
     ) -> None:
         self._stream, self._name = stream, name
         self._format, self._source_url, self._encoding = format, source_url, encoding
-        self._budget = budget
+        self._budget, self._csv_max_record_lines = budget, csv_max_record_lines
         self._package = PackageInfo()
         self._reported: set[str] = set()  # breaks already told, by their reason
 
@@ -136,6 +144,7 @@ class SourceReading:
             source_url=self._source_url,
             encoding=self._encoding,
             package=self._package,
+            csv_max_record_lines=self._csv_max_record_lines,
         )
         return detected, items
 
@@ -185,10 +194,12 @@ def read_source(
     source_url: str | None = None,
     encoding: str | None = None,
     budget: DecompressionBudget | None = None,
+    csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> SourceReading:
     """Read a whole source: iterate the result for its items, then ask it for `next_url`.
     What the source's archive members inflate to is charged to `budget` (the source's own,
-    from `open_source`; a fresh default one when not given)."""
+    from `open_source`; a fresh default one when not given). A quoted CSV field may span at
+    most `csv_max_record_lines` lines (CSV_MAX_RECORD_LINES)."""
     return SourceReading(
         stream,
         name,
@@ -196,6 +207,7 @@ def read_source(
         source_url=source_url,
         encoding=encoding,
         budget=budget or DecompressionBudget(),
+        csv_max_record_lines=csv_max_record_lines,
     )
 
 

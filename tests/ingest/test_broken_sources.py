@@ -82,3 +82,22 @@ async def test_broken_zip_members_cost_only_themselves(
     assert "is not OCDS" in found["anac.zip!2024-02.json: after record 0"]
     inserted = await db_session.scalar(select(func.count()).select_from(Tender))
     assert (summary["inserted"], summary["rejected"]) == (inserted, 2)
+
+
+async def test_csv_max_record_lines_reaches_the_reader(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    source = tmp_path / "cig.csv"
+    source.write_text(
+        "CIG;oggetto_lotto;data_pubblicazione\n"
+        "9000001A0B;Carta;2024-03-01\n"
+        '9000002A0B;"Carta:\nA4 e A3\nrisme";2024-03-01\n'
+        "9000003A0B;Toner;2024-03-01\n"
+    )
+    within = await ingest_source(ctx, str(source))
+    assert (within["inserted"], within["rejected"]) == (3, 0)
+    with_settings(ctx, csv_max_record_lines=2)
+    over = await ingest_source(ctx, str(source))
+    assert (over["unchanged"], over["rejected"]) == (2, 3)  # the field's three lines
+    [(position, reason), *_] = sorted(await rejections(db_session, over["run_id"]))
+    assert position == "line 3" and "runs over more than 2 lines" in reason
