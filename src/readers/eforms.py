@@ -101,13 +101,19 @@ def _clean(value: str | None) -> str | None:
     return clean_text(_CONTROL.sub("", value)) if value else None
 
 
+def _content(element: etree._Element) -> str | None:
+    """The element's whole text, cleaned: every text node, CDATA included, with comments and
+    processing instructions left out (`.text` would stop at the first of them)."""
+    return _clean("".join(element.itertext()))
+
+
 def _text(node: etree._Element, path: str) -> str | None:
     found = node.find(path, NS)
-    return None if found is None else _clean(found.text)
+    return None if found is None else _content(found)
 
 
 def _texts(node: etree._Element, path: str) -> list[str]:
-    return [text for el in node.findall(path, NS) if (text := _clean(el.text))]
+    return [text for el in node.findall(path, NS) if (text := _content(el))]
 
 
 def _lang_text(node: etree._Element | None, path: str, language: str | None) -> str | None:
@@ -117,7 +123,7 @@ def _lang_text(node: etree._Element | None, path: str, language: str | None) -> 
     texts = [
         ((el.get("languageID") or "").upper(), text)
         for el in node.findall(path, NS)
-        if (text := _clean(el.text))
+        if (text := _content(el))
     ]
     for lang, text in texts:
         if language and lang == language:
@@ -148,7 +154,7 @@ def _amount(node: etree._Element | None, path: str) -> tuple[Decimal | None, str
     found = None if node is None else node.find(path, NS)
     if found is None:
         return None, None
-    amount = parse_amount(_clean(found.text))
+    amount = parse_amount(_content(found))
     currency = _clean(found.get("currencyID"))
     return amount, currency.upper() if currency and amount is not None else None
 
@@ -355,4 +361,4 @@ def _is_lot(lot: etree._Element) -> bool:
     if found is None:
         return False
     scheme = found.get("schemeName")
-    return scheme == "Lot" or (scheme is None and (found.text or "").strip().startswith("LOT-"))
+    return scheme == "Lot" or (scheme is None and (_content(found) or "").startswith("LOT-"))

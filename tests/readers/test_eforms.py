@@ -85,6 +85,24 @@ def test_contract_notice_one_record_per_lot_in_the_notice_language() -> None:
     assert second.position == "/ContractNotice/ProcurementProjectLot[3]"
 
 
+def test_text_is_read_whole_across_comments_and_processing_instructions() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
+    for old, new in [
+        (b">Lotto 1: mensa scolastica<", b">Lotto 1: <!-- ed. 2 -->mensa <?pi x?>scolastica<"),
+        (b">Preparazione e consegna", b"><![CDATA[Preparazione]]> <!-- c -->e consegna"),
+        (b">200000.50<", b">200<!-- migliaia -->000.50<"),
+        (b'"Lot">LOT-0002<', b'"Lot">LOT-<!-- c -->0002<'),
+    ]:
+        assert data.count(old) == 1
+        data = data.replace(old, new)
+    lots = by_lot(read_bytes(data))
+    assert list(lots) == ["LOT-0001", "LOT-0002"]
+    first = lots["LOT-0001"]
+    assert first.title == "Lotto 1: mensa scolastica"
+    assert first.description == "Preparazione e consegna dei pasti scolastici."
+    assert first.amount == Decimal("200000.50")
+
+
 def test_raw_is_one_json_able_dict_for_the_whole_notice() -> None:
     first, second = records(read_file(FIXTURES / "cn_2lots_ita.xml"))
     assert first.raw is second.raw
