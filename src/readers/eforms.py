@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 from zoneinfo import ZoneInfo
 
 from lxml import etree
@@ -42,6 +42,9 @@ _RESULT = f"{_EXT}/efac:NoticeResult"
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?")
 _TIME = re.compile(r"(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?")
 _DOCTYPE = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
+_DECLARED_ENCODING = re.compile(
+    r"""\ufeff?<\?xml\s[^>]*?\bencoding\s*=\s*(["'])(?P<encoding>[A-Za-z0-9._:-]*)\1"""
+)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls, seen in titles
 _NO_COMPANY_ID = frozenset({"", "-", "n/a", "na", "none", "not available", "unknown"})
 # winner-selection-status (BT-142) -> tender status of the lot
@@ -97,6 +100,31 @@ def _parse(data: bytes) -> etree._Element:
     return root
 
 
+def _notice_text(data: bytes, root: etree._Element) -> str:
+    """The notice as text, as its publication stores it: decoded from the encoding it is in,
+    its XML declaration then naming UTF-8 (text has no byte encoding of its own, and the
+    declaration must fit the bytes `notice_bytes` makes of it again)."""
+    encoding = root.getroottree().docinfo.encoding or "utf-8"
+    try:
+        text = data.decode(encoding, "replace")
+    except LookupError:  # an encoding libxml2 knows and Python does not
+        return str(etree.tostring(root.getroottree(), encoding="unicode"))
+    return _as_utf8_declared(text)
+
+
+def _as_utf8_declared(text: str) -> str:
+    declared = _DECLARED_ENCODING.match(text)
+    if declared is None or declared["encoding"].lower().replace("_", "-") in ("utf-8", "utf8"):
+        return text
+    return f"{text[: declared.start('encoding')]}UTF-8{text[declared.end('encoding') :]}"
+
+
+def notice_bytes(text: str) -> bytes:
+    """A stored notice's text as bytes to parse again: UTF-8, its declaration saying so
+    (publications stored before kept the notice's own encoding in their declaration)."""
+    return _as_utf8_declared(text).encode("utf-8")
+
+
 def _clean(value: str | None) -> str | None:
     return clean_text(_CONTROL.sub("", value)) if value else None
 
@@ -104,7 +132,7 @@ def _clean(value: str | None) -> str | None:
 def _content(element: etree._Element) -> str | None:
     """The element's whole text, cleaned: every text node, CDATA included, with comments and
     processing instructions left out (`.text` would stop at the first of them)."""
-    return _clean("".join(element.itertext()))
+    return _clean("".join(cast(Iterator[str], element.itertext())))  # text: str, not bytes
 
 
 def _text(node: etree._Element, path: str) -> str | None:
@@ -196,7 +224,7 @@ class _Notice:
             "language": self.language,
             "changed_notice_id": _text(root, f"{_EXT}/efac:Changes/efbc:ChangedNoticeIdentifier")
             or _text(root, f"{_EXT}/efac:ContractModification/efbc:ChangedNoticeIdentifier"),
-            "xml": data.decode(root.getroottree().docinfo.encoding or "utf-8", "replace"),
+            "xml": _notice_text(data, root),
         }
 
     def _organizations(self) -> dict[str, tuple[str | None, str | None]]:

@@ -14,7 +14,7 @@ from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, h
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.containers import BrokenArchiveError, Document, iter_documents
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES
-from src.readers.eforms import read_eforms
+from src.readers.eforms import notice_bytes, read_eforms
 from src.readers.items import ReadItem, SourceItem
 from src.readers.ocds import PackageInfo, read_ocds
 from src.readers.ocds_mapping import map_release
@@ -221,7 +221,7 @@ def map_publication(format_name: str, raw: Any, *, source_url: str | None) -> li
         if not isinstance(xml, str):
             return [RejectedRecord.of("stored eForms publication has no XML", position, raw)]
         return list(
-            read_eforms(io.BytesIO(xml.encode("utf-8")), source_url=source_url, position=position)
+            read_eforms(io.BytesIO(notice_bytes(xml)), source_url=source_url, position=position)
         )
     if format_name in (Format.ANAC_CSV, Format.ANAC_JSON):
         return [map_stored(raw, format_name, source_url=source_url)]

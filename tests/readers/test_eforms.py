@@ -16,6 +16,7 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers import eforms
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem
+from src.readers.registry import map_publication
 from tests.support.paths import SHARED_DATA, require_shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eforms"
@@ -115,6 +116,25 @@ def test_raw_is_one_json_able_dict_for_the_whole_notice() -> None:
     assert "Lotto 2: pulizia" in first.raw["xml"]
     assert orjson.loads(orjson.dumps(first.raw)) == first.raw
     assert "raw" not in first.model_dump()
+
+
+@pytest.mark.parametrize("encoding", ["iso-8859-1", "utf-16", "cp1252"])
+def test_a_stored_notice_not_in_utf8_maps_again_to_the_same_records(encoding: str) -> None:
+    text = (FIXTURES / "cn_2lots_ita.xml").read_text(encoding="utf-8")
+    text = text.replace('encoding="UTF-8"', f"encoding='{encoding}'", 1)
+    text = text.replace("Lotto 2: pulizia", "Lotto 2: pulizia dell'università", 1)
+    read = records(read_bytes(text.encode(encoding)))
+    stored = read[0].raw
+    assert stored is not None and stored["xml"].startswith("<?xml version=\"1.0\" encoding='UTF-8'")
+    again = map_publication("eforms", orjson.loads(orjson.dumps(stored)), source_url=None)
+    assert [r.hashed_fields() for r in records(again)] == [r.hashed_fields() for r in read]
+    assert read[1].title == "Lotto 2: pulizia dell'università"
+    assert all(r.raw == stored for r in records(again))  # the same publication, unchanged
+    # as stored by the earlier reader: the text still declaring the notice's own encoding
+    old = {**stored, "xml": text}
+    assert [r.title for r in records(map_publication("eforms", old, source_url=None))] == [
+        r.title for r in read
+    ]
 
 
 def test_given_position_and_source_url_are_kept() -> None:
