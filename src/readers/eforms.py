@@ -8,44 +8,31 @@ entities or network access; a notice that declares a DOCTYPE is refused outright
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, cast
-from zoneinfo import ZoneInfo
+from typing import Any, BinaryIO
 
 from lxml import etree
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
-from src.readers.common import (
-    ReadStream,
-    clean_text,
-    parse_amount,
-    parse_timestamp,
-)
+from src.readers.common import ReadStream
+from src.readers.eforms_xml import NS, notice_bytes
+from src.readers.eforms_xml import amount as _amount
+from src.readers.eforms_xml import content as _content
+from src.readers.eforms_xml import lang_text as _lang_text
+from src.readers.eforms_xml import moment as _datetime
+from src.readers.eforms_xml import notice_text as _notice_text
+from src.readers.eforms_xml import text as _text
+from src.readers.eforms_xml import texts as _texts
 from src.readers.items import ReadItem
 
-NS = {
-    "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "efext": "http://data.europa.eu/p27/eforms-ubl-extensions/1",
-    "efac": "http://data.europa.eu/p27/eforms-ubl-extension-aggregate-components/1",
-    "efbc": "http://data.europa.eu/p27/eforms-ubl-extension-basic-components/1",
-}
+__all__ = ["NS", "EformsError", "notice_bytes", "read_eforms"]
+
 UBL_NS_PREFIX = "urn:oasis:names:specification:ubl:schema:xsd:"
 MAX_NOTICE_BYTES = 50 * 1024 * 1024  # real notices are well under 1 MB
-UTC = ZoneInfo("UTC")  # eForms dates always carry an offset; UTC only if one is missing
 _EXT = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsExtension"
 _RESULT = f"{_EXT}/efac:NoticeResult"
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?")
-_TIME = re.compile(r"(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?")
 _DOCTYPE = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
-_DECLARED_ENCODING = re.compile(
-    r"""\ufeff?<\?xml\s[^>]*?\bencoding\s*=\s*(["'])(?P<encoding>[A-Za-z0-9._:-]*)\1"""
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls, seen in titles
 _NO_COMPANY_ID = frozenset({"", "-", "n/a", "na", "none", "not available", "unknown"})
 # winner-selection-status (BT-142) -> tender status of the lot
 _RESULT_STATUS = {"selec-w": "complete", "clos-nw": "unsuccessful", "open-nw": "active"}
@@ -98,93 +85,6 @@ def _parse(data: bytes) -> etree._Element:
     if doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise EformsError("DTD/entity declarations are not allowed in an eForms notice")
     return root
-
-
-def _notice_text(data: bytes, root: etree._Element) -> str:
-    """The notice as text, as its publication stores it: decoded from the encoding it is in,
-    its XML declaration then naming UTF-8 (text has no byte encoding of its own, and the
-    declaration must fit the bytes `notice_bytes` makes of it again)."""
-    encoding = root.getroottree().docinfo.encoding or "utf-8"
-    try:
-        text = data.decode(encoding, "replace")
-    except LookupError:  # an encoding libxml2 knows and Python does not
-        return str(etree.tostring(root.getroottree(), encoding="unicode"))
-    return _as_utf8_declared(text)
-
-
-def _as_utf8_declared(text: str) -> str:
-    declared = _DECLARED_ENCODING.match(text)
-    if declared is None or declared["encoding"].lower().replace("_", "-") in ("utf-8", "utf8"):
-        return text
-    return f"{text[: declared.start('encoding')]}UTF-8{text[declared.end('encoding') :]}"
-
-
-def notice_bytes(text: str) -> bytes:
-    """A stored notice's text as bytes to parse again: UTF-8, its declaration saying so
-    (publications stored before kept the notice's own encoding in their declaration)."""
-    return _as_utf8_declared(text).encode("utf-8")
-
-
-def _clean(value: str | None) -> str | None:
-    return clean_text(_CONTROL.sub("", value)) if value else None
-
-
-def _content(element: etree._Element) -> str | None:
-    """The element's whole text, cleaned: every text node, CDATA included, with comments and
-    processing instructions left out (`.text` would stop at the first of them)."""
-    return _clean("".join(cast(Iterator[str], element.itertext())))  # text: str, not bytes
-
-
-def _text(node: etree._Element, path: str) -> str | None:
-    found = node.find(path, NS)
-    return None if found is None else _content(found)
-
-
-def _texts(node: etree._Element, path: str) -> list[str]:
-    return [text for el in node.findall(path, NS) if (text := _content(el))]
-
-
-def _lang_text(node: etree._Element | None, path: str, language: str | None) -> str | None:
-    """The text in the notice language, else the first non-empty one."""
-    if node is None:
-        return None
-    texts = [
-        ((el.get("languageID") or "").upper(), text)
-        for el in node.findall(path, NS)
-        if (text := _content(el))
-    ]
-    for lang, text in texts:
-        if language and lang == language:
-            return text
-    return texts[0][1] if texts else None
-
-
-def _datetime(
-    date_text: str | None, time_text: str | None, *, default_time: str
-) -> datetime | None:
-    """eForms splits a moment into a date (`2020-04-03+01:00`) and a time (`12:00:00+01:00`),
-    each with its own offset; the time's offset wins, else the date's, else UTC."""
-    if not date_text:
-        return None
-    day = _DATE.fullmatch(date_text)
-    if day is None:
-        raise ValueError(f"invalid date {date_text!r}")
-    clock, offset = default_time, day.group(2)
-    if time_text:
-        moment = _TIME.fullmatch(time_text)
-        if moment is None:
-            raise ValueError(f"invalid time {time_text!r}")
-        clock, offset = moment.group(1), moment.group(2) or offset
-    return parse_timestamp(f"{day.group(1)}T{clock}{offset or ''}", default_tz=UTC)
-
-
-def _amount(node: etree._Element | None, path: str) -> tuple[Decimal | None, str | None]:
-    found = None if node is None else node.find(path, NS)
-    if found is None:
-        return None, None
-    amount = parse_amount(_content(found))
-    currency = _clean(found.get("currencyID"))
-    return amount, currency.upper() if currency and amount is not None else None
 
 
 class _Notice:
