@@ -9,6 +9,7 @@ entities or network access; a notice that declares a DOCTYPE is refused outright
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, BinaryIO
 
@@ -87,6 +88,35 @@ def _parse(data: bytes) -> etree._Element:
     return root
 
 
+@dataclass(frozen=True)
+class _Results:
+    """A notice's results (efac:NoticeResult), indexed once for all its lots (rescanning them
+    for every lot made a notice of 4,000 lots take minutes): each lot's LotResults, and the
+    tenders, contracts and tendering parties by id (the last of an id wins)."""
+
+    by_lot: dict[str | None, list[tuple[int, etree._Element]]]  # TenderLot id -> results
+    by_id: dict[str, dict[str | None, etree._Element]]  # kind -> id -> element
+
+    @classmethod
+    def of(cls, result: etree._Element) -> _Results:
+        by_lot: dict[str | None, list[tuple[int, etree._Element]]] = {}
+        for number, lot_result in enumerate(result.findall("efac:LotResult", NS)):
+            lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")
+            by_lot.setdefault(lot_id, []).append((number, lot_result))
+        by_id = {
+            kind: {_text(el, "cbc:ID"): el for el in result.findall(f"efac:{kind}", NS)}
+            for kind in ("LotTender", "SettledContract", "TenderingParty")
+        }
+        return cls(by_lot, by_id)
+
+    def of_lot(self, lot_id: str | None) -> list[etree._Element]:
+        """The results of a lot (a result naming no lot is every lot's), in notice order;
+        every result when the notice has no lots."""
+        keys = list(self.by_lot) if lot_id is None else [None, lot_id]
+        found = [entry for key in dict.fromkeys(keys) for entry in self.by_lot.get(key, [])]
+        return [element for _, element in sorted(found, key=lambda entry: entry[0])]
+
+
 class _Notice:
     """Notice-level facts, computed once; `records` maps each lot."""
 
@@ -108,6 +138,9 @@ class _Notice:
             _text(root, "cbc:IssueDate"), _text(root, "cbc:IssueTime"), default_time="00:00:00"
         )
         self.project = root.find("cac:ProcurementProject", NS)
+        self.procedure_type = _text(root, "cac:TenderingProcess/cbc:ProcedureCode")
+        result = root.find(_RESULT, NS)
+        self.results = None if result is None else _Results.of(result)
         self.orgs = self._organizations()
         self.buyer_name, self.buyer_id = self.orgs.get(
             _text(root, "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID") or "",
@@ -213,7 +246,7 @@ class _Notice:
             "title": " ".join((pick("cbc:Name") or "").split()),  # names may span lines
             "description": pick("cbc:Description"),
             "cpv": cpv,
-            "procedure_type": _text(self.root, "cac:TenderingProcess/cbc:ProcedureCode"),
+            "procedure_type": self.procedure_type,
             "status": self._default_status(),
             "amount": amount,
             "currency": currency,
@@ -227,20 +260,10 @@ class _Notice:
 
     def _award(self, lot_id: str | None) -> dict[str, Any]:
         """Follow LotResult -> SettledContract -> LotTender -> TenderingParty -> Organization."""
-        result = self.root.find(_RESULT, NS)
-        if result is None:
+        results = [] if self.results is None else self.results.of_lot(lot_id)
+        if not results or self.results is None:
             return {}
-        by_id = {
-            kind: {_text(el, "cbc:ID"): el for el in result.findall(f"efac:{kind}", NS)}
-            for kind in ("LotTender", "SettledContract", "TenderingParty")
-        }
-        results = [
-            res
-            for res in result.findall("efac:LotResult", NS)
-            if lot_id is None or _text(res, "efac:TenderLot/cbc:ID") in (None, lot_id)
-        ]
-        if not results:
-            return {}
+        by_id = self.results.by_id
         codes = {_text(res, "cbc:TenderResultCode") for res in results}
         contract_ids = [c for res in results for c in _texts(res, "efac:SettledContract/cbc:ID")]
         known = by_id["SettledContract"]
