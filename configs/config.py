@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     # What a compressed source may inflate to (gzip bombs stop here; 1 GB sources pass).
     max_decompressed_bytes: int = 64 * 1024**3
     max_pages: int = 10_000  # `links.next` pages followed in one run
+    # The most lines one quoted CSV field may span: past it, its quote is taken as unclosed
+    # (the line that opened it is rejected and reading goes on at the next line).
+    csv_max_record_lines: int = Field(default=100, ge=1)
     user_agent: str = "tenders-ingest/0.1"
 
     # Sources given through the API or registered as feeds (a path typed on the command line

@@ -1,16 +1,27 @@
 """Byte streams, below every format: peeking, magic bytes, counting and limiting what is
-read, inflating gzip under the decompression limit, and transcoding to UTF-8."""
+read, inflating gzip under the decompression limit, ending a stream where its bytes break
+(keeping every byte before the break), and transcoding to UTF-8."""
 
 from __future__ import annotations
 
 import codecs
-import gzip
 import io
+import lzma
+import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, cast
 
 _CHUNK = 64 * 1024
 _WHITESPACE = b" \t\r\n"
+# A broken stream's last line is held back until it is whole; a longer one is handed on.
+_LONGEST_HELD_LINE = 1 << 20
+_MEMBER_PIECE = 8 * 1024
+# What reading compressed or archived bytes raises when they are broken: truncated (EOFError,
+# tarfile.ReadError), corrupt (zlib.error, LZMAError, bz2's and gzip's OSError) or with a bad
+# checksum (zipfile.BadZipFile). A decompression bomb (SizeLimitExceededError) is none of them.
+_BREAKS = (EOFError, OSError, zlib.error, lzma.LZMAError, zipfile.BadZipFile, tarfile.TarError)
 
 ZIP_MAGIC = b"PK\x03\x04"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -53,18 +64,156 @@ class DecompressionBudget:
             )
 
 
-def charged(stream: BinaryIO, budget: DecompressionBudget, name: str) -> BinaryIO:
-    """The inflated `stream`, buffered, every byte read from it charged to `budget`."""
-    counted = CountingReader(stream, budget, name)
-    return cast(BinaryIO, io.BufferedReader(counted, buffer_size=1 << 20))
-
-
 def maybe_gunzip(stream: BinaryIO, budget: DecompressionBudget, name: str) -> BinaryIO:
     """The stream, inflated if it is gzip, its inflated bytes charged to `budget` (a gzip bomb
-    stops there, whether it is the source itself or a member of an archive)."""
+    stops there, whether it is the source itself or a member of an archive). Broken gzip data
+    ends the stream where it breaks (see `EndsAtBreak`)."""
     if head(stream, 2) != GZIP_MAGIC:
         return stream
-    return charged(cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb")), budget, name)
+    return _buffered(_Gunzip(stream, name, budget))
+
+
+def until_break(
+    stream: BinaryIO,
+    name: str,
+    *,
+    budget: DecompressionBudget | None = None,
+    cause: BinaryIO | None = None,
+) -> BinaryIO:
+    """`stream` (an archive member) read until it ends or breaks (see `EndsAtBreak`); what
+    comes out of it is charged to `budget` when given (a compressed member). `cause` is the
+    stream the member is read from, whose break explains the member's."""
+    return _buffered(_UntilBreak(stream, name, budget=budget, cause=cause))
+
+
+def failure_of(stream: BinaryIO) -> str | None:
+    """Why `stream` (from `maybe_gunzip` or `until_break`) ended before its end, or None."""
+    raw = stream.raw if isinstance(stream, io.BufferedReader) else stream
+    return raw.broken if isinstance(raw, EndsAtBreak) else None
+
+
+def _buffered(raw: EndsAtBreak) -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
+
+
+class EndsAtBreak(io.RawIOBase):
+    """Bytes from `_piece()` until they end or break (truncated, corrupt, a bad checksum). At
+    a break the stream ends, and `broken` says why; every byte before the break comes out,
+    except an incomplete last line, which is dropped so that no reader takes a cut record
+    for a whole one. The break is never raised from `readinto`: a buffered reader above
+    would lose the bytes it had read in the same call. Each piece is charged to `budget`."""
+
+    def __init__(
+        self, name: str, budget: DecompressionBudget | None, cause: BinaryIO | None
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.broken: str | None = None
+        self._budget, self._cause = budget, cause
+        self._ready = memoryview(b"")
+        self._held = b""  # the last line, until its end comes
+        self._read = 0
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._ready and not self._ended:
+            self._pull()
+        view = memoryview(buffer).cast("B")
+        size = min(len(view), len(self._ready))
+        view[:size] = self._ready[:size]
+        self._ready = self._ready[size:]
+        return size
+
+    def _piece(self) -> bytes:
+        raise NotImplementedError
+
+    def _pull(self) -> None:
+        try:
+            piece = self._piece()
+        except _BREAKS as error:
+            self._break(error)
+            return
+        if not piece:
+            self._ready, self._held, self._ended = memoryview(self._held), b"", True
+            return
+        if self._budget is not None:
+            self._budget.charge(len(piece), self.name)
+        self._read += len(piece)
+        data = self._held + piece if self._held else piece
+        cut = len(data) if len(data) > _LONGEST_HELD_LINE else data.rfind(b"\n") + 1
+        self._ready, self._held = memoryview(data)[:cut], data[cut:]
+
+    def _break(self, error: BaseException) -> None:
+        cause = None if self._cause is None else failure_of(self._cause)
+        reason = cause or f"{self.name} breaks after {self._read} bytes: {error}"
+        self.broken, self._held, self._ended = reason, b"", True
+
+
+class _UntilBreak(EndsAtBreak):
+    """A stream that raises where its bytes break (an archive member)."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        name: str,
+        *,
+        budget: DecompressionBudget | None,
+        cause: BinaryIO | None,
+    ) -> None:
+        super().__init__(name, budget, cause)
+        self._stream = stream
+
+    def _piece(self) -> bytes:
+        # One small read below (read1): a break loses the bytes of the read it happens in.
+        if isinstance(self._stream, io.BufferedIOBase):
+            return self._stream.read1(_MEMBER_PIECE)
+        return self._stream.read(_MEMBER_PIECE)
+
+
+class _Gunzip(EndsAtBreak):
+    """gzip inflated with zlib, member after member (as `gzip -d`), zero padding skipped.
+    Bytes after the last member that are not gzip are ignored, as `gzip -d` does, and noted
+    in `broken`; what a truncated or corrupt member gave before its break comes out."""
+
+    def __init__(self, stream: BinaryIO, name: str, budget: DecompressionBudget) -> None:
+        super().__init__(name, budget, cause=stream)
+        self._stream = stream
+        self._input = b""
+        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def _piece(self) -> bytes:
+        while True:
+            if self._inflater.eof and not self._next_member():
+                return b""
+            if not self._input:
+                self._input = self._stream.read(_CHUNK)
+                if not self._input:
+                    raise EOFError("the gzip data ends before its end marker (truncated)")
+            inflater = self._inflater
+            data = inflater.decompress(self._input, _CHUNK)
+            self._input = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            if data:
+                return data
+
+    def _next_member(self) -> bool:
+        """After a member: whether another follows (False at the end, or at bytes that are
+        not gzip, which are ignored and noted)."""
+        rest = self._input.lstrip(b"\0")
+        while len(rest) < 2 and (more := self._stream.read(_CHUNK)):
+            rest = (rest + more).lstrip(b"\0")
+        if not rest:
+            return False
+        if rest[:2] != GZIP_MAGIC:
+            self.broken = (
+                f"{self.name}: the bytes after the end of its gzip data are not gzip; they "
+                "are ignored (as gzip -d does)"
+            )
+            return False
+        self._input, self._inflater = rest, zlib.decompressobj(zlib.MAX_WBITS | 16)
+        return True
 
 
 def content_decoded(
@@ -73,7 +222,7 @@ def content_decoded(
     """An HTTP body with its Content-Encoding undone (gzip; applied in order, undone in
     reverse), each inflated byte charged to `budget` like any other decompression."""
     for _ in reversed(encodings):
-        stream = charged(cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb")), budget, name)
+        stream = _buffered(_Gunzip(stream, name, budget))
     return stream
 
 

@@ -55,6 +55,7 @@ async def ingest_pages(
                 source_url=url,
                 encoding=request.encoding,
                 budget=opened.budget,
+                csv_max_record_lines=deps.settings.csv_max_record_lines,
             )
             totals = await ingest_items(
                 deps.sessions,

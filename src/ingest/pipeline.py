@@ -30,8 +30,16 @@ class UnreadableSourceError(ValueError):
     """The source broke before it gave a single record: the run fails with this message."""
 
 
-def _take(items: Iterator[SourceItem], size: int) -> list[SourceItem]:
-    return list(itertools.islice(items, size))
+def _take(items: Iterator[SourceItem], size: int) -> tuple[list[SourceItem], Exception | None]:
+    """The next `size` items, and the error that stopped the reading before it had them all:
+    the items read before an error are still written (then the error is raised)."""
+    taken: list[SourceItem] = []
+    try:
+        for item in itertools.islice(items, size):
+            taken.append(item)
+    except Exception as error:  # noqa: BLE001 - handed to the caller, raised after the write
+        return taken, error
+    return taken, None
 
 
 def guarded(items: Iterable[SourceItem]) -> Iterator[SourceItem]:
@@ -78,12 +86,19 @@ async def ingest_items(
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
     next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
     try:
-        while items_read := await next_batch:
-            next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
-            written = await write_batch(target, items_read, done=totals.records)
-            totals.counts += written.counts
-            totals.rejected += written.rejected
-            totals.records += len(items_read)
+        while True:
+            items_read, failure = await next_batch
+            if not items_read and failure is None:
+                break
+            if failure is None:
+                next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
+            if items_read:
+                written = await write_batch(target, items_read, done=totals.records)
+                totals.counts += written.counts
+                totals.rejected += written.rejected
+                totals.records += len(items_read)
+            if failure is not None:
+                raise failure
     finally:
         # A thread cannot be cancelled: let it finish its slice so the reader is released.
         await asyncio.gather(next_batch, return_exceptions=True)

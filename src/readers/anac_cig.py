@@ -33,6 +33,7 @@ from src.readers.common import (
     parse_timestamp,
     validation_problems,
 )
+from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES, CsvRecords
 from src.readers.items import ReadItem
 
 _CPV = re.compile(r"(\d{8})(?:-?(\d))?")
@@ -80,10 +81,12 @@ def read_cig_csv(
     *,
     source_url: str | None = None,
     encoding: str = "utf-8",
+    max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> ReadStream:
     """Rows of the bulk CIG CSV (`;`) or of the flattened detail CSV (`,`), sniffed from the
     header. `raw` is the row by its original header names; "line N" is where the row starts.
-    `encoding` is for sources known not to be UTF-8."""
+    `encoding` is for sources known not to be UTF-8. A quoted field may span at most
+    `max_record_lines` lines and never a line that is a record itself (`CsvRecords`)."""
     text = io.TextIOWrapper(
         io.BufferedReader(Utf8Transcoder(stream, encoding)), encoding="utf-8", newline=""
     )
@@ -99,31 +102,39 @@ def read_cig_csv(
             f"no CIG column in the header (looked for {', '.join(_ALIASES['cig'])}); "
             f"is this an ANAC CIG CSV? header starts {header_line[:200]!r}"
         )
-    reader = csv.reader(text, delimiter=delimiter)
-    last_line = 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:  # e.g. a field over csv.field_size_limit()
-            row, error_text = [], f"unreadable CSV row: {error}"
-        else:
-            error_text = ""
-        position, last_line = f"line {last_line + 1}", reader.line_num + 1
-        if error_text:
-            yield RejectedRecord.of(error_text, position, "")
+
+    def is_record(cells: list[str]) -> bool:
+        return _fits(cells, len(header)) and _is_cig(cells[columns["cig"]])
+
+    records = CsvRecords(text, delimiter, is_record=is_record, max_lines=max_record_lines)
+    for record in records:
+        row, position = record.cells, f"line {record.line}"
+        if record.problem:
+            yield RejectedRecord.of(record.problem, position, record.text)
             continue
         if not any(cell.strip() for cell in row):
             continue
         raw = {name: cell.replace("\x00", "") for name, cell in zip(header, row, strict=False)}
-        if len(row) < len(header) or any(cell.strip() for cell in row[len(header) :]):
+        if not _fits(row, len(header)):
             reason = f"row has {len(row)} fields but the header has {len(header)}"
             yield RejectedRecord.of(reason, position, delimiter.join(row))
             continue
         fields = {field: row[index] for field, index in columns.items()}
         names = {field: header[index] for field, index in columns.items()}
         yield _map(fields, names, raw, position, "anac_csv", source_url)
+
+
+def _is_cig(value: str) -> bool:
+    try:
+        normalize_cig(value)
+    except InvalidCig:
+        return False
+    return True
+
+
+def _fits(row: list[str], width: int) -> bool:
+    """A row of the header's width (empty cells beyond it are tolerated)."""
+    return len(row) >= width and not any(cell.strip() for cell in row[width:])
 
 
 def read_cig_json(

@@ -8,41 +8,32 @@ entities or network access; a notice that declares a DOCTYPE is refused outright
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, BinaryIO
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
-from src.readers.common import (
-    ReadStream,
-    clean_text,
-    parse_amount,
-    parse_timestamp,
-)
+from src.readers.common import ReadStream
+from src.readers.eforms_xml import NS, notice_bytes
+from src.readers.eforms_xml import amount as _amount
+from src.readers.eforms_xml import content as _content
+from src.readers.eforms_xml import lang_text as _lang_text
+from src.readers.eforms_xml import moment as _datetime
+from src.readers.eforms_xml import notice_text as _notice_text
+from src.readers.eforms_xml import text as _text
+from src.readers.eforms_xml import texts as _texts
 from src.readers.items import ReadItem
 
-NS = {
-    "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",
-    "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
-    "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
-    "efext": "http://data.europa.eu/p27/eforms-ubl-extensions/1",
-    "efac": "http://data.europa.eu/p27/eforms-ubl-extension-aggregate-components/1",
-    "efbc": "http://data.europa.eu/p27/eforms-ubl-extension-basic-components/1",
-}
+__all__ = ["NS", "EformsError", "notice_bytes", "read_eforms"]
+
 UBL_NS_PREFIX = "urn:oasis:names:specification:ubl:schema:xsd:"
 MAX_NOTICE_BYTES = 50 * 1024 * 1024  # real notices are well under 1 MB
-UTC = ZoneInfo("UTC")  # eForms dates always carry an offset; UTC only if one is missing
 _EXT = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsExtension"
 _RESULT = f"{_EXT}/efac:NoticeResult"
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?")
-_TIME = re.compile(r"(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?")
 _DOCTYPE = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0/C1 controls, seen in titles
 _NO_COMPANY_ID = frozenset({"", "-", "n/a", "na", "none", "not available", "unknown"})
 # winner-selection-status (BT-142) -> tender status of the lot
 _RESULT_STATUS = {"selec-w": "complete", "clos-nw": "unsuccessful", "open-nw": "active"}
@@ -97,60 +88,33 @@ def _parse(data: bytes) -> etree._Element:
     return root
 
 
-def _clean(value: str | None) -> str | None:
-    return clean_text(_CONTROL.sub("", value)) if value else None
+@dataclass(frozen=True)
+class _Results:
+    """A notice's results (efac:NoticeResult), indexed once for all its lots (rescanning them
+    for every lot made a notice of 4,000 lots take minutes): each lot's LotResults, and the
+    tenders, contracts and tendering parties by id (the last of an id wins)."""
 
+    by_lot: dict[str | None, list[tuple[int, etree._Element]]]  # TenderLot id -> results
+    by_id: dict[str, dict[str | None, etree._Element]]  # kind -> id -> element
 
-def _text(node: etree._Element, path: str) -> str | None:
-    found = node.find(path, NS)
-    return None if found is None else _clean(found.text)
+    @classmethod
+    def of(cls, result: etree._Element) -> _Results:
+        by_lot: dict[str | None, list[tuple[int, etree._Element]]] = {}
+        for number, lot_result in enumerate(result.findall("efac:LotResult", NS)):
+            lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")
+            by_lot.setdefault(lot_id, []).append((number, lot_result))
+        by_id = {
+            kind: {_text(el, "cbc:ID"): el for el in result.findall(f"efac:{kind}", NS)}
+            for kind in ("LotTender", "SettledContract", "TenderingParty")
+        }
+        return cls(by_lot, by_id)
 
-
-def _texts(node: etree._Element, path: str) -> list[str]:
-    return [text for el in node.findall(path, NS) if (text := _clean(el.text))]
-
-
-def _lang_text(node: etree._Element | None, path: str, language: str | None) -> str | None:
-    """The text in the notice language, else the first non-empty one."""
-    if node is None:
-        return None
-    texts = [
-        ((el.get("languageID") or "").upper(), text)
-        for el in node.findall(path, NS)
-        if (text := _clean(el.text))
-    ]
-    for lang, text in texts:
-        if language and lang == language:
-            return text
-    return texts[0][1] if texts else None
-
-
-def _datetime(
-    date_text: str | None, time_text: str | None, *, default_time: str
-) -> datetime | None:
-    """eForms splits a moment into a date (`2020-04-03+01:00`) and a time (`12:00:00+01:00`),
-    each with its own offset; the time's offset wins, else the date's, else UTC."""
-    if not date_text:
-        return None
-    day = _DATE.fullmatch(date_text)
-    if day is None:
-        raise ValueError(f"invalid date {date_text!r}")
-    clock, offset = default_time, day.group(2)
-    if time_text:
-        moment = _TIME.fullmatch(time_text)
-        if moment is None:
-            raise ValueError(f"invalid time {time_text!r}")
-        clock, offset = moment.group(1), moment.group(2) or offset
-    return parse_timestamp(f"{day.group(1)}T{clock}{offset or ''}", default_tz=UTC)
-
-
-def _amount(node: etree._Element | None, path: str) -> tuple[Decimal | None, str | None]:
-    found = None if node is None else node.find(path, NS)
-    if found is None:
-        return None, None
-    amount = parse_amount(_clean(found.text))
-    currency = _clean(found.get("currencyID"))
-    return amount, currency.upper() if currency and amount is not None else None
+    def of_lot(self, lot_id: str | None) -> list[etree._Element]:
+        """The results of a lot (a result naming no lot is every lot's), in notice order;
+        every result when the notice has no lots."""
+        keys = list(self.by_lot) if lot_id is None else [None, lot_id]
+        found = [entry for key in dict.fromkeys(keys) for entry in self.by_lot.get(key, [])]
+        return [element for _, element in sorted(found, key=lambda entry: entry[0])]
 
 
 class _Notice:
@@ -174,6 +138,9 @@ class _Notice:
             _text(root, "cbc:IssueDate"), _text(root, "cbc:IssueTime"), default_time="00:00:00"
         )
         self.project = root.find("cac:ProcurementProject", NS)
+        self.procedure_type = _text(root, "cac:TenderingProcess/cbc:ProcedureCode")
+        result = root.find(_RESULT, NS)
+        self.results = None if result is None else _Results.of(result)
         self.orgs = self._organizations()
         self.buyer_name, self.buyer_id = self.orgs.get(
             _text(root, "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID") or "",
@@ -190,7 +157,7 @@ class _Notice:
             "language": self.language,
             "changed_notice_id": _text(root, f"{_EXT}/efac:Changes/efbc:ChangedNoticeIdentifier")
             or _text(root, f"{_EXT}/efac:ContractModification/efbc:ChangedNoticeIdentifier"),
-            "xml": data.decode(root.getroottree().docinfo.encoding or "utf-8", "replace"),
+            "xml": _notice_text(data, root),
         }
 
     def _organizations(self) -> dict[str, tuple[str | None, str | None]]:
@@ -279,7 +246,7 @@ class _Notice:
             "title": " ".join((pick("cbc:Name") or "").split()),  # names may span lines
             "description": pick("cbc:Description"),
             "cpv": cpv,
-            "procedure_type": _text(self.root, "cac:TenderingProcess/cbc:ProcedureCode"),
+            "procedure_type": self.procedure_type,
             "status": self._default_status(),
             "amount": amount,
             "currency": currency,
@@ -293,20 +260,10 @@ class _Notice:
 
     def _award(self, lot_id: str | None) -> dict[str, Any]:
         """Follow LotResult -> SettledContract -> LotTender -> TenderingParty -> Organization."""
-        result = self.root.find(_RESULT, NS)
-        if result is None:
+        results = [] if self.results is None else self.results.of_lot(lot_id)
+        if not results or self.results is None:
             return {}
-        by_id = {
-            kind: {_text(el, "cbc:ID"): el for el in result.findall(f"efac:{kind}", NS)}
-            for kind in ("LotTender", "SettledContract", "TenderingParty")
-        }
-        results = [
-            res
-            for res in result.findall("efac:LotResult", NS)
-            if lot_id is None or _text(res, "efac:TenderLot/cbc:ID") in (None, lot_id)
-        ]
-        if not results:
-            return {}
+        by_id = self.results.by_id
         codes = {_text(res, "cbc:TenderResultCode") for res in results}
         contract_ids = [c for res in results for c in _texts(res, "efac:SettledContract/cbc:ID")]
         known = by_id["SettledContract"]
@@ -355,4 +312,4 @@ def _is_lot(lot: etree._Element) -> bool:
     if found is None:
         return False
     scheme = found.get("schemeName")
-    return scheme == "Lot" or (scheme is None and (found.text or "").strip().startswith("LOT-"))
+    return scheme == "Lot" or (scheme is None and (_content(found) or "").startswith("LOT-"))

@@ -5,7 +5,7 @@ CIGs are lot ids, the procedure type is in procurementMethodDetails, no title no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,11 +57,8 @@ def normalize_cpv(value: object) -> str | None:
 
 def _main_cpv(items: list[Any]) -> str | None:
     for item in items:
-        classification = item.get("classification") if isinstance(item, Mapping) else None
-        if isinstance(classification, Mapping) and str(
-            classification.get("scheme", "")
-        ).upper().startswith("CPV"):
-            return normalize_cpv(classification.get("id"))
+        if isinstance(item, Mapping) and _is_cpv_item(item):
+            return normalize_cpv(item["classification"].get("id"))
     return None
 
 
@@ -89,21 +86,80 @@ def _buyer(release: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return clean_text(buyer.get("name")), clean_text(buyer_id)
 
 
-def _award_for(release: Mapping[str, Any], lot_id: str | None, lots: int) -> dict[str, Any]:
-    """The latest active award of a lot (or of the whole tender when it has one lot)."""
-    chosen: Mapping[str, Any] | None = None
-    for award in release.get("awards") or []:
-        if not isinstance(award, Mapping) or award.get("status") in ("cancelled", "unsuccessful"):
-            continue
-        related = award.get("relatedLots") or []
-        if lot_id is not None and related and lot_id not in related:
-            continue
-        if lot_id is not None and not related and lots > 1:
-            continue
-        if chosen is None or str(award.get("date") or "") >= str(chosen.get("date") or ""):
-            chosen = award
-    if chosen is None:
-        return {}
+def _is_cpv_item(item: Mapping[str, Any]) -> bool:
+    classification = item.get("classification")
+    return isinstance(classification, Mapping) and str(
+        classification.get("scheme", "")
+    ).upper().startswith("CPV")
+
+
+def _lot_key(value: object) -> bool:
+    """A value that can name a lot: lot ids are text (an item of no lot names None)."""
+    return isinstance(value, str) or value is None
+
+
+@dataclass(frozen=True)
+class _LotIndex:
+    """What each lot looks up in a release, indexed once per release instead of rescanned
+    for every lot: each lot's first CPV item, and the awards that may be a lot's."""
+
+    main_cpv: str | None  # of the first CPV item of the release
+    cpv_by_lot: dict[str | None, tuple[int, str | None]]  # relatedLot -> (item, its CPV)
+    awards: list[Mapping[str, Any]]  # neither cancelled nor unsuccessful, in order
+    awards_by_lot: dict[str, list[int]]  # lot id -> the awards (in `awards`) naming it
+    unrelated: list[int]  # awards that name no lot
+    other: list[int]  # awards whose relatedLots is not a list (read as published)
+
+    @classmethod
+    def of(cls, items: list[Mapping[str, Any]], awards: Any) -> _LotIndex:
+        cpv_by_lot: dict[str | None, tuple[int, str | None]] = {}
+        for number, item in enumerate(items):
+            related = item.get("relatedLot")
+            if _lot_key(related) and related not in cpv_by_lot and _is_cpv_item(item):
+                cpv_by_lot[related] = (number, _main_cpv([item]))
+        kept = [
+            award
+            for award in awards or []
+            if isinstance(award, Mapping)
+            and award.get("status") not in ("cancelled", "unsuccessful")
+        ]
+        index = cls(_main_cpv(items), cpv_by_lot, kept, {}, [], [])
+        for number, award in enumerate(kept):
+            related = award.get("relatedLots") or []
+            if not related:
+                index.unrelated.append(number)
+            elif not isinstance(related, list):
+                index.other.append(number)
+            else:
+                for lot_id in dict.fromkeys(r for r in related if isinstance(r, str)):
+                    index.awards_by_lot.setdefault(lot_id, []).append(number)
+        return index
+
+    def cpv(self, lot_id: str | None) -> str | None:
+        """The CPV of the lot's first CPV item (an item of no lot is every lot's), else the
+        release's first."""
+        if lot_id is None:
+            return self.main_cpv
+        found = [self.cpv_by_lot[key] for key in (None, lot_id) if key in self.cpv_by_lot]
+        return (min(found)[1] if found else None) or self.main_cpv
+
+    def award(self, lot_id: str | None, lots: int) -> dict[str, Any]:
+        """The latest active award of a lot (or of the whole tender when it has one lot)."""
+        if lot_id is None:
+            candidates: Iterable[int] = range(len(self.awards))
+        else:
+            named = self.awards_by_lot.get(lot_id, [])
+            others = [n for n in self.other if lot_id in self.awards[n]["relatedLots"]]
+            candidates = sorted({*named, *others, *(self.unrelated if lots <= 1 else ())})
+        chosen: Mapping[str, Any] | None = None
+        for number in candidates:
+            award = self.awards[number]
+            if chosen is None or str(award.get("date") or "") >= str(chosen.get("date") or ""):
+                chosen = award
+        return {} if chosen is None else _award_fields(chosen)
+
+
+def _award_fields(chosen: Mapping[str, Any]) -> dict[str, Any]:
     amount, currency = _value(chosen)
     suppliers = [s for s in chosen.get("suppliers") or [] if isinstance(s, Mapping)]
     return {
@@ -185,7 +241,7 @@ class _Procedure:
     source: str
     tender: Mapping[str, Any]
     lots: list[Mapping[str, Any]]  # the published lots (may be none)
-    items: list[Mapping[str, Any]]
+    index: _LotIndex
     fields: dict[str, Any]  # TenderRecord fields common to every lot
     tender_amount: Any
     tender_currency: str | None
@@ -210,13 +266,14 @@ class _Procedure:
             "raw": dict(release),  # one object for every lot: stored once per procedure
             "format": "ocds",
         }
+        items = [item for item in tender.get("items") or [] if isinstance(item, Mapping)]
         return cls(
             release=release,
             ocid=ocid,
             source=source,
             tender=tender,
             lots=[lot for lot in tender.get("lots") or [] if isinstance(lot, Mapping)],
-            items=[item for item in tender.get("items") or [] if isinstance(item, Mapping)],
+            index=_LotIndex.of(items, release.get("awards")),
             fields=fields,
             tender_amount=amount,
             tender_currency=currency,
@@ -269,15 +326,14 @@ def _map_lot(
     cig: str | None,
     position: str,
 ) -> TenderRecord:
-    release, tender, items = procedure.release, procedure.tender, procedure.items
-    lot_items = [i for i in items if lot_id is None or i.get("relatedLot") in (None, lot_id)]
+    release, tender = procedure.release, procedure.tender
     amount, currency = _value(lot)
     if amount is None and len(procedure.lots or [{}]) == 1:
         amount, currency = procedure.tender_amount, procedure.tender_currency
     deadline = (
         parse_timestamp(_obj(lot.get("tenderPeriod")).get("endDate")) or procedure.tender_deadline
     )
-    award = _award_for(release, lot_id, len(procedure.lots))
+    award = procedure.index.award(lot_id, len(procedure.lots))
     description = (
         clean_text(lot.get("description"))
         or clean_text(tender.get("description"))
@@ -294,7 +350,7 @@ def _map_lot(
         cig=cig,
         title=title or "",
         description=description,
-        cpv=_main_cpv(lot_items) or _main_cpv(items),
+        cpv=procedure.index.cpv(lot_id),
         status=_derived_status(tender, lot, award, deadline, "planning" in release),
         amount=amount,
         currency=currency,

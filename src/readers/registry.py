@@ -10,10 +10,11 @@ from typing import Any, BinaryIO, cast
 
 from src.domain.formats import Format
 from src.domain.tender.schemas import RejectedRecord
-from src.infra.streams import DecompressionBudget, Utf8Transcoder, head
+from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
-from src.readers.containers import iter_documents
-from src.readers.eforms import read_eforms
+from src.readers.containers import BrokenArchiveError, Document, iter_documents
+from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES
+from src.readers.eforms import notice_bytes, read_eforms
 from src.readers.items import ReadItem, SourceItem
 from src.readers.ocds import PackageInfo, read_ocds
 from src.readers.ocds_mapping import map_release
@@ -63,12 +64,18 @@ def read_document(
     source_url: str | None,
     encoding: str | None = None,
     package: PackageInfo | None = None,
+    csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> Iterator[SourceItem]:
     match format_name:
         case Format.OCDS:
             return read_ocds(_utf8(stream, encoding), source_url=source_url, package=package)
         case Format.ANAC_CSV:
-            return read_cig_csv(stream, source_url=source_url, encoding=encoding or "utf-8")
+            return read_cig_csv(
+                stream,
+                source_url=source_url,
+                encoding=encoding or "utf-8",
+                max_record_lines=csv_max_record_lines,
+            )
         case Format.ANAC_JSON:
             return read_cig_json(stream, source_url=source_url, encoding=encoding or "utf-8")
         case Format.EFORMS:
@@ -76,10 +83,20 @@ def read_document(
     raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
 
 
+class BrokenSourceError(ValueError):
+    """The source's bytes broke (truncated, corrupt): what came before the break was read."""
+
+
 class SourceReading:
     """The items of every document in a source (a member's rejections name the member),
     and, once they are drained, what the reading learned about the source: the next page an
-    OCDS package links to (`links.next`)."""
+    OCDS package links to (`links.next`).
+
+    A member that breaks or cannot be read (broken bytes, not in the format) costs only
+    itself: its items before the break are kept, the break becomes a rejection naming the
+    member, and the next member is read. A source that is one document and breaks raises
+    `BrokenSourceError` after its items (the pipeline stores it as a rejection); a
+    decompression bomb (`SizeLimitExceededError`) stops the whole source."""
 
     def __init__(
         self,
@@ -90,36 +107,83 @@ class SourceReading:
         source_url: str | None = None,
         encoding: str | None = None,
         budget: DecompressionBudget,
+        csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
     ) -> None:
         self._stream, self._name = stream, name
         self._format, self._source_url, self._encoding = format, source_url, encoding
-        self._budget = budget
+        self._budget, self._csv_max_record_lines = budget, csv_max_record_lines
         self._package = PackageInfo()
+        self._reported: set[str] = set()  # breaks already told, by their reason
 
     @property
     def next_url(self) -> str | None:
         return self._package.next_url
 
     def __iter__(self) -> Iterator[SourceItem]:
-        for member_name, member in iter_documents(self._stream, self._name, self._budget):
-            if not head(member, 1):
-                continue  # an empty archive member, or a chunk in which no line starts
-            detected = self._format or detect_format(member, member_name)
-            items = read_document(
-                detected,
-                member,
-                name=member_name,
-                source_url=self._source_url,
-                encoding=self._encoding,
-                package=self._package,
-            )
-            if member_name == self._name:
-                yield from items
-                continue
+        try:
+            for document in iter_documents(self._stream, self._name, self._budget):
+                if document.member:
+                    yield from self._member(document)
+                else:
+                    yield from self._whole(document)
+        except BrokenArchiveError as error:
+            if error.reason not in self._reported:
+                raise
+        failure = failure_of(self._stream)  # a break between two members of a tar
+        if failure is not None and failure not in self._reported:
+            raise BrokenSourceError(failure)
+
+    def _items(self, document: Document) -> tuple[Format | None, Iterator[SourceItem]]:
+        if not head(document.stream, 1):
+            return None, iter(())  # an empty archive member, or a chunk in which no line starts
+        detected = self._format or detect_format(document.stream, document.name)
+        items = read_document(
+            detected,
+            document.stream,
+            name=document.name,
+            source_url=self._source_url,
+            encoding=self._encoding,
+            package=self._package,
+            csv_max_record_lines=self._csv_max_record_lines,
+        )
+        return detected, items
+
+    def _whole(self, document: Document) -> Iterator[SourceItem]:
+        try:
+            yield from self._items(document)[1]
+        except ValueError as error:
+            failure = document.failure()
+            if failure is None:
+                raise
+            self._reported.add(failure)
+            raise BrokenSourceError(failure) from error
+        failure = document.failure()
+        if failure is not None:
+            self._reported.add(failure)
+            raise BrokenSourceError(failure)
+
+    def _member(self, document: Document) -> Iterator[SourceItem]:
+        produced = 0
+        failure: str | None = None
+        try:
+            detected, items = self._items(document)
             for item in items:
+                produced += 1
                 if isinstance(item, RejectedRecord) and detected != Format.EFORMS:
-                    item = dataclasses.replace(item, position=f"{member_name}: {item.position}")
+                    item = dataclasses.replace(item, position=f"{document.name}: {item.position}")
                 yield item
+        except ValueError as error:
+            failure = document.failure() or str(error)
+        else:
+            failure = document.failure()
+        if failure is None:
+            return
+        self._reported.add(failure)
+        what = "the rest of this member" if produced else "this member"
+        yield RejectedRecord(
+            reason=f"{what} could not be read: {failure}",
+            position=f"{document.name}: after record {produced}",
+        )
 
 
 def read_source(
@@ -130,10 +194,12 @@ def read_source(
     source_url: str | None = None,
     encoding: str | None = None,
     budget: DecompressionBudget | None = None,
+    csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
 ) -> SourceReading:
     """Read a whole source: iterate the result for its items, then ask it for `next_url`.
     What the source's archive members inflate to is charged to `budget` (the source's own,
-    from `open_source`; a fresh default one when not given)."""
+    from `open_source`; a fresh default one when not given). A quoted CSV field may span at
+    most `csv_max_record_lines` lines (CSV_MAX_RECORD_LINES)."""
     return SourceReading(
         stream,
         name,
@@ -141,6 +207,7 @@ def read_source(
         source_url=source_url,
         encoding=encoding,
         budget=budget or DecompressionBudget(),
+        csv_max_record_lines=csv_max_record_lines,
     )
 
 
@@ -154,7 +221,7 @@ def map_publication(format_name: str, raw: Any, *, source_url: str | None) -> li
         if not isinstance(xml, str):
             return [RejectedRecord.of("stored eForms publication has no XML", position, raw)]
         return list(
-            read_eforms(io.BytesIO(xml.encode("utf-8")), source_url=source_url, position=position)
+            read_eforms(io.BytesIO(notice_bytes(xml)), source_url=source_url, position=position)
         )
     if format_name in (Format.ANAC_CSV, Format.ANAC_JSON):
         return [map_stored(raw, format_name, source_url=source_url)]

@@ -17,6 +17,7 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
   (e) the same source with --change-fraction of the procedures changed   (after (d))
   (f) the worker's peak RSS while it ingests a --big-bytes file           (run once)
   (g) (c) with 1 worker (= (c)) and with 2 worker processes sharing one source
+  (h) (c) on one OCDS release of 5,000 lots (a procedure's lots are mapped in linear time)
 
 Generated sources are cached under .data/bench/ (the generator is deterministic).
 Worker RSS and CPU figures are sampled with psutil while the workers run.

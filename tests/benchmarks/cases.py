@@ -6,6 +6,7 @@
   (e) the same source with some procedures changed             (c, d, e on one database)
   (f) the worker's peak RSS on a big file                       (once)
   (g) (c) with 2 worker processes sharing one source
+  (h) one OCDS release of 5,000 lots, as (c)
 A case that breaks is reported, and the others still run."""
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import asyncpg
 from tests.benchmarks import profiling, project
 from tests.benchmarks.measure import MB, log, stopwatch
 from tests.benchmarks.pipeline import IngestFailedError, IngestResult, ingest, ingest_detail
-from tests.benchmarks.workspace import Databases, Source
+from tests.benchmarks.workspace import Databases, Source, make_many_lots_source
 from tests.support.servers import Servers, plain_dsn
+
+MANY_LOTS = 5_000  # (h): the lots of its one release
 
 
 @dataclass
@@ -52,6 +55,7 @@ def make_cases(tenders: int, naive_rows: int, changed_tenders: int) -> dict[str,
         "d": Case("d", "same source again, unchanged", n),
         "e": Case("e", f"same source, {changed_tenders:,} tenders changed", n),
         "g2": Case("g2", "(c) with 2 worker processes on one source", n),
+        "h": Case("h", f"one release of {MANY_LOTS:,} lots, empty database", MANY_LOTS),
     }
 
 
@@ -231,6 +235,17 @@ async def case_two_workers(bench: Bench, rep: int, base: Source) -> None:
         bench.outcome.failed(f"(g) round {rep}", error)
 
 
+async def case_many_lots(bench: Bench, rep: int, many: Source) -> None:
+    """(h): one procedure of many lots, as (c): the mapping's cost per lot stays flat."""
+    try:
+        async with bench.databases.fresh() as url:
+            result = await bench.ingest(url, many, f"h{rep}")
+        bench.cases["h"].record(result)
+        bench.outcome.check("(h)", result, inserted=many.tenders, tenders_in_db=many.tenders)
+    except Exception as error:  # noqa: BLE001
+        bench.outcome.failed(f"(h) round {rep}", error)
+
+
 async def case_big(bench: Bench, big: Source) -> None:
     """(f): once; when the run fails, the peak RSS sampled before is still reported."""
     log(f"(f) peak RSS on {big.bytes / MB:,.0f} MB ({big.tenders:,} tenders)")
@@ -258,6 +273,7 @@ async def run_cases(
 ) -> Outcome:
     """Every case, --repeat rounds of (a) to (e) and (g), then (f) and the profile, once."""
     base, changed, big = sources
+    many = make_many_lots_source(args.work_dir.resolve(), MANY_LOTS)
     databases = Databases(servers)
     cases = make_cases(base.tenders, args.naive_rows, changed.changed_tenders)
     bench = Bench(servers, databases, logs, Outcome(cases))
@@ -277,6 +293,8 @@ async def run_cases(
             await cases_one_database(bench, rep, round_, base, changed, args.change_fraction)
             log(f"{round_}: (g) 2 workers on one source")
             await case_two_workers(bench, rep, base)
+            log(f"{round_}: (h) one release of {many.tenders:,} lots")
+            await case_many_lots(bench, rep, many)
         if big is not None:
             await case_big(bench, big)
         if args.profile:

@@ -245,9 +245,17 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _many_lots_line(results: dict[str, Any]) -> str:
+    h = results["cases"]["h"]
+    runs = " ".join(f"{value:,.0f}" for value in h["runs"])
+    seconds = " ".join(f"{d['seconds']:,.1f}" for d in h["details"])
+    return f"(h) {h['title']:<58} {_n(h['rows_per_second']):>10}  {runs:<26} seconds: {seconds}"
+
+
 def render_text(results: dict[str, Any]) -> str:
     lines = [*_header(results), *_case_lines(results), _big_line(results)]
     lines += _two_workers_lines(results)
+    lines.append(_many_lots_line(results))
     lines += _ratio_lines(results)
     lines += _trouble_lines(results)
     lines += _profile_lines(results.get("profile"))
@@ -299,6 +307,7 @@ def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"1 worker: {rate('c')}"
             + ("; the second worker (nearly) idled" if results["g2_idle_workers"] else ""),
         ),
+        (f"(h) {cases['h']['title']}", rate("h"), "the mapping's cost per lot stays flat"),
     ]
 
 

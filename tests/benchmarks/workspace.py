@@ -15,7 +15,7 @@ import orjson
 
 from tests.benchmarks import project
 from tests.benchmarks.measure import log
-from tests.support import generators
+from tests.support import big_documents, generators
 from tests.support.servers import Servers, admin, copy_database, drop_database
 
 GENERATOR_VERSION = 1  # bump when the generator changes what it writes: cached files are renamed
@@ -117,3 +117,12 @@ def make_source(
     }
     meta.write_bytes(orjson.dumps(info))
     return Source(path=path, **info)
+
+
+def make_many_lots_source(work: Path, lots: int) -> Source:
+    """One OCDS compiled release of `lots` lots, as one JSON line: what a procedure of many
+    lots costs to map (each lot its CPV item and its award)."""
+    path = work / f"many-lots-v{GENERATOR_VERSION}-{lots}.jsonl"
+    if not path.exists():
+        path.write_bytes(orjson.dumps(big_documents.release_with_lots(lots)) + b"\n")
+    return Source(path, tenders=lots, procedures=1, bytes=path.stat().st_size, changed_tenders=0)

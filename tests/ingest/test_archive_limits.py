@@ -1,5 +1,5 @@
 """The decompression limit through the real job: a bomb inside an archive fails its run, and
-the tenders of the archive's good members before it are kept."""
+the tenders of the archive's good members before it are kept, whatever the batch size."""
 
 from __future__ import annotations
 
@@ -32,13 +32,15 @@ ARCHIVES: dict[str, Build] = {
 }
 
 
+@pytest.mark.parametrize("batch_size", [1, 1000], ids=["batch-1", "batch-1000"])
 @pytest.mark.parametrize("kind", list(ARCHIVES))
 async def test_a_bomb_in_an_archive_fails_the_run_after_the_good_members(
-    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path, kind: str
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path, kind: str, batch_size: int
 ) -> None:
+    """The good members' tenders are kept, even those read in the batch the bomb stops."""
     good = {"a.jsonl": anac_lines(tmp_path, 5), "b.jsonl": anac_lines(tmp_path, 5, first=5)}
     archive = ARCHIVES[kind](tmp_path, good)
-    with_settings(ctx, max_decompressed_bytes=1024 * 1024, ingest_batch_size=1)
+    with_settings(ctx, max_decompressed_bytes=1024 * 1024, ingest_batch_size=batch_size)
     run_id = str(uuid.uuid4())
     with pytest.raises(SizeLimitExceededError, match="possible decompression bomb"):
         await ingest_source(ctx, str(archive), run_id=run_id)

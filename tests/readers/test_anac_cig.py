@@ -186,6 +186,68 @@ def test_empty_source_gives_nothing() -> None:
     assert list(read_cig_json(io.BytesIO(b"  \n"))) == []
 
 
+# --- quotes that do not close -----------------------------------------------------------
+
+QUOTED_HEADER = "CIG;numero_gara;oggetto_lotto;importo_lotto;data_pubblicazione\n"
+
+
+def quoted_rows(rows: int, subjects: dict[int, str]) -> bytes:
+    """A bulk CSV of `rows` rows (row i on line i + 2), with the subjects given by row."""
+    lines = [
+        f"{9000000 + i:07d}A0B;77{i};{subjects.get(i, f'Lotto {i} - fornitura di carta')};"
+        "1000,00;2024-03-01\n"
+        for i in range(rows)
+    ]
+    return (QUOTED_HEADER + "".join(lines)).encode()
+
+
+def cigs(rows: int, *, skip: int) -> set[str]:
+    return {f"{9000000 + i:07d}A0B" for i in range(rows) if i != skip}
+
+
+@pytest.mark.parametrize(
+    "max_record_lines", [100, 1_000_000], ids=["line-limit", "csv-field-size-limit"]
+)
+def test_an_unclosed_quote_costs_only_its_own_line(max_record_lines: int) -> None:
+    """A quote that never closes once made one rejection of 1,306 rows; now its line alone
+    is rejected and every other row is read, whichever limit finds it."""
+    data = quoted_rows(1400, {50: '"Fornitura di carta A4'})
+    items = list(read_cig_csv(io.BytesIO(data), max_record_lines=max_record_lines))
+    records, rejected = split(items)
+    assert {r.cig for r in records} == cigs(1400, skip=50)
+    [bad] = rejected
+    assert bad.position == "line 52" and bad.snippet is not None
+    assert bad.snippet.startswith('9000050A0B;7750;"Fornitura')
+    assert "a quoted field opened on line 52" in bad.reason
+    assert "line 52 is rejected and reading goes on at line 53" in bad.reason
+    assert [r.position for r in records[50:52]] == ["line 53", "line 54"]
+
+
+def test_a_quote_closed_rows_later_does_not_swallow_them_silently() -> None:
+    """Closed three rows later, the stray quote made one record of the right width whose
+    subject held three other rows: they were lost without a rejection."""
+    data = quoted_rows(100, {10: '"Fornitura', 13: 'Lotto 13 - "fornitura" di carta'})
+    records, rejected = split(list(read_cig_csv(io.BytesIO(data))))
+    assert {r.cig for r in records} == cigs(100, skip=10)
+    [bad] = rejected
+    assert bad.position == "line 12"
+    assert "is not closed before line 13, which is a record" in bad.reason
+    assert by_cig(records)["9000013A0B"].title == 'Lotto 13 - "fornitura" di carta'
+
+
+def test_a_quoted_field_over_several_lines_is_one_record_within_the_limit() -> None:
+    subject = '"Fornitura di carta:\nA4 e A3;\nrisme da 500 fogli"'
+    data = quoted_rows(5, {2: subject})
+    records, rejected = split(list(read_cig_csv(io.BytesIO(data))))
+    assert rejected == [] and len(records) == 5
+    assert [r.position for r in records] == ["line 2", "line 3", "line 4", "line 7", "line 8"]
+    over = list(read_cig_csv(io.BytesIO(data), max_record_lines=2))
+    records, rejected = split(over)
+    assert {r.cig for r in records} == cigs(5, skip=2)
+    assert [r.position for r in rejected] == ["line 4", "line 5", "line 6"]  # line by line
+    assert "runs over more than 2 lines" in rejected[0].reason
+
+
 # --- encodings ----------------------------------------------------------------------------
 
 

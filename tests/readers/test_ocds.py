@@ -6,14 +6,16 @@ from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers import UnmappedDocument, map_document
 from src.readers.ocds import OcdsFormatError, read_ocds
-from src.readers.ocds_mapping import normalize_cpv, source_of
+from src.readers.ocds_mapping import map_release, normalize_cpv, source_of
 from src.readers.registry import UnknownFormatError, detect_format
+from tests.support.big_documents import lot_cpv, release_with_lots
 from tests.support.paths import FIXTURES
 
 
@@ -82,6 +84,47 @@ def test_detect_format() -> None:
     assert detect_format(io.BytesIO(b"  \n{")) == "ocds"
     with pytest.raises(UnknownFormatError, match="pass --format"):
         detect_format(io.BytesIO(b"\x00\x01binary"), "x.bin")
+
+
+def test_a_release_of_many_lots_reads_each_item_and_award_a_bounded_number_of_times() -> None:
+    """Every lot used to rescan every item and award: 20,000 lots took 106 s. Counted in
+    reads, not timed: each item and award is read a few times, whatever the lots."""
+    reads = Counter[int]()
+
+    class Counted(dict[str, Any]):
+        def get(self, key: str, default: Any = None) -> Any:
+            reads[id(self)] += 1
+            return super().get(key, default)
+
+    lots = 400
+    release = release_with_lots(lots)
+    release["tender"]["items"] = [Counted(item) for item in release["tender"]["items"]]
+    release["awards"] = [Counted(award) for award in release["awards"]]
+    mapped = list(map_release(release, source_url=None, position=None))
+    assert all(isinstance(r, TenderRecord) for r in mapped) and len(mapped) == lots
+    for index, record in enumerate(cast(list[TenderRecord], mapped)):
+        assert (record.lot_id, record.cpv) == (f"L-{index}", lot_cpv(index))
+        assert (record.award_amount, record.supplier_id) == (Decimal(index), f"S-{index}")
+    assert len(reads) == 2 * lots + 1
+    assert max(reads.values()) <= 12  # was 803 for an award, 401 for an item
+
+
+def test_each_lot_finds_its_items_and_awards_as_published() -> None:
+    release = release_with_lots(3)
+    items, awards = release["tender"]["items"], release["awards"]
+    items[1]["relatedLot"] = None  # an item of every lot, before lot 2's own
+    items.insert(0, {"relatedLot": ["L-0"], "classification": {"scheme": "CPV", "id": "1"}})
+    awards[0].update(date="2025-02-01T00:00:00Z")
+    awards.append({**awards[0], "relatedLots": ["L-0", "L-2"], "value": {"amount": 7}})
+    awards.append({**awards[0], "status": "cancelled", "date": "2026-01-01T00:00:00Z"})
+    awards.append({**awards[0], "relatedLots": "L-1 and L-2", "value": {"amount": 8}})
+    mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
+    assert [r.cpv for r in mapped] == [lot_cpv(0), lot_cpv(1), lot_cpv(1)]
+    assert [r.award_amount for r in mapped] == [Decimal(7), Decimal(8), Decimal(8)]
+    del release["tender"]["lots"][1:]  # one lot: an award naming no lot is its own
+    awards[:] = [{**awards[1], "relatedLots": [], "date": "2027-01-01"}, awards[0]]
+    [only] = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
+    assert only.award_amount == Decimal(1)
 
 
 def test_helpers() -> None:

@@ -1,12 +1,14 @@
 """Archives the tests generate: zips and tar.gz of ANAC-like OCDS JSON Lines, with a
-decompression bomb as their last member."""
+decompression bomb as their last member, or broken (a bad CRC, truncated)."""
 
 from __future__ import annotations
 
 import gzip
 import io
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 from tests.support.sources import anac_source
@@ -54,3 +56,25 @@ def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
 
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=9)
+
+
+def complete_lines(data: bytes) -> int:
+    """How many whole lines (ended by a newline) `data` holds."""
+    return data.count(b"\n")
+
+
+def readable_gzip(truncated: bytes) -> bytes:
+    """What a truncated gzip inflates to up to its break (as `zcat` prints before it fails)."""
+    return zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(truncated)
+
+
+def with_bad_crc(path: Path, member: str) -> Path:
+    """The zip at `path` with `member`'s CRC-32 wrong, in its local header and in the
+    central directory (its bytes untouched), as a damaged download has it."""
+    with zipfile.ZipFile(path) as archive:
+        crc = archive.getinfo(member).CRC
+    data = path.read_bytes()
+    good, bad = struct.pack("<I", crc), struct.pack("<I", crc ^ 0xFFFFFFFF)
+    assert data.count(good) == 2, "the CRC must appear in the two headers only"
+    path.write_bytes(data.replace(good, bad))
+    return path
