@@ -138,7 +138,7 @@ async def test_redis_restart_idle_and_mid_job(
 
         await until(running, 60, "the long job to be under way")
         await asyncio.to_thread(private_redis.restart)
-        await until(lambda: done(during), 120, "the job that ran through a Redis restart")
+        await until(lambda: done(during), 240, "the job that ran through a Redis restart")
         after_busy = await ingest("after-busy.jsonl", 20, 9000)
         await until(lambda: done(after_busy), 60, "a job enqueued after a busy restart")
 
