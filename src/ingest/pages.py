@@ -49,6 +49,7 @@ async def ingest_pages(
                 source_url=url,
                 encoding=request.encoding,
                 budget=opened.budget,
+                limits=deps.read_limits,
             )
             totals = await ingest_items(
                 deps.sessions,

@@ -15,6 +15,7 @@ from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.containers import iter_documents
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem, SourceItem
+from src.readers.limits import ReadLimits
 from src.readers.ocds import PackageInfo, read_ocds
 from src.readers.ocds_mapping import map_release
 
@@ -63,14 +64,19 @@ def read_document(
     source_url: str | None,
     encoding: str | None = None,
     package: PackageInfo | None = None,
+    limits: ReadLimits | None = None,
 ) -> Iterator[SourceItem]:
     match format_name:
         case Format.OCDS:
-            return read_ocds(_utf8(stream, encoding), source_url=source_url, package=package)
+            return read_ocds(
+                _utf8(stream, encoding), source_url=source_url, package=package, limits=limits
+            )
         case Format.ANAC_CSV:
             return read_cig_csv(stream, source_url=source_url, encoding=encoding or "utf-8")
         case Format.ANAC_JSON:
-            return read_cig_json(stream, source_url=source_url, encoding=encoding or "utf-8")
+            return read_cig_json(
+                stream, source_url=source_url, encoding=encoding or "utf-8", limits=limits
+            )
         case Format.EFORMS:
             return read_eforms(stream, source_url=source_url, position=name)
     raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
@@ -90,10 +96,11 @@ class SourceReading:
         source_url: str | None = None,
         encoding: str | None = None,
         budget: DecompressionBudget,
+        limits: ReadLimits,
     ) -> None:
         self._stream, self._name = stream, name
         self._format, self._source_url, self._encoding = format, source_url, encoding
-        self._budget = budget
+        self._budget, self._limits = budget, limits
         self._package = PackageInfo()
 
     @property
@@ -112,6 +119,7 @@ class SourceReading:
                 source_url=self._source_url,
                 encoding=self._encoding,
                 package=self._package,
+                limits=self._limits,
             )
             if member_name == self._name:
                 yield from items
@@ -130,10 +138,12 @@ def read_source(
     source_url: str | None = None,
     encoding: str | None = None,
     budget: DecompressionBudget | None = None,
+    limits: ReadLimits | None = None,
 ) -> SourceReading:
     """Read a whole source: iterate the result for its items, then ask it for `next_url`.
     What the source's archive members inflate to is charged to `budget` (the source's own,
-    from `open_source`; a fresh default one when not given)."""
+    from `open_source`; a fresh default one when not given); `limits` bound what one JSON
+    document or item may cost (the defaults when not given)."""
     return SourceReading(
         stream,
         name,
@@ -141,6 +151,7 @@ def read_source(
         source_url=source_url,
         encoding=encoding,
         budget=budget or DecompressionBudget(),
+        limits=limits or ReadLimits(),
     )
 
 
