@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     csv_max_record_lines: int = Field(default=100, ge=1)
     user_agent: str = "tenders-ingest/0.1"
 
+    # Reading JSON: how deeply arrays and objects may nest in one document (a package, a JSON
+    # line, an ANAC item), and how large one release, record, JSON line, ANAC item or a
+    # package's own fields may be. An item past either is a rejection, not read. The depth
+    # stays well under the 255 levels orjson can write when the raw publication is stored.
+    max_json_depth: int = Field(default=64, ge=8, le=200)
+    max_object_bytes: int = Field(default=64 * 1024**2, ge=1024)
+
     # Sources given through the API or registered as feeds (a path typed on the command line
     # is the user's own choice): files only under these directories; URLs that resolve to
     # loopback or private addresses only when allowed.

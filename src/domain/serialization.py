@@ -9,10 +9,16 @@ from typing import Any
 
 import orjson
 
+_INT64 = 2**63
+
 
 def _json_default(value: object) -> object:
+    """A Decimal as a JSON number: an integer when it is one and fits 64 bits (orjson writes
+    no larger integer, and turning 1E+999999999 into an int would take minutes), else a float."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value() and -_INT64 <= value < _INT64:
+            return int(value)
+        return float(value)
     raise TypeError(f"cannot store {type(value).__name__} in a JSON column")
 
 

@@ -20,34 +20,47 @@ def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_bytes, size)) for start in range(0, size, chunk_bytes)]
 
 
+_BOM = b"\xef\xbb\xbf"
+_FIRST_LINE_BYTES = 1 << 20  # a first line longer than this is not looked at: not split
+_CONTENT_ERRORS = ("infinity", "depth", "ecursion")  # orjson refusing a line's content
+
+
 def is_json_lines(path: Path) -> bool:
-    """An uncompressed file whose first line is a whole JSON object: JSON Lines. Blocking
-    I/O (the first line may be long): call it off the event loop."""
+    """An uncompressed file whose first line is a whole JSON object: JSON Lines (also when
+    orjson refuses it only for a number out of range or its depth: the reader rejects that
+    line alone). Blocking I/O (the first line may be long): call it off the event loop."""
     with open_regular_file(path) as handle:
         head = handle.read(4)
         if head.startswith((GZIP_MAGIC, ZIP_MAGIC)):
             return False
-        handle.seek(0)
-        first = handle.readline(64 * 1024 * 1024).strip()
+        handle.seek(len(_BOM) if head.startswith(_BOM) else 0)
+        first = handle.readline(_FIRST_LINE_BYTES).strip()
     if not first.startswith(b"{"):
         return False
     try:
         return isinstance(orjson.loads(first), dict)
-    except orjson.JSONDecodeError:
-        return False
+    except orjson.JSONDecodeError as error:
+        return any(word in str(error) for word in _CONTENT_ERRORS)
+
+
+def _skip_line(handle: BinaryIO) -> None:
+    """Read past the end of the current line, in pieces (a line may be any length)."""
+    while (piece := handle.readline(_FIRST_LINE_BYTES)) and not piece.endswith(b"\n"):
+        pass
 
 
 class LineRange(io.RawIOBase):
-    """The bytes of the lines that start in [start, end) of an open binary file."""
+    """The bytes of the lines that start in [start, end) of an open binary file. A long line
+    passes in pieces of at most the reader's buffer, never whole."""
 
     def __init__(self, handle: BinaryIO, start: int, end: int) -> None:
         super().__init__()
         self._handle = handle
         self._end = end
-        self._pending = b""
+        self._at_line_start = True
         if start > 0:
             handle.seek(start - 1)
-            handle.readline()  # the rest of the line that started before `start`
+            _skip_line(handle)  # the rest of the line that started before `start`
         else:
             handle.seek(0)
 
@@ -55,17 +68,13 @@ class LineRange(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            if self._handle.tell() >= self._end:
-                return 0
-            line = self._handle.readline()
-            if not line:
-                return 0
-            self._pending = line
-        size = min(len(buffer), len(self._pending))
-        memoryview(buffer).cast("B")[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
+        if self._at_line_start and self._handle.tell() >= self._end:
+            return 0
+        view = memoryview(buffer).cast("B")
+        piece = self._handle.readline(len(view))
+        self._at_line_start = piece.endswith(b"\n")
+        view[: len(piece)] = piece
+        return len(piece)
 
 
 def open_range(handle: BinaryIO, start: int, end: int) -> BinaryIO:

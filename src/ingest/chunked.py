@@ -148,6 +148,7 @@ async def _read_chunk(
             format=request.format,
             source_url=request.location,
             encoding=request.encoding,
+            limits=deps.read_limits,
         )
         await ingest_items(
             deps.sessions,

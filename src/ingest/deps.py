@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from configs.config import Settings
 from src.domain.runs.request import IngestRequest
 from src.infra.source_policy import Resolver, system_resolver
+from src.readers import ReadLimits
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class IngestDeps:
 
     def http_for(self, request: IngestRequest) -> httpx.AsyncClient:
         return self.http_restricted if request.restricted else self.http
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        """What one JSON document or item may cost a reader (MAX_JSON_DEPTH, MAX_OBJECT_BYTES)."""
+        return ReadLimits(
+            max_json_depth=self.settings.max_json_depth,
+            max_object_bytes=self.settings.max_object_bytes,
+        )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ async def ingest_pages(
                 encoding=request.encoding,
                 budget=opened.budget,
                 csv_max_record_lines=deps.settings.csv_max_record_lines,
+                limits=deps.read_limits,
             )
             totals = await ingest_items(
                 deps.sessions,

@@ -3,6 +3,7 @@ No SQL, no session, no queue: what needs stored state (merging OCDS releases, sk
 documents stored before) is handed on as data for the application layer."""
 
 from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
+from src.readers.limits import ReadLimits
 from src.readers.ocds import map_document
 from src.readers.ocds_merge import merge_releases
 from src.readers.registry import (
@@ -18,6 +19,7 @@ __all__ = [
     "FORMATS",
     "PendingRelease",
     "ReadItem",
+    "ReadLimits",
     "SourceItem",
     "SourceReading",
     "UnknownFormatError",

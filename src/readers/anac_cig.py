@@ -35,6 +35,8 @@ from src.readers.common import (
 )
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES, CsvRecords
 from src.readers.items import ReadItem
+from src.readers.json_values import iter_json_values
+from src.readers.limits import ReadLimits
 
 _CPV = re.compile(r"(\d{8})(?:-?(\d))?")
 # The row's dates that say when ANAC last changed the CIG (the latest one wins).
@@ -142,23 +144,27 @@ def read_cig_json(
     *,
     source_url: str | None = None,
     encoding: str = "utf-8",
+    limits: ReadLimits | None = None,
 ) -> ReadStream:
     """Objects of the CIG detail service: a JSON array, one object, or JSON Lines. Nested
     objects are read through their flattened names (bando_cig, ...); of a list (bando.CPV) the
-    item with FLAG_PREVALENTE = 1 counts, else the first. Numbers are Decimal."""
+    item with FLAG_PREVALENTE = 1 counts, else the first. Numbers are Decimal. An item past
+    the limits (size, depth, a number out of range) is a rejection, not read."""
+    limits = limits or ReadLimits()
     transcoder = Utf8Transcoder(stream, encoding)
-    first = transcoder.first_byte()
-    if not first:
+    if not transcoder.first_byte():
         return
-    source = io.BufferedReader(transcoder)
-    if first == b"[":
-        items = ijson.items(source, "item", use_float=False)
-    else:
-        items = ijson.items(source, "", multiple_values=True, use_float=False)
+    values = iter_json_values(io.BufferedReader(transcoder), limits, use_float=False)
     index = 0
     try:
-        for index, item in enumerate(items, 1):
+        for value in values:
+            index = value.index
             position = f"item {index}"
+            if value.problem is not None:
+                reason = f"{position} {limits.reason(value.problem)}"
+                yield RejectedRecord(reason=reason, position=position)
+                continue
+            item = value.data
             if not isinstance(item, dict):
                 yield RejectedRecord.of("item is not a JSON object", position, item)
                 continue

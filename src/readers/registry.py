@@ -16,6 +16,7 @@ from src.readers.containers import BrokenArchiveError, Document, iter_documents
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES
 from src.readers.eforms import notice_bytes, read_eforms
 from src.readers.items import ReadItem, SourceItem
+from src.readers.limits import ReadLimits
 from src.readers.ocds import PackageInfo, read_ocds
 from src.readers.ocds_mapping import map_release
 
@@ -65,10 +66,14 @@ def read_document(
     encoding: str | None = None,
     package: PackageInfo | None = None,
     csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+    limits: ReadLimits | None = None,
 ) -> Iterator[SourceItem]:
+    limits = limits or ReadLimits()
     match format_name:
         case Format.OCDS:
-            return read_ocds(_utf8(stream, encoding), source_url=source_url, package=package)
+            return read_ocds(
+                _utf8(stream, encoding), source_url=source_url, package=package, limits=limits
+            )
         case Format.ANAC_CSV:
             return read_cig_csv(
                 stream,
@@ -77,7 +82,9 @@ def read_document(
                 max_record_lines=csv_max_record_lines,
             )
         case Format.ANAC_JSON:
-            return read_cig_json(stream, source_url=source_url, encoding=encoding or "utf-8")
+            return read_cig_json(
+                stream, source_url=source_url, encoding=encoding or "utf-8", limits=limits
+            )
         case Format.EFORMS:
             return read_eforms(stream, source_url=source_url, position=name)
     raise UnknownFormatError(f"unknown format {format_name!r}; known: {', '.join(FORMATS)}")
@@ -108,10 +115,12 @@ class SourceReading:
         encoding: str | None = None,
         budget: DecompressionBudget,
         csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+        limits: ReadLimits | None = None,
     ) -> None:
         self._stream, self._name = stream, name
         self._format, self._source_url, self._encoding = format, source_url, encoding
         self._budget, self._csv_max_record_lines = budget, csv_max_record_lines
+        self._limits = limits or ReadLimits()
         self._package = PackageInfo()
         self._reported: set[str] = set()  # breaks already told, by their reason
 
@@ -145,6 +154,7 @@ class SourceReading:
             encoding=self._encoding,
             package=self._package,
             csv_max_record_lines=self._csv_max_record_lines,
+            limits=self._limits,
         )
         return detected, items
 
@@ -195,11 +205,13 @@ def read_source(
     encoding: str | None = None,
     budget: DecompressionBudget | None = None,
     csv_max_record_lines: int = DEFAULT_MAX_RECORD_LINES,
+    limits: ReadLimits | None = None,
 ) -> SourceReading:
     """Read a whole source: iterate the result for its items, then ask it for `next_url`.
     What the source's archive members inflate to is charged to `budget` (the source's own,
     from `open_source`; a fresh default one when not given). A quoted CSV field may span at
-    most `csv_max_record_lines` lines (CSV_MAX_RECORD_LINES)."""
+    most `csv_max_record_lines` lines (CSV_MAX_RECORD_LINES); `limits` bound what one JSON
+    document or item may cost (MAX_JSON_DEPTH, MAX_OBJECT_BYTES)."""
     return SourceReading(
         stream,
         name,
@@ -208,6 +220,7 @@ def read_source(
         encoding=encoding,
         budget=budget or DecompressionBudget(),
         csv_max_record_lines=csv_max_record_lines,
+        limits=limits,
     )
 
 

@@ -134,3 +134,21 @@ async def test_a_gzip_bomb_stops_at_the_limit(
     run = await db_session.get(IngestRun, uuid.UUID(run_id))
     assert run is not None and run.status == "failed"
     assert await db_session.scalar(select(func.count()).select_from(Tender)) == 0
+
+
+async def test_the_json_limits_are_settings_the_job_passes_to_the_readers(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    """MAX_JSON_DEPTH and MAX_OBJECT_BYTES: an item past either is a rejection of its own."""
+    deep = line(2, extra=[[[[[[["nine levels deep"]]]]]]])
+    large = line(3, description="x" * 5000)
+    source = tmp_path / "limits.jsonl"
+    source.write_text("\n".join(json.dumps(item) for item in (line(1), deep, large, line(4))))
+    with_settings(ctx, max_json_depth=8, max_object_bytes=4096)
+    summary = await ingest_source(ctx, str(source))
+    assert (summary["status"], summary["inserted"], summary["rejected"]) == ("complete", 2, 2)
+    assert sorted(await reasons(db_session, summary["run_id"])) == [
+        "line 2 is nested deeper than 8 levels (MAX_JSON_DEPTH): not read",
+        "line 3 is larger than 4096 bytes (MAX_OBJECT_BYTES): not read "
+        "(a single publication this size is broken input)",
+    ]

@@ -1,0 +1,31 @@
+"""What reading one document may cost: the application layer builds these from the settings
+(readers never read the settings themselves)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_MAX_OBJECT_BYTES = 64 * 1024**2
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """`max_json_depth`: how deeply arrays and objects may nest in one JSON document (a
+    package, a JSON line, an ANAC item), counted from the document's top (MAX_JSON_DEPTH).
+    `max_object_bytes`: how large one release, record, JSON line, ANAC item or a package's own
+    fields may be (MAX_OBJECT_BYTES). Past either, that item is a rejection, not read."""
+
+    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+
+    def reason(self, problem: str) -> str:
+        """Why an item was not read, after its position ("release 3 ...")."""
+        if problem == "depth":
+            return f"is nested deeper than {self.max_json_depth} levels (MAX_JSON_DEPTH): not read"
+        if problem == "number":
+            return "has a number beyond the range of a 64-bit float: not read"
+        return (
+            f"is larger than {self.max_object_bytes} bytes (MAX_OBJECT_BYTES): not read "
+            "(a single publication this size is broken input)"
+        )

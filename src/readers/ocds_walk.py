@@ -1,0 +1,279 @@
+"""Streams OCDS releases and records out of any of the shapes publishers use, in bounded
+memory: a release package, a record package, a bare record, a JSON array of either, several
+packages concatenated, JSON Lines of releases or compiled releases.
+
+The walk is one pass of ijson events: package metadata is kept, each release or record is
+built on its own and handed on, so a 1 GB package never sits in memory at once. Every item
+comes out: an object, or a rejection saying why it was not read (too large, nested too deep,
+a number out of range, not an object)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, cast
+
+import ijson
+import orjson
+
+from src.readers.json_guard import line_too_deep
+from src.readers.json_values import ValueBuilder, json_events
+from src.readers.limits import ReadLimits
+
+# Where releases and records sit, for a top-level value or an item of a top-level array.
+_STREAMED = {
+    "releases.item": "release",
+    "records.item": "record",
+    "item.releases.item": "release",
+    "item.records.item": "record",
+}
+_VERSION = {"version", "item.version"}
+_ITEMS = ("releases", "records")
+# What is read of a package's (or a bare record's) own fields once it is known to be one.
+_KEPT = {*_ITEMS, "version", "links", "publisher", "compiledRelease", "ocid"}
+_PEEK_BYTES = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+
+
+class OcdsFormatError(ValueError):
+    """The bytes are not JSON, or not OCDS at all."""
+
+
+@dataclass
+class PackageInfo:
+    """What a package says about itself (for `links.next` pagination and provenance)."""
+
+    next_url: str | None = None
+    publisher: str | None = None
+    version: str = "1.1"
+
+
+@dataclass
+class OcdsObject:
+    kind: str  # release | record | compiled | rejected ({"reason": ..., "snippet": ...})
+    data: Any
+    position: str
+    package: PackageInfo = field(default_factory=PackageInfo)
+    # For a whole JSON line: the SHA-256 of its bytes (see DeferredDocument).
+    line_digest: str | None = None
+
+
+def _rejected(reason: str, position: str, package: PackageInfo, snippet: Any = "") -> OcdsObject:
+    return OcdsObject("rejected", {"reason": reason, "snippet": snippet}, position, package)
+
+
+def iter_ocds_objects(
+    stream: BinaryIO, package: PackageInfo | None = None, *, limits: ReadLimits | None = None
+) -> Iterator[OcdsObject]:
+    """Every release or record in the stream, with its position ("release 3", "line 7"), and
+    every item that could not be read as a rejection."""
+    package = package or PackageInfo()
+    limits = limits or ReadLimits()
+    buffered = io.BufferedReader(stream, _PEEK_BYTES)  # type: ignore[type-var]
+    if buffered.peek(len(_BOM)).startswith(_BOM):
+        buffered.read(len(_BOM))  # a byte-order mark is not JSON, but some publishers write it
+    if _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
+        yield from _iter_json_lines(buffered, package, limits)
+        return
+    try:
+        yield from _Walk(package, limits).objects(cast(BinaryIO, buffered))
+    except ijson.IncompleteJSONError as error:
+        text = str(error.args[0] if error.args else error)
+        if "UTF8" in text or "UTF-8" in text:
+            raise OcdsFormatError(
+                f"source is not UTF-8 ({' '.join(text.split())[:160]}); "
+                "OCDS JSON must be UTF-8: re-encode it, or pass --encoding if you know it"
+            ) from error
+        raise OcdsFormatError(f"truncated or invalid JSON: {error}") from error
+    except UnicodeDecodeError as error:
+        raise OcdsFormatError(f"source is not UTF-8: {error}") from error
+
+
+class _Walk:
+    """The event walk of a package (or several, or an array of them, or of bare records)."""
+
+    def __init__(self, package: PackageInfo, limits: ReadLimits) -> None:
+        self.package, self.limits = package, limits
+        self.item: ValueBuilder | None = None  # a release or record inside a package
+        self.item_kind = "release"
+        self.top: ValueBuilder | None = None  # a top-level value (a package, a bare record)
+        self.top_has_items = self.version_seen = False
+        self.counters = {"release": 0, "record": 0, "value": 0}
+
+    def objects(self, stream: BinaryIO) -> Iterator[OcdsObject]:
+        events, counted = json_events(stream, self.limits, use_float=True)
+        limit = self.limits.max_object_bytes
+        before = 0  # bytes read at the previous event: a read between two belongs to the next
+        for prefix, event, value in events:
+            position = counted.position
+            if self.item is None and prefix in _STREAMED and event not in ("end_array", "map_key"):
+                self.item, self.item_kind = ValueBuilder(before), _STREAMED[prefix]
+                self.top_has_items = True
+            if self.item is not None:
+                if self.item.feed(event, value, position, limit):
+                    yield self._item_done(position)
+            else:
+                yield from self._top_event(prefix, event, value, position, before)
+            before = position
+
+    def _item_done(self, position: int) -> OcdsObject:
+        item, kind = cast(ValueBuilder, self.item), self.item_kind
+        self.item = None
+        if self.top is not None:  # the package's own size leaves its items out
+            self.top.excluded += position - item.started_at
+        self.counters[kind] += 1
+        where = f"{kind} {self.counters[kind]}"
+        if item.problem is not None:
+            return _rejected(f"{where} {self.limits.reason(item.problem)}", where, self.package)
+        return OcdsObject(kind, item.value, where, self.package)
+
+    def _top_event(
+        self, prefix: str, event: str, value: Any, position: int, before: int
+    ) -> Iterator[OcdsObject]:
+        if self.top is None:
+            if prefix == "" and event in ("start_array", "end_array"):
+                return  # a top-level array: its items are the values
+            if prefix == "" and event != "start_map":
+                raise OcdsFormatError(f"expected a JSON object or array, got {event}")
+            self.top, self.top_has_items = ValueBuilder(before), False
+            self.package.version, self.version_seen = "1.1", False
+        top = self.top
+        if top.depth == 1 and prefix in _VERSION and event == "string":
+            self.package.version, self.version_seen = value, True
+        if top.depth == 1 and event == "map_key":
+            if value in _ITEMS:
+                self.top_has_items = True
+                if not self.version_seen:  # a package without a version is OCDS 1.0
+                    self.package.version = "1.0"
+            elif self.top_has_items and value not in _KEPT:
+                top.leave_out(before)  # a package's field nothing reads (extensions, ...)
+                return
+        if top.feed(event, value, position, self.limits.max_object_bytes):
+            self.top = None
+            self.counters["value"] += 1
+            where = f"value {self.counters['value']}"
+            if top.problem is not None:
+                reason = f"{where} {self.limits.reason(top.problem)}"
+                yield _rejected(reason, where, self.package)
+                return
+            first = self.counters["value"] == 1
+            yield from _top_level(top.value, self.top_has_items, where, self.package, first)
+
+
+def _looks_like_json_lines(head: bytes) -> bool:
+    """A first line that is a whole JSON object by itself: JSON Lines, read line by line
+    (far faster than the event walk, and one broken line costs only itself). So is a first
+    line that orjson refuses only for a number out of range or its depth."""
+    text = head.lstrip()
+    end = text.find(b"\n")
+    if not text.startswith(b"{") or end < 0:
+        return False
+    try:
+        return isinstance(orjson.loads(text[:end]), dict)
+    except orjson.JSONDecodeError as error:
+        return any(word in str(error) for word in ("infinity", "depth", "ecursion"))
+
+
+def _iter_json_lines(
+    stream: BinaryIO, package: PackageInfo, limits: ReadLimits
+) -> Iterator[OcdsObject]:
+    number = 0
+    while line := stream.readline(limits.max_object_bytes + 1):
+        number += 1
+        position = f"line {number}"
+        if len(line) > limits.max_object_bytes and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            yield _rejected(f"{position} {limits.reason('size')}", position, package)
+            continue
+        if not line.strip():
+            continue
+        if line_too_deep(line, limits.max_json_depth):
+            yield _rejected(f"{position} {limits.reason('depth')}", position, package)
+            continue
+        try:
+            document = orjson.loads(line)
+        except orjson.JSONDecodeError as error:
+            reason = (
+                limits.reason("number")
+                if "infinity" in str(error)
+                else f"is not valid JSON: {error}"
+            )
+            yield _rejected(f"{position} {reason}", position, package, line)
+            continue
+        if isinstance(document, dict) and any(key in document for key in _ITEMS):
+            yield from _package_line(document, position, package)
+            continue
+        for item in _top_level(document, False, position, package, number == 1):
+            if item.data is document:
+                item.line_digest = hashlib.sha256(line).hexdigest()
+            yield item
+
+
+def _package_line(
+    document: dict[str, Any], position: str, package: PackageInfo
+) -> Iterator[OcdsObject]:
+    """A whole package on one line (already in memory): its releases or records, in order."""
+    version = document.get("version")
+    package.version = version if isinstance(version, str) else "1.0"
+    for key, kind in (("releases", "release"), ("records", "record")):
+        items = document.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else [], 1):
+            yield OcdsObject(kind, item, f"{position} {kind} {index}", package)
+    yield from _top_level(document, True, position, package, False)
+
+
+def _kind_of(value: Any) -> str:
+    """What a JSON value is, in words."""
+    if value is None:
+        return "null"
+    names = ((dict, "an object"), (list, "an array"), (str, "a string"), (bool, "a boolean"))
+    return next((name for kind, name in names if isinstance(value, kind)), "a number")
+
+
+def _top_level(
+    document: Any, had_items: bool, position: str, package: PackageInfo, first: bool
+) -> Iterator[OcdsObject]:
+    """A whole top-level value: a package (metadata only; its items went by already), a bare
+    record (its compiledRelease), or a release / compiled release (a JSON line). Anything else
+    is a rejection, or, as the first value of a source, a sign the source is not OCDS."""
+    if not isinstance(document, dict):
+        reason = f"{position} is {_kind_of(document)}, not a JSON object: not read"
+        yield _rejected(reason, position, package, document)
+        return
+    if had_items:
+        yield from _package(document, position, package)
+        return
+    if isinstance(document.get("compiledRelease"), dict):
+        yield OcdsObject("compiled", document["compiledRelease"], position, package)
+        return
+    if "ocid" in document or "tender" in document:
+        kind = "compiled" if "compiled" in (document.get("tag") or []) else "release"
+        yield OcdsObject(kind, document, position, package)
+        return
+    reason = (
+        f"{position} is not OCDS: no releases, records or ocid "
+        f"(keys: {', '.join(sorted(document)[:8]) or 'none'})"
+    )
+    if first:
+        raise OcdsFormatError(reason)
+    yield _rejected(reason, position, package, document)
+
+
+def _package(document: dict[str, Any], position: str, package: PackageInfo) -> Iterator[OcdsObject]:
+    """A package's own fields: where the next page is, who published it; `releases` or
+    `records` that are not an array are a rejection (nothing in them was read)."""
+    links = document.get("links")
+    if isinstance(links, dict) and isinstance(links.get("next"), str):
+        package.next_url = links["next"]
+    publisher = document.get("publisher")
+    if isinstance(publisher, dict):
+        package.publisher = publisher.get("name")
+    for key in _ITEMS:
+        if key in document and not isinstance(document[key], list):
+            reason = f"{position}: its {key} is {_kind_of(document[key])}, not an array: not read"
+            yield _rejected(reason, position, package, document[key])
+    if isinstance(document.get("compiledRelease"), dict):
+        yield OcdsObject("compiled", document["compiledRelease"], position, package)
