@@ -294,16 +294,12 @@ class SizeLimitExceededError(RuntimeError):
 
 
 class CountingReader(io.RawIOBase):
-    """Counts the bytes read through it and, given a budget, charges them to it (which refuses
-    to go past its limit)."""
+    """Counts the bytes read through it (`position`): where a reader is in its source.
+    Decompressed bytes are charged to a `DecompressionBudget` where they are inflated."""
 
-    def __init__(
-        self, stream: BinaryIO, budget: DecompressionBudget | None = None, name: str = "source"
-    ) -> None:
+    def __init__(self, stream: BinaryIO) -> None:
         super().__init__()
         self._stream = stream
-        self._budget = budget
-        self._name = name
         self.position = 0
 
     def readable(self) -> bool:
@@ -313,7 +309,5 @@ class CountingReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         data = self._stream.read(len(view))
         self.position += len(data)
-        if self._budget is not None:
-            self._budget.charge(len(data), self._name)
         view[: len(data)] = data
         return len(data)
