@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from src.readers.items import ReadItem
 
 ROME = ZoneInfo("Europe/Rome")
+_END_OF_DAY = time(23, 59, 59)
 
 ReadStream = Iterator[ReadItem]
 
@@ -37,9 +38,12 @@ def normalize_cig(value: object) -> str:
     return cig
 
 
-def parse_timestamp(value: object, *, default_tz: ZoneInfo = ROME) -> datetime | None:
-    """An ISO date or date-time; a value without a zone is local time of `default_tz`.
-    Empty means empty (None); anything unparseable raises ValueError."""
+def parse_timestamp(
+    value: object, *, default_tz: tzinfo = ROME, end_of_day: bool = False
+) -> datetime | None:
+    """An ISO date or date-time; a value without a zone is local time of `default_tz`. A date
+    without a time is the start of that day, or its end (23:59:59) with `end_of_day` (for a
+    deadline). Empty means empty (None); anything unparseable raises ValueError."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -49,6 +53,12 @@ def parse_timestamp(value: object, *, default_tz: ZoneInfo = ROME) -> datetime |
         return None
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"invalid date {value!r}") from None
+        return datetime.combine(day, _END_OF_DAY if end_of_day else time(), tzinfo=default_tz)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

@@ -18,6 +18,18 @@ TenderStatus = Literal[
 TENDER_STATUSES: frozenset[str] = frozenset(TenderStatus.__args__)  # type: ignore[attr-defined]
 
 TITLE_FROM_DESCRIPTION_CHARS = 200
+TEXT_FIELDS: tuple[str, ...] = (
+    "title",
+    "description",
+    "buyer_name",
+    "buyer_id",
+    "cpv",
+    "procedure_type",
+    "supplier_name",
+    "supplier_id",
+)
+_CONTAINER_TEXT = re.compile(r"""\s*(\[\s*)?\{\s*['"][^'"]{1,80}['"]\s*:""")
+_CURRENCY_NAMES = {"euro": "EUR", "euros": "EUR", "€": "EUR", "eur": "EUR", "£": "GBP", "$": "USD"}
 _WHITESPACE = re.compile(r"\s+")
 
 # What the database enforces, checked before the write so that a record beyond it is a
@@ -134,6 +146,28 @@ class TenderCreate(BaseModel):
             return None
         return value
 
+    @field_validator("currency", "award_currency", mode="before")
+    @classmethod
+    def _currency_code(cls, value: object) -> object:
+        """`EURO`, `Euro`, `euros`, `€` are EUR; a code in lower case is upper-cased."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return None
+        return _CURRENCY_NAMES.get(text.casefold(), text.upper() if len(text) == 3 else text)
+
+    @field_validator(*TEXT_FIELDS, mode="before")
+    @classmethod
+    def _not_a_container(cls, value: object) -> object:
+        """A list or object where text belongs, or its Python/JSON text, is a mapping bug:
+        refused, never stored as `[{'value': ...}]`."""
+        if isinstance(value, list | dict | tuple | set):
+            raise ValueError(f"a {type(value).__name__} where text was expected")
+        if isinstance(value, str) and _CONTAINER_TEXT.match(value):
+            raise ValueError("text that is a written-out list or object: a mapping bug")
+        return value
+
     @field_validator("amount", "award_amount", mode="after")
     @classmethod
     def _fits_the_column(cls, value: Decimal | None) -> Decimal | None:
@@ -182,6 +216,8 @@ class TenderRecord(TenderCreate):
     document_key: str | None = Field(default=None, exclude=True)
     # Hash of the document's bytes and of the mapping that read them (see DocumentDigest).
     source_digest: str | None = Field(default=None, exclude=True)
+    # Fields left empty because the source's value could not be taken (readers.fields).
+    warnings: list[FieldWarning] = Field(default_factory=list, exclude=True, repr=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -267,6 +303,29 @@ def check_indexable(what: str, *parts: str | None) -> None:
             f"{what} take {size} bytes in UTF-8: more than the {MAX_INDEXED_BYTES} "
             "PostgreSQL can index"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWarning:
+    """A field a reader could not take as the source wrote it: the tender is kept with the
+    field empty, and this is stored beside the run's rejections (kind `field`)."""
+
+    field: str
+    problem: str
+    raw: str | None = None
+
+    RAW_CHARS = 500
+
+    @classmethod
+    def of(cls, field: str, problem: str, raw: object) -> FieldWarning:
+        if raw is None or isinstance(raw, str):
+            text = raw
+        else:
+            try:
+                text = orjson.dumps(raw, default=str).decode()
+            except TypeError:
+                text = repr(raw)
+        return cls(field, problem, None if text is None else text[: cls.RAW_CHARS])
 
 
 @dataclass(frozen=True, slots=True)

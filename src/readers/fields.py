@@ -1,0 +1,55 @@
+"""One bad field never drops a tender: a field a reader cannot take as written is left empty
+and kept as a `FieldWarning` (stored beside the run's rejections). Only identity (source,
+procedure, lot, CIG), the title, and what the row's key must fit reject a record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from src.domain.tender.schemas import FieldWarning, TenderRecord
+
+T = TypeVar("T")
+
+# What a record cannot be kept without: a problem with one of these rejects it.
+IDENTITY_FIELDS = frozenset(
+    {"source", "procedure_id", "lot_id", "cig", "title", "format", "document_key", "position"}
+)
+
+
+class FieldWarnings(list[FieldWarning]):
+    """The warnings of one record as a reader assembles its fields."""
+
+    def take(self, field: str, parse: Callable[[Any], T | None], raw: Any) -> T | None:
+        """`parse(raw)`, or None with a warning when it raises ValueError."""
+        try:
+            return parse(raw)
+        except ValueError as error:
+            self.append(FieldWarning.of(field, str(error), raw))
+            return None
+
+
+def build_record(fields: dict[str, Any], warnings: list[FieldWarning] | None = None) -> TenderRecord:
+    """The record of `fields`. A field outside IDENTITY_FIELDS that the record refuses (a
+    currency of four letters, an amount out of range) is set to None and becomes a warning;
+    a problem with identity, title or the key raises the ValidationError (a rejection)."""
+    kept = list(warnings or [])
+    values = dict(fields)
+    while True:
+        try:
+            record = TenderRecord(**values)
+        except ValidationError as error:
+            problems = {str(e["loc"][0]): e["msg"] for e in error.errors() if e["loc"]}
+            blocking = [e for e in error.errors() if not e["loc"]]
+            if blocking or not problems or problems.keys() & IDENTITY_FIELDS:
+                raise
+            if any(values.get(name) is None for name in problems):
+                raise  # nothing left to clear: not a field's value at fault
+            for name, message in problems.items():
+                kept.append(FieldWarning.of(name, message, values.get(name)))
+                values[name] = None
+            continue
+        record.warnings = kept
+        return record
