@@ -31,7 +31,9 @@ class FieldWarnings(list[FieldWarning]):
             return None
 
 
-def build_record(fields: dict[str, Any], warnings: list[FieldWarning] | None = None) -> TenderRecord:
+def build_record(
+    fields: dict[str, Any], warnings: list[FieldWarning] | None = None
+) -> TenderRecord:
     """The record of `fields`. A field outside IDENTITY_FIELDS that the record refuses (a
     currency of four letters, an amount out of range) is set to None and becomes a warning;
     a problem with identity, title or the key raises the ValidationError (a rejection)."""
