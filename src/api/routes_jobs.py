@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from arq.connections import ArqRedis
 from arq.jobs import Job
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +22,8 @@ from src.api.schemas import (
     IngestJobAccepted,
     IngestJobOut,
     IngestJobRequest,
+    RejectionOut,
+    RejectionPage,
     RunCounts,
 )
 from src.domain.runs.entities import IngestRun
@@ -133,6 +135,27 @@ async def get_ingest_job(
     return job_out(run)
 
 
+@router.get(
+    "/ingest-jobs/{run_id}/rejections",
+    response_model=RejectionPage,
+    responses={404: {"model": ErrorMessage, "description": "No such ingest job."}},
+    summary="What an ingest job rejected, and the fields it left empty",
+    dependencies=[Depends(require_read)],
+)
+async def get_rejections(
+    run_id: uuid.UUID,
+    db: Annotated[AsyncSession, Depends(get_db)],
+    kind: Annotated[Literal["record", "field"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> RejectionPage:
+    """Rejected records (kind `record`) and field warnings (kind `field`), oldest first, at
+    most `limit` of them."""
+    if await RunService.get(db, run_id) is None:
+        raise HTTPException(404, f"no ingest job has id {run_id}")
+    rows = await RunService.rejections(db, run_id, kind=kind, limit=limit)
+    return RejectionPage(run_id=run_id, items=[RejectionOut.model_validate(r) for r in rows])
+
+
 def job_out(run: IngestRun) -> IngestJobOut:
     duration = None
     if run.started_at is not None and run.finished_at is not None:
@@ -150,6 +173,7 @@ def job_out(run: IngestRun) -> IngestJobOut:
                 updated=run.updated,
                 unchanged=run.unchanged,
                 rejected=run.rejected,
+                warnings=run.warnings,
             ),
             "records_done": run.records_done,
             "attempts": run.attempts,

@@ -137,6 +137,9 @@ class RunCounts(BaseModel):
     updated: int
     unchanged: int
     rejected: int
+    warnings: int = Field(
+        default=0, description="Fields left empty in kept tenders (see the rejections)."
+    )
 
 
 class IngestJobOut(BaseModel):
@@ -154,6 +157,26 @@ class IngestJobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+
+
+class RejectionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: Literal["record", "field"] = Field(
+        description="`record`: the item was rejected; `field`: its tender was kept with "
+        "`field` left empty, `raw_value` being what the source gave."
+    )
+    position: str | None
+    field: str | None
+    reason: str
+    raw_value: str | None
+    snippet: str | None
+    created_at: datetime
+
+
+class RejectionPage(BaseModel):
+    run_id: uuid.UUID
+    items: list[RejectionOut]
 
 
 class Health(BaseModel):

@@ -40,6 +40,7 @@ out = Console()
 err = Console(stderr=True)
 
 SAMPLE = "anac_sample_ocds.json"
+REJECTION_FIELDS = ("kind", "position", "field", "reason", "raw_value", "snippet", "created_at")
 RUN_FIELDS = (
     "id",
     "source",
@@ -48,6 +49,7 @@ RUN_FIELDS = (
     "updated",
     "unchanged",
     "rejected",
+    "warnings",
     "error",
     "started_at",
     "finished_at",
@@ -190,12 +192,19 @@ async def list_runs(format_name: str, limit: int) -> None:
     out.print(display.runs_table(runs))
 
 
-async def list_rejections(run_id: uuid.UUID) -> None:
+async def list_rejections(run_id: uuid.UUID, format_name: str = "table") -> None:
     async with database() as session_factory, session_factory() as session:
         run = await RunService.get(session, run_id)
         if run is None:
             raise SystemExit(f"no run {run_id}")
         rows = await RunService.rejections(session, run_id)
+    if format_name == "jsonl":
+        for row in rows:
+            sys.stdout.buffer.write(
+                _dumps({f: _jsonable(getattr(row, f)) for f in REJECTION_FIELDS})
+            )
+        sys.stdout.flush()
+        return
     out.print(display.rejections_table(run_id, rows))
 
 
@@ -281,7 +290,7 @@ async def reprocess(source: str | None) -> None:
     assert run is not None
     out.print(
         f"reprocessed run {run_id}: {run.inserted} inserted, {run.updated} updated, "
-        f"{run.unchanged} unchanged, {run.rejected} rejected"
+        f"{run.unchanged} unchanged, {run.rejected} rejected, {run.warnings} field warnings"
     )
 
 

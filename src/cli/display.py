@@ -54,7 +54,16 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: objec
 
 
 def runs_table(runs: Iterable[IngestRun]) -> Table:
-    columns = ("id", "source", "status", "inserted", "updated", "unchanged", "rejected")
+    columns = (
+        "id",
+        "source",
+        "status",
+        "inserted",
+        "updated",
+        "unchanged",
+        "rejected",
+        "warnings",
+    )
     return table(
         (*columns, "started", "finished", "error"),
         (
@@ -66,6 +75,7 @@ def runs_table(runs: Iterable[IngestRun]) -> Table:
                 run.updated,
                 run.unchanged,
                 run.rejected,
+                run.warnings,
                 _when(run.started_at),
                 _when(run.finished_at),
                 run.error,
@@ -76,10 +86,14 @@ def runs_table(runs: Iterable[IngestRun]) -> Table:
 
 
 def rejections_table(run_id: uuid.UUID, rows: Sequence[Rejection]) -> Table:
+    warned = sum(1 for row in rows if row.kind == "field")
     return table(
-        ("position", "reason", "snippet"),
-        ((row.position, row.reason, (row.snippet or "")[:120]) for row in rows),
-        title=f"{len(rows)} rejections of run {run_id}",
+        ("kind", "position", "reason", "value"),
+        (
+            (row.kind, row.position, row.reason, (row.raw_value or row.snippet or "")[:120])
+            for row in rows
+        ),
+        title=f"{len(rows) - warned} rejections and {warned} field warnings of run {run_id}",
     )
 
 

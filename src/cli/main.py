@@ -87,9 +87,15 @@ def runs(
 
 
 @app.command()
-def rejections(run_id: uuid.UUID) -> None:
-    """The records a run could not map, with the reasons."""
-    asyncio.run(commands.list_rejections(run_id))
+def rejections(
+    run_id: uuid.UUID,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
+) -> None:
+    """The records a run could not map, with the reasons, and the fields it left empty in
+    the tenders it kept (kind `field`, with the value the source gave)."""
+    if format not in ("table", "jsonl"):
+        raise typer.BadParameter("--format must be table or jsonl")
+    asyncio.run(commands.list_rejections(run_id, format))
 
 
 @app.command()

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from src.domain.runs.services.run_service import RunService
+from src.domain.runs.services.run_service import PositionedWarning, RunService
 from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.errors import database_message, is_refused_data
 from src.ingest.deps import run_log
+from src.ingest.notices import merge_with_stored_notices
 from src.ingest.releases import resolve_releases
 from src.ingest.write_policy import WritePolicy
 from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
@@ -33,6 +34,7 @@ class _Batch:
     rejected: list[RejectedRecord]
     documents: list[UnmappedDocument]
     releases: list[PendingRelease]
+    warnings: list[PositionedWarning] = field(default_factory=list)
 
     @classmethod
     def of(cls, items: Sequence[SourceItem]) -> _Batch:
@@ -81,6 +83,8 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
         batch.add(await resolve_releases(session, releases))
     batch.records, refused = await policy.screen_records(session, batch.records)
     batch.rejected.extend(refused)
+    batch.warnings = [(r.position, w) for r in batch.records for w in r.warnings]
+    batch.records = await merge_with_stored_notices(session, batch.records)
     return skipped
 
 
@@ -119,6 +123,7 @@ async def _write(target: Target, items: Sequence[SourceItem], records_done: int)
             rejected=batch.rejected,
             records_done=records_done,
             chunk_id=target.chunk_id,
+            warnings=batch.warnings,
         )
     return Written(counts, len(batch.rejected))
 

@@ -13,6 +13,7 @@ from src.domain.runs.services.run_service import RunService
 from src.domain.tender.entities import Publication
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.domain.tender.services import TenderService
+from src.ingest.notices import merge_with_stored_notices
 from src.readers import map_publication
 
 
@@ -52,6 +53,8 @@ async def reprocess(
                         records.append(item)
                     else:
                         rejected.append(item)
+            warnings = [(r.position, w) for r in records for w in r.warnings]
+            records = await merge_with_stored_notices(session, records)
             counts = await TenderService.upsert_many(session, records, run_id=run_id)
             done += len(page)
             await RunService.record_batch(
@@ -61,6 +64,7 @@ async def reprocess(
                 counts=counts,
                 rejected=rejected,
                 records_done=done,
+                warnings=warnings,
             )
     async with session_factory() as session, session.begin():
         await RunService.finish(session, run_id)

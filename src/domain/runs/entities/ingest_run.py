@@ -40,6 +40,8 @@ class IngestRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     rejected: Mapped[int] = mapped_column(Integer, default=0)
+    # Fields left empty in kept tenders (stored as rejections of kind `field`).
+    warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Records of the source already committed: a retried job resumes after them.
     records_done: Mapped[int] = mapped_column(Integer, default=0)
     # The source's bytes as seen by the attempt that wrote the checkpoint.

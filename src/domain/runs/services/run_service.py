@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import IngestChunk, IngestRun, Rejection, RunStatus
 from src.domain.runs.request import IngestRequest
-from src.domain.tender.schemas import RejectedRecord, UpsertCounts
+from src.domain.tender.schemas import FieldWarning, RejectedRecord, UpsertCounts
+
+# A field warning and where in the source its tender came from.
+PositionedWarning = tuple[str | None, FieldWarning]
 
 
 class RunService:
@@ -100,8 +103,23 @@ class RunService:
         rejected: Sequence[RejectedRecord],
         records_done: int,
         chunk_id: uuid.UUID | None = None,
+        warnings: Sequence[PositionedWarning] = (),
     ) -> None:
-        """Counts add up on the run; the checkpoint is the run's, or its chunk's."""
+        """Counts add up on the run; the checkpoint is the run's, or its chunk's. `warnings`
+        (fields left empty in kept tenders) are stored beside the rejections, kind `field`."""
+        if warnings:
+            session.add_all(
+                Rejection(
+                    run_id=run_id,
+                    source=source,
+                    position=_storable(position),
+                    reason=_storable(f"{w.field}: {w.problem}"),
+                    kind="field",
+                    field=_storable(w.field),
+                    raw_value=_storable(w.raw),
+                )
+                for position, w in warnings
+            )
         if rejected:
             session.add_all(
                 Rejection(
@@ -119,6 +137,7 @@ class RunService:
             "updated": IngestRun.updated + counts.updated,
             "unchanged": IngestRun.unchanged + counts.unchanged,
             "rejected": IngestRun.rejected + len(rejected),
+            "warnings": IngestRun.warnings + len(warnings),
             "heartbeat_at": now,
         }
         if chunk_id is None:
@@ -188,11 +207,19 @@ class RunService:
         return result.scalars().all()
 
     @staticmethod
-    async def rejections(session: AsyncSession, run_id: uuid.UUID) -> Sequence[Rejection]:
+    async def rejections(
+        session: AsyncSession,
+        run_id: uuid.UUID,
+        *,
+        kind: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[Rejection]:
+        """A run's rejections and field warnings (or those of one `kind`), oldest first."""
+        query = select(Rejection).where(Rejection.run_id == run_id)
+        if kind is not None:
+            query = query.where(Rejection.kind == kind)
         result = await session.execute(
-            select(Rejection)
-            .where(Rejection.run_id == run_id)
-            .order_by(Rejection.created_at, Rejection.id)
+            query.order_by(Rejection.created_at, Rejection.id).limit(limit)
         )
         return result.scalars().all()
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.infra.database import Base
@@ -37,4 +37,8 @@ class Publication(Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
 
-    __table_args__ = (UniqueConstraint("source", "format", "document_key"),)
+    __table_args__ = (
+        UniqueConstraint("source", "format", "document_key"),
+        # A procedure's stored notices, merged field by field (ingest.notices).
+        Index("ix_publications_source_format_procedure", "source", "format", "procedure_id"),
+    )

@@ -1,3 +1,4 @@
+from src.domain.tender.services.notice_service import NoticeService, StoredNotice
 from src.domain.tender.services.release_service import (
     ReleaseHistory,
     ReleaseService,
@@ -5,4 +6,11 @@ from src.domain.tender.services.release_service import (
 )
 from src.domain.tender.services.tender_service import TenderService
 
-__all__ = ["ReleaseHistory", "ReleaseService", "StoredRelease", "TenderService"]
+__all__ = [
+    "NoticeService",
+    "ReleaseHistory",
+    "ReleaseService",
+    "StoredNotice",
+    "StoredRelease",
+    "TenderService",
+]

@@ -113,6 +113,12 @@ class TenderService:
         return None if row is None else str(row[0])
 
     @staticmethod
+    async def store_publications(session: AsyncSession, records: Sequence[TenderRecord]) -> None:
+        """Store the raw publications of `records` (once per document, newest version wins);
+        `upsert_many` does it for the records it is given."""
+        await _upsert_publications(session, records)
+
+    @staticmethod
     async def upsert_many(
         session: AsyncSession,
         records: Sequence[TenderRecord],
