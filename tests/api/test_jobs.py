@@ -42,7 +42,13 @@ async def test_a_source_is_queued_and_followed(
 
     job = (await client.get(f"/ingest-jobs/{accepted['id']}")).json()
     assert job["status"] == "queued"
-    assert job["counts"] == {"inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert job["counts"] == {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 0,
+        "warnings": 0,
+    }
     assert job["job_id"] == accepted["job_id"]
     assert job["error"] is None and job["finished_at"] is None
 
