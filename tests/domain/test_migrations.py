@@ -104,3 +104,46 @@ async def test_0004_rekeys_the_rows_written_with_ambiguous_keys(fresh_database_u
         assert await current_revision(engine) == head_revision()
     finally:
         await engine.dispose()
+
+
+async def test_0007_keys_each_stored_eforms_notice_by_its_id(fresh_database_url: str) -> None:
+    """eForms publications stored once per procedure get their notice's id as key, so the
+    next notice of the procedure is stored beside them instead of replacing them."""
+    from sqlalchemy import text
+
+    from configs.config import Settings
+    from src.infra.database import create_engine
+    from src.infra.database.migrate import downgrade, upgrade
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    insert = text(
+        "INSERT INTO publications (id, source, procedure_id, document_key, format, raw, "
+        "content_hash) VALUES (gen_random_uuid(), 'ted', :procedure, :procedure, :format, "
+        "CAST(:raw AS jsonb), 'h')"
+    )
+    try:
+        await downgrade(engine, "0006_run_submitter")
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert, {"procedure": "F1", "format": "eforms", "raw": '{"notice_id": "N1"}'}
+            )
+            await connection.execute(
+                insert, {"procedure": "F2", "format": "eforms", "raw": '{"xml": "<a/>"}'}
+            )
+            await connection.execute(
+                insert, {"procedure": "ocid-1", "format": "ocds", "raw": '{"notice_id": "x"}'}
+            )
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            keys = dict(
+                (
+                    await connection.execute(
+                        text("SELECT procedure_id, document_key FROM publications")
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        assert keys == {"F1": "N1", "F2": "F2", "ocid-1": "ocid-1"}
+    finally:
+        await engine.dispose()

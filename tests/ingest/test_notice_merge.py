@@ -108,3 +108,25 @@ async def test_three_notices_in_every_order_give_the_same_rows(
     run = await db_session.get_one(IngestRun, run_id)
     assert (run.inserted, run.updated, run.rejected) == (0, 0, 0)
     assert await rows(db_session) == states[0]
+
+
+async def test_reprocess_repairs_a_row_the_old_mapping_left_without_its_deadline(
+    ctx: dict[str, Any],
+    db_session: AsyncSession,
+    session_factory: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    """Before the merge, the award notice replaced the row: deadline null, published at the
+    award's date. `tenders reprocess` brings such a database to the merged state."""
+    await ingest_in_order(ctx, tmp_path, ("cn", "can"))
+    merged = await rows(db_session)
+    await db_session.execute(
+        Tender.__table__.update().values(
+            deadline_at=None, published_at=moment("2024-06-25T00:00:00+02:00"), content_hash="old"
+        )
+    )
+    await db_session.commit()
+    run_id = await reprocess(session_factory, source="ted")
+    run = await db_session.get_one(IngestRun, run_id)
+    assert (run.inserted, run.updated, run.rejected) == (0, 2, 0)
+    assert await rows(db_session) == merged
