@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.tender.schemas import RejectedRecord, content_hash, fits_timestamptz
-from src.domain.tender.services import ReleaseService, StoredRelease
+from src.domain.tender.services import NoticeService, ReleaseService, StoredRelease
 from src.readers import ReadItem, merge_releases
 from src.readers.common import parse_timestamp
 from src.readers.items import PendingRelease
@@ -52,6 +52,8 @@ async def resolve_releases(
             continue
         storable.append(stored)
         by_ocid[release.ocid].append(release)
+    # Two jobs with releases of one ocid would each merge without the other's release.
+    await NoticeService.lock(session, [("ocds-release", "ocds", ocid) for ocid in by_ocid])
     await ReleaseService.store(session, storable)
     histories = await ReleaseService.histories(session, sorted(by_ocid))
     for ocid, history in histories.items():

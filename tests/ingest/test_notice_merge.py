@@ -4,6 +4,7 @@ estimate, in whatever order the notices arrive, and `tenders reprocess` rebuilds
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import datetime
 from decimal import Decimal
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.runs.entities import IngestRun
 from src.domain.tender.entities import Publication, Tender, TenderChange
+from src.domain.tender.schemas import TenderRecord
 from src.ingest.reprocess import reprocess
 from tests.support.jobs import ingest_source
 from tests.support.paths import FIXTURES
@@ -130,3 +132,45 @@ async def test_reprocess_repairs_a_row_the_old_mapping_left_without_its_deadline
     run = await db_session.get_one(IngestRun, run_id)
     assert (run.inserted, run.updated, run.rejected) == (0, 2, 0)
     assert await rows(db_session) == merged
+
+
+async def test_two_jobs_writing_notices_of_one_procedure_at_once_lose_nothing(
+    fresh_database_url: str,
+) -> None:
+    """The award notice's batch waits for the contract notice's to commit, then merges with
+    it: without the lock, each would merge without the other and the award, being newer,
+    would win with no deadline."""
+    from configs.config import Settings
+    from src.domain.tender.services import TenderService
+    from src.infra.database import create_engine, create_session_factory
+    from src.ingest.notices import merge_with_stored_notices
+    from src.readers.eforms import read_eforms
+
+    def records(name: str) -> list[TenderRecord]:
+        with NOTICES[name].open("rb") as stream:
+            return [r for r in read_eforms(stream) if isinstance(r, TenderRecord)]
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    sessions = create_session_factory(engine)
+
+    async def write(name: str, started: asyncio.Event | None = None) -> None:
+        async with sessions() as session, session.begin():
+            merged = await merge_with_stored_notices(session, records(name))
+            if started is not None:
+                started.set()
+                await asyncio.sleep(0.5)  # the other job starts meanwhile
+            await TenderService.upsert_many(session, merged)
+
+    try:
+        started = asyncio.Event()
+        first = asyncio.create_task(write("cn", started))
+        await started.wait()
+        second = asyncio.create_task(write("can"))
+        await asyncio.gather(first, second)
+        async with sessions() as session:
+            deadlines = (await session.scalars(select(Tender.deadline_at))).all()
+            statuses = set((await session.scalars(select(Tender.status))).all())
+        assert None not in deadlines and len(deadlines) == 2
+        assert statuses == {"complete"}
+    finally:
+        await engine.dispose()
