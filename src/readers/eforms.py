@@ -1,9 +1,14 @@
 """TED eForms (UBL 2.3) notices: one notice per stream, one `TenderRecord` per lot.
 
 Identity (DESIGN.md): source `ted`, procedure = `cbc:ContractFolderID`, lot = the lot's `cbc:ID`
-("LOT-0001"); LotsGroup and Part entries are not lots. A change notice repeats the folder and lot
-ids with a later issue date, so it updates the same rows. The XML is parsed without DTDs,
-entities or network access; a notice that declares a DOCTYPE is refused outright.
+("LOT-0001"); LotsGroup and Part entries are not lots. Every notice (CN, change notice, CAN,
+PIN, VEAT) is a publication of its own, under its notice id and version (`document_key`), and
+states only what it says: a field the notice does not give is None (an award notice has no
+deadline), so merging the notices of a lot field by field gives its state in any order.
+Dates without an offset are local time of the buyer's country (UTC when unknown); a bad
+secondary field is left empty with a warning (only an unreadable notice, or one without
+ContractFolderID nor notice id, is rejected). The XML is parsed without DTDs, entities or
+network access; a notice that declares a DOCTYPE is refused outright.
 """
 
 from __future__ import annotations
