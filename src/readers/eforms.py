@@ -1,31 +1,38 @@
 """TED eForms (UBL 2.3) notices: one notice per stream, one `TenderRecord` per lot.
 
 Identity (DESIGN.md): source `ted`, procedure = `cbc:ContractFolderID`, lot = the lot's `cbc:ID`
-("LOT-0001"); LotsGroup and Part entries are not lots. A change notice repeats the folder and lot
-ids with a later issue date, so it updates the same rows. The XML is parsed without DTDs,
-entities or network access; a notice that declares a DOCTYPE is refused outright.
+("LOT-0001"); LotsGroup and Part entries are not lots. Every notice (CN, change notice, CAN,
+PIN, VEAT) is a publication of its own, under its notice id and version (`document_key`), and
+states only what it says: a field the notice does not give is None (an award notice has no
+deadline), so merging the notices of a lot field by field gives its state in any order.
+Dates without an offset are local time of the buyer's country (UTC when unknown); a bad
+secondary field is left empty with a warning (only an unreadable notice, or one without
+ContractFolderID nor notice id, is rejected). The XML is parsed without DTDs, entities or
+network access; a notice that declares a DOCTYPE is refused outright.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from decimal import Decimal
+from datetime import datetime
+from functools import partial
 from typing import Any, BinaryIO
 
 from lxml import etree
 
-from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.domain.tender.schemas import FieldWarning, RejectedRecord
 from src.readers.common import ReadStream
-from src.readers.eforms_xml import NS, notice_bytes
-from src.readers.eforms_xml import amount as _amount
+from src.readers.eforms_awards import Party, reader_of
+from src.readers.eforms_xml import NS, money, notice_bytes
 from src.readers.eforms_xml import content as _content
 from src.readers.eforms_xml import lang_text as _lang_text
 from src.readers.eforms_xml import moment as _datetime
 from src.readers.eforms_xml import notice_text as _notice_text
 from src.readers.eforms_xml import text as _text
 from src.readers.eforms_xml import texts as _texts
+from src.readers.fields import FieldWarnings, build_record
 from src.readers.items import ReadItem
+from src.readers.zones import zone_or_utc
 
 __all__ = ["NS", "EformsError", "notice_bytes", "read_eforms"]
 
@@ -35,8 +42,16 @@ _EXT = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/efext:EformsExte
 _RESULT = f"{_EXT}/efac:NoticeResult"
 _DOCTYPE = (b"<!DOCTYPE", "<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 _NO_COMPANY_ID = frozenset({"", "-", "n/a", "na", "none", "not available", "unknown"})
-# winner-selection-status (BT-142) -> tender status of the lot
-_RESULT_STATUS = {"selec-w": "complete", "clos-nw": "unsuccessful", "open-nw": "active"}
+_CPV = "cac:MainCommodityClassification/cbc:ItemClassificationCode[@listName='cpv']"
+_ESTIMATE = "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount"
+# A lot's deadline, the first stated: for tenders (BT-131); else for requests to participate
+# (BT-1311: restricted and negotiated procedures publish only that one); else for expressions
+# of interest (BT-630: a PIN used as a call for competition, pin-cfc-*).
+_DEADLINES = (
+    "cac:TenderingProcess/cac:TenderSubmissionDeadlinePeriod",
+    "cac:TenderingProcess/cac:ParticipationRequestReceptionPeriod",
+    f"cac:TenderingProcess/{_EXT}/efac:InterestExpressionReceptionPeriod",
+)
 
 
 class EformsError(ValueError):
@@ -66,7 +81,7 @@ def read_eforms(
     try:
         root = _parse(data)
         notice = _Notice(root, data)
-    except ValueError as error:  # EformsError, or a notice-level date / amount
+    except EformsError as error:
         yield RejectedRecord.of(str(error), position, data)
         return
     yield from notice.records(source_url=source_url, position=position)
@@ -88,35 +103,6 @@ def _parse(data: bytes) -> etree._Element:
     return root
 
 
-@dataclass(frozen=True)
-class _Results:
-    """A notice's results (efac:NoticeResult), indexed once for all its lots (rescanning them
-    for every lot made a notice of 4,000 lots take minutes): each lot's LotResults, and the
-    tenders, contracts and tendering parties by id (the last of an id wins)."""
-
-    by_lot: dict[str | None, list[tuple[int, etree._Element]]]  # TenderLot id -> results
-    by_id: dict[str, dict[str | None, etree._Element]]  # kind -> id -> element
-
-    @classmethod
-    def of(cls, result: etree._Element) -> _Results:
-        by_lot: dict[str | None, list[tuple[int, etree._Element]]] = {}
-        for number, lot_result in enumerate(result.findall("efac:LotResult", NS)):
-            lot_id = _text(lot_result, "efac:TenderLot/cbc:ID")
-            by_lot.setdefault(lot_id, []).append((number, lot_result))
-        by_id = {
-            kind: {_text(el, "cbc:ID"): el for el in result.findall(f"efac:{kind}", NS)}
-            for kind in ("LotTender", "SettledContract", "TenderingParty")
-        }
-        return cls(by_lot, by_id)
-
-    def of_lot(self, lot_id: str | None) -> list[etree._Element]:
-        """The results of a lot (a result naming no lot is every lot's), in notice order;
-        every result when the notice has no lots."""
-        keys = list(self.by_lot) if lot_id is None else [None, lot_id]
-        found = [entry for key in dict.fromkeys(keys) for entry in self.by_lot.get(key, [])]
-        return [element for _, element in sorted(found, key=lambda entry: entry[0])]
-
-
 class _Notice:
     """Notice-level facts, computed once; `records` maps each lot."""
 
@@ -131,21 +117,20 @@ class _Notice:
         self.procedure_id = _text(root, "cbc:ContractFolderID") or self.notice_id
         if not self.procedure_id:
             raise EformsError(f"{self.kind} without ContractFolderID nor notice id")
+        version = _text(root, "cbc:VersionID")
+        # Every notice is a publication of its own (a CN and its CAN both kept): the notice
+        # id and version, as a change notice names the notice it changes.
+        self.document_key = (
+            f"{self.notice_id}-{version}" if self.notice_id and version else self.notice_id
+        )
         self.language = (_text(root, "cbc:NoticeLanguageCode") or "").upper() or None
         self.notice_type = _text(root, "cbc:NoticeTypeCode")
-        # dispatch moment; a change notice is issued later, so its data wins
-        self.issued_at = _datetime(
-            _text(root, "cbc:IssueDate"), _text(root, "cbc:IssueTime"), default_time="00:00:00"
-        )
         self.project = root.find("cac:ProcurementProject", NS)
         self.procedure_type = _text(root, "cac:TenderingProcess/cbc:ProcedureCode")
-        result = root.find(_RESULT, NS)
-        self.results = None if result is None else _Results.of(result)
         self.orgs = self._organizations()
-        self.buyer_name, self.buyer_id = self.orgs.get(
-            _text(root, "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID") or "",
-            (None, None),
-        )
+        self._buyers()
+        self.warnings = FieldWarnings()
+        self.issued_at = self._issued_at()
         reasons = _texts(root, f"{_EXT}/efac:Changes/efac:ChangeReason/cbc:ReasonCode")
         self.cancelled = "cancel" in reasons
         self.raw: dict[str, Any] = {
@@ -153,26 +138,57 @@ class _Notice:
             "notice_type": self.notice_type,
             "subtype": _text(root, f"{_EXT}/efac:NoticeSubType/cbc:SubTypeCode"),
             "document": self.kind,
-            "version": _text(root, "cbc:VersionID"),
+            "version": version,
             "language": self.language,
             "changed_notice_id": _text(root, f"{_EXT}/efac:Changes/efbc:ChangedNoticeIdentifier")
             or _text(root, f"{_EXT}/efac:ContractModification/efbc:ChangedNoticeIdentifier"),
             "xml": _notice_text(data, root),
         }
 
-    def _organizations(self) -> dict[str, tuple[str | None, str | None]]:
-        """ORG-xxxx -> (name, legal id or the ORG id)."""
-        orgs: dict[str, tuple[str | None, str | None]] = {}
-        path = f"{_EXT}/efac:Organizations/efac:Organization/efac:Company"
-        for company in self.root.findall(path, NS):
-            org_id = _text(company, "cac:PartyIdentification/cbc:ID")
-            if not org_id:
+    def _organizations(self) -> dict[str, Party]:
+        """ORG-xxxx -> the organisation (name, legal id or the ORG id, country)."""
+        orgs: dict[str, Party] = {}
+        for organization in self.root.findall(f"{_EXT}/efac:Organizations/efac:Organization", NS):
+            company = organization.find("efac:Company", NS)
+            org_id = None if company is None else _text(company, "cac:PartyIdentification/cbc:ID")
+            if company is None or not org_id:
                 continue
             legal = _text(company, "cac:PartyLegalEntity/cbc:CompanyID")
             if legal is None or legal.lower() in _NO_COMPANY_ID:
                 legal = org_id
-            orgs[org_id] = (_lang_text(company, "cac:PartyName/cbc:Name", self.language), legal)
+            orgs[org_id] = Party(
+                name=_lang_text(company, "cac:PartyName/cbc:Name", self.language),
+                legal_id=legal,
+                country=_text(company, "cac:PostalAddress/cac:Country/cbc:IdentificationCode"),
+                lead=_text(organization, "efbc:GroupLeadIndicator") == "true",
+            )
         return orgs
+
+    def _buyers(self) -> None:
+        """Every buyer (joint procurement: names joined with "; "), the lead buyer's id (the
+        one marked group lead, else the first), and the time zone of the lead buyer's
+        country for dates written without an offset (UTC when unknown)."""
+        path = "cac:ContractingParty/cac:Party/cac:PartyIdentification/cbc:ID"
+        buyers = [
+            self.orgs[org] for org in dict.fromkeys(_texts(self.root, path)) if org in self.orgs
+        ]
+        buyers.sort(key=lambda party: not party.lead)
+        names = [party.name for party in buyers if party.name]
+        self.buyer_name = "; ".join(dict.fromkeys(names)) or None
+        self.buyer_id = buyers[0].legal_id if buyers else None
+        self.zone = zone_or_utc(*(party.country for party in buyers))
+
+    def _issued_at(self) -> datetime | None:
+        """The dispatch moment (BT-05): when the notice was issued, and its version's date (a
+        change notice is issued later, so its data wins). Unreadable: a warning, both empty."""
+        day, clock = _text(self.root, "cbc:IssueDate"), _text(self.root, "cbc:IssueTime")
+        try:
+            return _datetime(day, clock, default_time="00:00:00", zone=self.zone)
+        except ValueError as error:
+            raw = " ".join(part for part in (day, clock) if part)
+            for field in ("published_at", "source_updated_at"):
+                self.warnings.append(FieldWarning.of(field, f"notice issue date: {error}", raw))
+            return None
 
     def _default_status(self) -> str:
         if self.cancelled:
@@ -186,13 +202,22 @@ class _Notice:
         entries: list[tuple[int, etree._Element | None]] = [
             (index, lot) for index, lot in enumerate(all_lots, 1) if _is_lot(lot)
         ] or [(0, None)]  # no lots: the procedure is one lot
+        single = len(entries) == 1
+        result = self.root.find(_RESULT, NS) if self.kind == "ContractAwardNotice" else None
+        awards = reader_of(result, self.orgs, self.zone, single_lot=single)
         for index, lot in entries:
             xpath = f"/{self.kind}" + ("" if lot is None else f"/ProcurementProjectLot[{index}]")
             where = xpath if position is None else f"{position} {xpath}"
             lot_id = None if lot is None else _text(lot, "cbc:ID")
+            warnings = FieldWarnings(self.warnings)
+            fields = self._lot_fields(lot, lot_id, single=single, warnings=warnings)
+            if awards is not None:
+                fields.update(awards.fields(lot_id, warnings))
+            if self.cancelled:
+                fields["status"] = "cancelled"
+            fields.update(source_url=source_url, position=where, raw=None)
             try:
-                fields = self._lot_fields(lot, lot_id, single=len(entries) == 1)
-                record = TenderRecord(**fields, source_url=source_url, position=where, raw=None)
+                record = build_record(fields, warnings)
             except ValueError as error:  # pydantic's ValidationError is a ValueError
                 reason = f"notice {self.notice_id}, lot {lot_id or '-'}: {error}"
                 snippet = (
@@ -204,41 +229,34 @@ class _Notice:
             yield record
 
     def _lot_fields(
-        self, lot: etree._Element | None, lot_id: str | None, *, single: bool
+        self,
+        lot: etree._Element | None,
+        lot_id: str | None,
+        *,
+        single: bool,
+        warnings: FieldWarnings,
     ) -> dict[str, Any]:
+        """What the notice states of a lot; what it does not state is None (a later notice
+        that leaves a field out must not erase what an earlier one said)."""
         project = None if lot is None else lot.find("cac:ProcurementProject", NS)
         lang = self.language
 
         def pick(path: str) -> str | None:
             return _lang_text(project, path, lang) or _lang_text(self.project, path, lang)
 
-        cpv_path = "cac:MainCommodityClassification/cbc:ItemClassificationCode[@listName='cpv']"
-        cpv = (None if project is None else _text(project, cpv_path)) or (
-            None if self.project is None else _text(self.project, cpv_path)
+        cpv = (None if project is None else _text(project, _CPV)) or (
+            None if self.project is None else _text(self.project, _CPV)
         )
-        value_path = "cac:RequestedTenderTotal/cbc:EstimatedOverallContractAmount"
-        amount, currency = _amount(project, value_path)
-        if amount is None and single:
-            amount, currency = _amount(self.project, value_path)
-        deadline = None
-        if lot is not None:
-            # A deadline given as a date only means the end of that day (23:59:59 in the date's
-            # offset). Without a tender deadline, the request-to-participate deadline is used
-            # (restricted / negotiated procedures publish only that one).
-            for period in ("TenderSubmissionDeadlinePeriod", "ParticipationRequestReceptionPeriod"):
-                base = f"cac:TenderingProcess/cac:{period}"
-                deadline = _datetime(
-                    _text(lot, f"{base}/cbc:EndDate"),
-                    _text(lot, f"{base}/cbc:EndTime"),
-                    default_time="23:59:59",
-                )
-                if deadline is not None:
-                    break
-        fields: dict[str, Any] = {
+        estimate = None if project is None else project.find(_ESTIMATE, NS)
+        if estimate is None and single and self.project is not None:
+            estimate = self.project.find(_ESTIMATE, NS)
+        amount, currency = money(estimate, "amount", warnings)
+        return {
             "source": "ted",
             "format": "eforms",
             "procedure_id": self.procedure_id,
             "lot_id": lot_id,
+            "document_key": self.document_key,
             "buyer_name": self.buyer_name,
             "buyer_id": self.buyer_id,
             "published_at": self.issued_at,
@@ -250,60 +268,21 @@ class _Notice:
             "status": self._default_status(),
             "amount": amount,
             "currency": currency,
-            "deadline_at": deadline,
+            "deadline_at": None if lot is None else self._deadline(lot, warnings),
         }
-        if self.kind == "ContractAwardNotice":
-            fields.update(self._award(lot_id))
-            if self.cancelled:
-                fields["status"] = "cancelled"
-        return fields
 
-    def _award(self, lot_id: str | None) -> dict[str, Any]:
-        """Follow LotResult -> SettledContract -> LotTender -> TenderingParty -> Organization."""
-        results = [] if self.results is None else self.results.of_lot(lot_id)
-        if not results or self.results is None:
-            return {}
-        by_id = self.results.by_id
-        codes = {_text(res, "cbc:TenderResultCode") for res in results}
-        contract_ids = [c for res in results for c in _texts(res, "efac:SettledContract/cbc:ID")]
-        known = by_id["SettledContract"]
-        contracts = [known[c] for c in contract_ids if c in known]
-        tender_ids = [t for c in contracts for t in _texts(c, "efac:LotTender/cbc:ID")] or [
-            t for res in results for t in _texts(res, "efac:LotTender/cbc:ID")
-        ]
-        known = by_id["LotTender"]
-        tenders = [known[t] for t in dict.fromkeys(tender_ids) if t in known]
-        award: dict[str, Any] = {}
-        if tenders:
-            award["status"] = "complete"
-        elif codes and codes <= {"clos-nw", "open-nw"}:
-            award["status"] = _RESULT_STATUS["open-nw" if "open-nw" in codes else "clos-nw"]
-        values = [_amount(t, "cac:LegalMonetaryTotal/cbc:PayableAmount") for t in tenders]
-        values = [(a, c) for a, c in values if a is not None]
-        if values and len({c for _, c in values}) == 1:
-            award["award_amount"] = sum((a for a, _ in values if a is not None), Decimal(0))
-            award["award_currency"] = values[0][1]
-        suppliers: dict[str, tuple[str | None, str | None]] = {}
-        for tender in tenders:
-            party = by_id["TenderingParty"].get(_text(tender, "efac:TenderingParty/cbc:ID"))
-            if party is None:
-                continue
-            tenderers = party.findall("efac:Tenderer", NS)  # group leader first
-            tenderers.sort(key=lambda t: _text(t, "efbc:GroupLeadIndicator") != "true")
-            for org_id in (_text(t, "cbc:ID") for t in tenderers):
-                if org_id:
-                    suppliers.setdefault(org_id, self.orgs.get(org_id, (None, org_id)))
-        names = [name for name, _ in suppliers.values() if name]
-        ids = [legal for _, legal in suppliers.values() if legal]
-        award["supplier_name"] = "; ".join(dict.fromkeys(names)) or None
-        award["supplier_id"] = "; ".join(dict.fromkeys(ids)) or None
-        # winner decision date (BT-1451), else the contract conclusion date (BT-145); the
-        # notice-level cac:TenderResult/cbc:AwardDate is left alone (placeholder values seen)
-        day = "00:00:00"
-        found = [_text(c, "cbc:AwardDate") or _text(c, "cbc:IssueDate") for c in contracts]
-        dates = [moment for text in found if (moment := _datetime(text, None, default_time=day))]
-        award["awarded_at"] = min(dates) if dates else None
-        return award
+    def _deadline(self, lot: etree._Element, warnings: FieldWarnings) -> datetime | None:
+        """The first deadline the lot states (see _DEADLINES). A date without a time is the
+        end of that day (23:59:59); an unreadable one is None with a warning."""
+        for path in _DEADLINES:
+            day, clock = _text(lot, f"{path}/cbc:EndDate"), _text(lot, f"{path}/cbc:EndTime")
+            if day:
+                raw = " ".join(part for part in (day, clock) if part)
+                return warnings.take("deadline_at", partial(self._end_of_day, day, clock), raw)
+        return None
+
+    def _end_of_day(self, day: str, clock: str | None, _raw: str) -> datetime | None:
+        return _datetime(day, clock, default_time="23:59:59", zone=self.zone)
 
 
 def _is_lot(lot: etree._Element) -> bool:

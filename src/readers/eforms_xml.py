@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import cast
-from zoneinfo import ZoneInfo
 
 from lxml import etree
 
 from src.readers.common import clean_text, parse_amount, parse_timestamp
+from src.readers.fields import FieldWarnings
 
 NS = {
     "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",
@@ -22,7 +22,6 @@ NS = {
     "efac": "http://data.europa.eu/p27/eforms-ubl-extension-aggregate-components/1",
     "efbc": "http://data.europa.eu/p27/eforms-ubl-extension-basic-components/1",
 }
-UTC = ZoneInfo("UTC")  # eForms dates always carry an offset; UTC only if one is missing
 _DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})?")
 _TIME = re.compile(r"(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})?")
 _DECLARED_ENCODING = re.compile(
@@ -90,9 +89,13 @@ def lang_text(node: etree._Element | None, path: str, language: str | None) -> s
     return texts[0][1] if texts else None
 
 
-def moment(date_text: str | None, time_text: str | None, *, default_time: str) -> datetime | None:
+def moment(
+    date_text: str | None, time_text: str | None, *, default_time: str, zone: tzinfo = UTC
+) -> datetime | None:
     """eForms splits a moment into a date (`2020-04-03+01:00`) and a time (`12:00:00+01:00`),
-    each with its own offset; the time's offset wins, else the date's, else UTC."""
+    each with its own offset; the time's offset wins, else the date's, else the moment is
+    local time in `zone` (the buyer's country's). A date without a time is at
+    `default_time` (the end of the day for a deadline, its start otherwise)."""
     if not date_text:
         return None
     day = _DATE.fullmatch(date_text)
@@ -104,13 +107,16 @@ def moment(date_text: str | None, time_text: str | None, *, default_time: str) -
         if moment is None:
             raise ValueError(f"invalid time {time_text!r}")
         clock, offset = moment.group(1), moment.group(2) or offset
-    return parse_timestamp(f"{day.group(1)}T{clock}{offset or ''}", default_tz=UTC)
+    return parse_timestamp(f"{day.group(1)}T{clock}{offset or ''}", default_tz=zone)
 
 
-def amount(node: etree._Element | None, path: str) -> tuple[Decimal | None, str | None]:
-    found = None if node is None else node.find(path, NS)
-    if found is None:
+def money(
+    element: etree._Element | None, field: str, warnings: FieldWarnings
+) -> tuple[Decimal | None, str | None]:
+    """An amount element's value and currency (`currencyID`); an unreadable value is
+    (None, None) with a warning on `field` (the currency is checked by the record)."""
+    text = None if element is None else content(element)
+    value = None if element is None else warnings.take(field, parse_amount, text)
+    if element is None or value is None:
         return None, None
-    amount = parse_amount(content(found))
-    currency = clean(found.get("currencyID"))
-    return amount, currency.upper() if currency and amount is not None else None
+    return value, clean(element.get("currencyID"))

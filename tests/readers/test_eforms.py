@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
-from src.readers import eforms, eforms_xml
+from src.readers import eforms, eforms_awards, eforms_xml
 from src.readers.eforms import read_eforms
 from src.readers.items import ReadItem
 from src.readers.registry import map_publication
@@ -206,6 +206,7 @@ def test_an_award_notice_of_many_lots_reads_each_result_a_bounded_number_of_time
         return eforms_xml.text(node, path)
 
     monkeypatch.setattr(eforms, "_text", counted)
+    monkeypatch.setattr(eforms_awards, "_text", counted)
     mapped = by_lot(read_bytes(award_notice(lots)))
     assert list(mapped) == [f"LOT-{i:04d}" for i in range(1, lots + 1)]
     for i, record in enumerate(mapped.values(), 1):
@@ -214,27 +215,68 @@ def test_an_award_notice_of_many_lots_reads_each_result_a_bounded_number_of_time
     assert reads <= 30 * lots  # was over 800 a lot
 
 
-def test_lot_failing_validation_is_rejected_alone() -> None:
+def test_a_currency_written_as_a_name_is_the_code() -> None:
     data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
     data = data.replace(b'currencyID="EUR">200000.50', b'currencyID="EURO">200000.50')
-    items = read_bytes(data, position="cn.xml")
-    [rejected] = rejections(items)
-    assert "LOT-0001" in rejected.reason
-    assert "currency" in rejected.reason
-    assert rejected.position == "cn.xml /ContractNotice/ProcurementProjectLot[2]"
-    assert rejected.snippet is not None
-    assert "LOT-0001" in rejected.snippet
-    assert [record.lot_id for record in records(items)] == ["LOT-0002"]
+    first = by_lot(read_bytes(data))["LOT-0001"]
+    assert (first.amount, first.currency, first.warnings) == (Decimal("200000.50"), "EUR", [])
 
 
-def test_lot_with_a_bad_deadline_is_rejected_alone() -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "field", "raw", "kept"),
+    [
+        # a currency the record refuses: the amount stays, the currency is empty
+        (b'"EUR">200000.50', b'"EURX">200000.50', "currency", "EURX", "amount"),
+        (b">200000.50<", b">duecentomila<", "amount", "duecentomila", None),
+        (b">200000.50<", b">1e20<", "amount", "1e20", None),  # out of range
+        (b"2024-04-15+02:00", b"15/04/2024", "deadline_at", "15/04/2024 12:00:00+02:00", "amount"),
+    ],
+)
+def test_one_bad_field_keeps_the_lot_with_a_warning(
+    old: bytes, new: bytes, field: str, raw: str, kept: str | None
+) -> None:
     data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
-    data = data.replace(b"2024-04-20+02:00", b"20/04/2024")
+    assert data.count(old) == 1
+    items = read_bytes(data.replace(old, new), position="cn.xml")
+    assert rejections(items) == []
+    first, second = records(items)
+    assert getattr(first, field) is None
+    [warning] = first.warnings
+    assert warning.field == field
+    assert warning.raw == raw
+    if kept is not None:
+        assert getattr(first, kept) is not None
+    assert first.title == "Lotto 1: mensa scolastica"
+    assert second.warnings == []
+
+
+def test_an_unreadable_issue_date_is_a_warning_on_every_lot() -> None:
+    data = (FIXTURES / "cn_2lots_ita.xml").read_bytes()
+    data = data.replace(b"<cbc:IssueDate>2024-03-01+01:00<", b"<cbc:IssueDate>01/03/2024<")
     items = read_bytes(data)
-    [rejected] = rejections(items)
-    assert "LOT-0002" in rejected.reason
-    assert "invalid date" in rejected.reason
-    assert [record.lot_id for record in records(items)] == ["LOT-0001"]
+    assert rejections(items) == []
+    for record in records(items):
+        assert (record.published_at, record.source_updated_at) == (None, None)
+        assert [w.field for w in record.warnings] == ["published_at", "source_updated_at"]
+        assert record.warnings[0].raw == "01/03/2024 09:30:00+01:00"
+        assert "invalid date" in record.warnings[0].problem
+        assert record.deadline_at is not None
+
+
+def test_a_bad_award_date_or_amount_keeps_the_award() -> None:
+    data = (FIXTURES / "can_2lots_ita.xml").read_bytes()
+    data = data.replace(b"<cbc:AwardDate>2024-06-03+02:00<", b"<cbc:AwardDate>3 giugno<")
+    data = data.replace(b'"EUR">185000</cbc:PayableAmount>', b'"EUR">n.d.</cbc:PayableAmount>')
+    won = by_lot(read_bytes(data))["LOT-0001"]
+    assert (won.status, won.supplier_name) == (
+        "complete",
+        "Ristorazione Prova SpA; Cucine Esempio Srl",
+    )
+    assert (won.awarded_at, won.award_amount, won.award_currency) == (None, None, None)
+    assert {(w.field, w.raw) for w in won.warnings} == {
+        ("awarded_at", "3 giugno"),
+        ("award_amount", "n.d."),
+    }
 
 
 def test_notice_without_lots_gives_one_record_and_falls_back_to_the_notice_id() -> None:
