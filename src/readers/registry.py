@@ -22,6 +22,8 @@ from src.readers.ocds_mapping import map_release
 
 FORMATS = tuple(member.value for member in Format)
 _UTF8 = ("utf-8", "utf8", "utf_8")
+# Keys of ANAC's detail API response (its chart-data wrapper).
+_DETAIL_API_KEYS = (b'"cache_key"', b'"colnames"', b'"stazione_appaltante"', b'"bando"')
 
 
 class UnknownFormatError(ValueError):
@@ -35,6 +37,8 @@ def detect_format(stream: BinaryIO, name: str = "") -> Format:
     if start[:1] == b"<":
         return Format.EFORMS
     if start[:1] in (b"{", b"["):
+        if b'"result"' in start and any(key in start for key in _DETAIL_API_KEYS):
+            return Format.ANAC_JSON
         if any(key in start for key in (b'"ocid"', b'"releases"', b'"records"', b'"uri"')):
             return Format.OCDS
         if b'"cig"' in lowered or b'"bando"' in lowered:
