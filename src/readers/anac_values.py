@@ -111,7 +111,7 @@ def pvl_timestamp(value: object, *, end_of_day: bool = False) -> datetime | None
         parsed = parse_timestamp(last_minute[1])
         assert parsed is not None  # a date matched
         return datetime.combine(parsed.date(), _LAST_MINUTE, tzinfo=ROME)
-    return parse_timestamp(text)
+    return parse_timestamp(text, end_of_day=end_of_day)
 
 
 def take_column(
