@@ -3,6 +3,12 @@ or the same flattened to comma-separated bando_/stazione_appaltante_/pubblicazio
 One record per CIG (the identity, DESIGN.md), streamed in constant memory; columns are found by
 name through `_ALIASES` (any case), never by position; a bad row becomes a `RejectedRecord`.
 
+The detail service's JSON may also come as its portal API returns it (sections as JSON
+strings, `anac_detail`): read as the nested form, with its award, winners and budget. Dates
+without a zone are Italian; a date-only deadline is the end of that day, any other date-only
+value its start (`anac_values`). Only a missing or invalid CIG, or no title, rejects a row: a
+date or amount that cannot be read is left empty with a field warning.
+
 Status (OCDS codes): `cancelled` when data_cancellazione is set or STATO is CANCELLATO (any
 case); else `complete` once data_comunicazione_esito (the outcome) is set; else `active`. It
 depends on the data only, never on the clock: re-reading the same row gives the same tender
@@ -90,7 +96,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 
 class SourceFormatError(ValueError):
-    """The source is not an ANAC CIG CSV/JSON at all (no CIG column, broken JSON)."""
+    """The source is not an ANAC CIG CSV/JSON or PVL file at all (no CIG column, broken
+    JSON)."""
 
 
 def read_cig_csv(
