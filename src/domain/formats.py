@@ -10,6 +10,7 @@ class Format(enum.StrEnum):
     OCDS = "ocds"
     ANAC_CSV = "anac_csv"
     ANAC_JSON = "anac_json"
+    ANAC_PVL = "anac_pvl"
     EFORMS = "eforms"
 
     @classmethod

@@ -31,10 +31,13 @@ _MEANINGS: tuple[tuple[type[BaseException], str], ...] = (
     (
         UnknownFormatError,
         "the format cannot be told from the source's first bytes: give the format "
-        "(ocds, anac_csv, anac_json or eforms)",
+        "(ocds, anac_csv, anac_json, anac_pvl or eforms)",
     ),
     (OcdsFormatError, "the source is not OCDS JSON that can be read"),
-    (SourceFormatError, "the source is not an ANAC CIG file that can be read"),
+    (
+        SourceFormatError,
+        "the source is not an ANAC file (CIG CSV/JSON, PVL notices) that can be read",
+    ),
     (EformsError, "the source is not an eForms notice that can be read"),
 )
 

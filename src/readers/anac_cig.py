@@ -3,6 +3,12 @@ or the same flattened to comma-separated bando_/stazione_appaltante_/pubblicazio
 One record per CIG (the identity, DESIGN.md), streamed in constant memory; columns are found by
 name through `_ALIASES` (any case), never by position; a bad row becomes a `RejectedRecord`.
 
+The detail service's JSON may also come as its portal API returns it (sections as JSON
+strings, `anac_detail`): read as the nested form, with its award, winners and budget. Dates
+without a zone are Italian; a date-only deadline is the end of that day, any other date-only
+value its start (`anac_values`). Only a missing or invalid CIG, or no title, rejects a row: a
+date or amount that cannot be read is left empty with a field warning.
+
 Status (OCDS codes): `cancelled` when data_cancellazione is set or STATO is CANCELLATO (any
 case); else `complete` once data_comunicazione_esito (the outcome) is set; else `active`. It
 depends on the data only, never on the clock: re-reading the same row gives the same tender
@@ -13,36 +19,51 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-from collections.abc import Collection, Mapping
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, BinaryIO
 
 import ijson
 from pydantic import ValidationError
 
-from src.domain.tender.schemas import RejectedRecord, TenderRecord
+from src.domain.tender.schemas import RejectedRecord
 from src.infra.streams import Utf8Transcoder
+from src.readers.anac_detail import api_documents, award_fields, budget_amount, is_api_response
+from src.readers.anac_values import (
+    amount,
+    cpv_code,
+    deadline,
+    enum_text,
+    take_column,
+    timestamp,
+)
 from src.readers.common import (
     InvalidCig,
     ReadStream,
     clean_text,
     normalize_cig,
-    parse_amount,
-    parse_timestamp,
     validation_problems,
 )
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES, CsvRecords
+from src.readers.fields import FieldWarnings, build_record
 from src.readers.items import ReadItem
 from src.readers.json_values import iter_json_values
 from src.readers.limits import ReadLimits
 
-_CPV = re.compile(r"(\d{8})(?:-?(\d))?")
 # The row's dates that say when ANAC last changed the CIG (the latest one wins).
 _CHANGE_DATES = ("data_pubblicazione", "data_creazione", "data_cancellazione",
                  "data_ultimo_perfezionamento", "data_comunicazione_esito")  # fmt: skip
-_DATES = (*_CHANGE_DATES, "data_scadenza_offerta")
+# Our field -> (the tender column it fills, how it is read). Dates without a zone are in
+# Rome; a date-only deadline is the end of its day, any other date-only value its start.
+_PARSED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "data_pubblicazione": ("published_at", timestamp),
+    "data_creazione": ("source_updated_at", timestamp),
+    "data_cancellazione": ("source_updated_at", timestamp),
+    "data_ultimo_perfezionamento": ("source_updated_at", timestamp),
+    "data_comunicazione_esito": ("source_updated_at", timestamp),
+    "data_scadenza_offerta": ("deadline_at", deadline),
+    "importo_lotto": ("amount", amount),
+    "importo_complessivo_gara": ("amount", amount),
+}
 
 # fmt: off
 # Our field -> its names (lower case): the bulk CSV's first, then the detail service's (the
@@ -75,7 +96,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 
 class SourceFormatError(ValueError):
-    """The source is not an ANAC CIG CSV/JSON at all (no CIG column, broken JSON)."""
+    """The source is not an ANAC CIG CSV/JSON or PVL file at all (no CIG column, broken
+    JSON)."""
 
 
 def read_cig_csv(
@@ -149,7 +171,8 @@ def read_cig_json(
     """Objects of the CIG detail service: a JSON array, one object, or JSON Lines. Nested
     objects are read through their flattened names (bando_cig, ...); of a list (bando.CPV) the
     item with FLAG_PREVALENTE = 1 counts, else the first. Numbers are Decimal. An item past
-    the limits (size, depth, a number out of range) is a rejection, not read."""
+    the limits (size, depth, a number out of range) is a rejection, not read. An item that is
+    the portal API's response (`anac_detail`) gives one record per CIG row it holds."""
     limits = limits or ReadLimits()
     transcoder = Utf8Transcoder(stream, encoding)
     if not transcoder.first_byte():
@@ -169,12 +192,29 @@ def read_cig_json(
                 yield RejectedRecord.of("item is not a JSON object", position, item)
                 continue
             item = _no_nul(item)
-            flat = _flatten(item)
-            columns = _resolve(flat)
-            fields = {field: flat[name] for field, name in columns.items()}
-            yield _map(fields, columns, item, position, "anac_json", source_url)
+            if is_api_response(item):
+                yield from _api_records(item, position, limits, source_url)
+            else:
+                yield _map_detail(item, position, source_url)
     except ijson.JSONError as error:
         raise SourceFormatError(f"invalid JSON after item {index}: {error}") from error
+
+
+def _api_records(
+    item: dict[str, Any], position: str, limits: ReadLimits, source_url: str | None
+) -> ReadStream:
+    for where, document in api_documents(item, limits):
+        if isinstance(document, str):
+            yield RejectedRecord.of(document, f"{position} {where}", item)
+        else:
+            yield _map_detail(document, f"{position} {where}", source_url)
+
+
+def _map_detail(document: dict[str, Any], position: str, source_url: str | None) -> ReadItem:
+    flat = _flatten(document)
+    columns = _resolve(flat)
+    fields = {field: flat[name] for field, name in columns.items()}
+    return _map(fields, columns, document, position, "anac_json", source_url)
 
 
 def map_stored(
@@ -187,10 +227,7 @@ def map_stored(
     again with the current mapping: what `tenders reprocess` does."""
     document = {key: value for key, value in raw.items() if key != "_normalized"}
     if fmt == "anac_json":
-        flat = _flatten(document)
-        columns = _resolve(flat)
-        fields = {field: flat[name] for field, name in columns.items()}
-        return _map(fields, columns, document, "stored", fmt, source_url)
+        return _map_detail(document, "stored", source_url)
     original = {key.lower(): key for key in document}
     names = {field: original[name] for field, name in _resolve(original).items()}
     fields = {field: document[name] for field, name in names.items()}
@@ -217,22 +254,6 @@ def _flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _enum(value: object) -> str | None:
-    """ANAC enumerations come in mixed case ("PROCEDURA APERTA" / "Procedura aperta")."""
-    text = clean_text(value)
-    return " ".join(text.split()).lower() if text else None
-
-
-def _cpv(value: object) -> str | None:
-    """ "45000000-7" as ANAC publishes it; a code without its check digit stays "45000000" (the
-    digit's algorithm is not published, so it is not made up). Other shapes: at most 12 chars."""
-    text = "".join((clean_text(value) or "").split())
-    match = _CPV.fullmatch(text)
-    if match is None:
-        return text[:12] or None
-    return f"{match[1]}-{match[2]}" if match[2] else match[1]
-
-
 def _no_nul(value: Any) -> Any:
     """The JSON object without NUL characters in its text (PostgreSQL refuses them)."""
     if isinstance(value, str):
@@ -240,22 +261,6 @@ def _no_nul(value: Any) -> Any:
     if isinstance(value, dict):
         return {_no_nul(k): _no_nul(v) for k, v in value.items()}
     return [_no_nul(v) for v in value] if isinstance(value, list) else value
-
-
-def _amount(value: object) -> Decimal | None:
-    """Without representation noise, so "148000" (CSV) and 148000.0 (JSON) hash the same."""
-    amount = parse_amount(value)
-    if amount is None:
-        return None
-    return amount.quantize(Decimal(1)) if amount == amount.to_integral() else amount.normalize()
-
-
-def _timestamp(value: object) -> datetime | None:
-    """ISO, or the Italian dd/mm/yyyy; no zone means Europe/Rome."""
-    text = clean_text(value)
-    if text and len(text) >= 10 and text[2] == "/" and text[5] == "/":
-        text = f"{text[6:10]}-{text[3:5]}-{text[0:2]}{text[10:]}"
-    return parse_timestamp(text)
 
 
 def _map(
@@ -266,51 +271,51 @@ def _map(
     fmt: str,
     source_url: str | None,
 ) -> ReadItem:
-    """One row/object (our field -> value) to a TenderRecord, or a RejectedRecord."""
+    """One row/object (our field -> value) to a TenderRecord, or a RejectedRecord. Only the
+    CIG and the title reject it: a date or amount that cannot be read is left empty with a
+    warning (`record.warnings`)."""
     try:
         cig = normalize_cig(clean_text(fields.get("cig")) or "")
     except InvalidCig as error:
         reason = "missing CIG" if not clean_text(fields.get("cig")) else str(error)
         return RejectedRecord.of(f"{reason} (column {names.get('cig', 'cig')})", position, raw)
-    parsed: dict[str, Any] = {}  # dates and amounts; a bad one rejects the row
-    for field in (*_DATES, "importo_lotto", "importo_complessivo_gara"):
-        try:
-            parsed[field] = (_amount if "importo" in field else _timestamp)(fields.get(field))
-        except ValueError as error:
-            reason = f"CIG {cig}: column {names.get(field, field)}: {error}"
-            return RejectedRecord.of(reason, position, raw)
-    amount = _lot_amount(fields, parsed)
+    warnings = FieldWarnings()
+    parsed: dict[str, Any] = {}
+    for field, (column, parse) in _PARSED.items():
+        name = names.get(field, field)
+        parsed[field] = take_column(warnings, column, name, parse, fields.get(field))
+    lot_amount = _lot_amount(fields, parsed, raw if fmt == "anac_json" else {}, warnings)
     title, description = _title_and_description(fields)
-    deadline = parsed["data_scadenza_offerta"]
-    status = _status(fields, parsed)
     changed = [d for d in (parsed[f] for f in _CHANGE_DATES) if d is not None]
-
-    tipo_cig = _enum(fields.get("tipo_cig"))
+    tipo_cig = enum_text(fields.get("tipo_cig"))
     raw = {**raw, "_normalized": {"tipo_cig": tipo_cig}} if tipo_cig else raw
+    record = {
+        "source": "anac",
+        "format": fmt,
+        "cig": cig,
+        "procedure_id": clean_text(fields.get("numero_gara")) or cig,
+        "lot_id": cig,
+        "title": title or "",
+        "description": description,
+        "buyer_name": clean_text(fields.get("buyer_name")),
+        "buyer_id": clean_text(fields.get("buyer_id")),
+        "cpv": cpv_code(fields.get("cod_cpv")),
+        "procedure_type": enum_text(fields.get("tipo_scelta_contraente")),
+        "status": _status(fields, parsed),
+        "amount": lot_amount,
+        "currency": "EUR" if lot_amount is not None else None,
+        "published_at": parsed["data_pubblicazione"],
+        "deadline_at": parsed["data_scadenza_offerta"],
+        "source_url": source_url,
+        "source_updated_at": max(changed) if changed else None,
+        "raw": raw,
+        "position": position,
+        "document_key": cig,  # one document per CIG: stored as such, not per procedure
+    }
+    if fmt == "anac_json":
+        record |= award_fields(raw, warnings)
     try:
-        return TenderRecord(
-            source="anac",
-            format=fmt,
-            cig=cig,
-            procedure_id=clean_text(fields.get("numero_gara")) or cig,
-            lot_id=cig,
-            title=title or "",
-            description=description,
-            buyer_name=clean_text(fields.get("buyer_name")),
-            buyer_id=clean_text(fields.get("buyer_id")),
-            cpv=_cpv(fields.get("cod_cpv")),
-            procedure_type=_enum(fields.get("tipo_scelta_contraente")),
-            status=status,
-            amount=amount,
-            currency="EUR" if amount is not None else None,
-            published_at=parsed["data_pubblicazione"],
-            deadline_at=deadline,
-            source_url=source_url,
-            source_updated_at=max(changed) if changed else None,
-            raw=raw,
-            position=position,
-            document_key=cig,  # one document per CIG: stored as such, not per procedure
-        )
+        return build_record(record, warnings)
     except ValidationError as error:
         problems = validation_problems(error)
         if not title:
@@ -318,12 +323,22 @@ def _map(
         return RejectedRecord.of(f"CIG {cig}: {problems}", position, raw)
 
 
-def _lot_amount(fields: Mapping[str, Any], parsed: dict[str, Any]) -> Any:
-    amount, total = parsed["importo_lotto"], parsed["importo_complessivo_gara"]
+def _lot_amount(
+    fields: Mapping[str, Any],
+    parsed: dict[str, Any],
+    document: Mapping[str, Any],
+    warnings: FieldWarnings,
+) -> Any:
+    """importo_lotto; else importo_complessivo_gara of a one-lot procedure; else (the detail
+    JSON) the auction base of its budget (quadro_economico)."""
+    lot, total = parsed["importo_lotto"], parsed["importo_complessivo_gara"]
     lots = clean_text(fields.get("n_lotti_componenti"))
-    if amount is None and lots is not None and lots.split(".")[0] == "1":
-        amount = total  # the procedure's value is the lot's when it has one lot
-    return amount
+    if lot is None and lots is not None and lots.split(".")[0] == "1":
+        lot = total  # the procedure's value is the lot's when it has one lot
+    if lot is None and document.get("quadro_economico") is not None:
+        budget = document["quadro_economico"]
+        lot = take_column(warnings, "amount", "quadro_economico", budget_amount, budget)
+    return lot
 
 
 def _title_and_description(fields: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -336,7 +351,7 @@ def _title_and_description(fields: Mapping[str, Any]) -> tuple[str | None, str |
 
 
 def _status(fields: Mapping[str, Any], parsed: dict[str, Any]) -> str:
-    stato = _enum(fields.get("stato")) or ""
+    stato = enum_text(fields.get("stato")) or ""
     if parsed["data_cancellazione"] is not None or stato.startswith("cancellat"):
         return "cancelled"
     if parsed["data_comunicazione_esito"] is not None:

@@ -12,6 +12,7 @@ from src.domain.formats import Format
 from src.domain.tender.schemas import RejectedRecord
 from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
+from src.readers.anac_pvl import map_notice, read_pvl
 from src.readers.containers import BrokenArchiveError, Document, iter_documents
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES
 from src.readers.eforms import notice_bytes, read_eforms
@@ -22,6 +23,9 @@ from src.readers.ocds_mapping import map_release
 
 FORMATS = tuple(member.value for member in Format)
 _UTF8 = ("utf-8", "utf8", "utf_8")
+# Keys that only an ANAC PVL notice has, and those of ANAC's detail API response.
+_PVL_KEYS = (b'"idAvviso"', b'"idAppalto"', b'"codiceScheda"')
+_DETAIL_API_KEYS = (b'"cache_key"', b'"colnames"', b'"stazione_appaltante"', b'"bando"')
 
 
 class UnknownFormatError(ValueError):
@@ -35,6 +39,11 @@ def detect_format(stream: BinaryIO, name: str = "") -> Format:
     if start[:1] == b"<":
         return Format.EFORMS
     if start[:1] in (b"{", b"["):
+        # ANAC's own keys first: a PVL wrapper holds "records" too
+        if any(key in start for key in _PVL_KEYS):
+            return Format.ANAC_PVL
+        if b'"result"' in start and any(key in start for key in _DETAIL_API_KEYS):
+            return Format.ANAC_JSON
         if any(key in start for key in (b'"ocid"', b'"releases"', b'"records"', b'"uri"')):
             return Format.OCDS
         if b'"cig"' in lowered or b'"bando"' in lowered:
@@ -83,6 +92,10 @@ def read_document(
             )
         case Format.ANAC_JSON:
             return read_cig_json(
+                stream, source_url=source_url, encoding=encoding or "utf-8", limits=limits
+            )
+        case Format.ANAC_PVL:
+            return read_pvl(
                 stream, source_url=source_url, encoding=encoding or "utf-8", limits=limits
             )
         case Format.EFORMS:
@@ -238,4 +251,6 @@ def map_publication(format_name: str, raw: Any, *, source_url: str | None) -> li
         )
     if format_name in (Format.ANAC_CSV, Format.ANAC_JSON):
         return [map_stored(raw, format_name, source_url=source_url)]
+    if format_name == Format.ANAC_PVL:
+        return map_notice(raw, position, source_url)
     raise UnknownFormatError(f"cannot reprocess format {format_name!r}")

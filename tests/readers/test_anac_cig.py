@@ -46,17 +46,18 @@ def by_cig(records: list[TenderRecord]) -> dict[str, TenderRecord]:
 def test_bulk_csv_records_and_rejections() -> None:
     records, rejected = split(read_csv_fixture(source_url="file:///cig.csv"))
     assert [r.cig for r in records] == [
-        "9000001A0B", "9000002B1C", "9000003C2D", "Z0A1B2C3D4", "900000404F",
+        "9000001A0B", "9000002B1C", "9000003C2D", "Z0A1B2C3D4", "900000404F", "9000005E4F",
     ]  # fmt: skip
     # physical lines: the SmartCIG's quoted subject spans lines 5-6, so the next row is line 7
-    assert [r.position for r in records] == ["line 2", "line 3", "line 4", "line 5", "line 8"]
+    assert [r.position for r in records] == [
+        "line 2", "line 3", "line 4", "line 5", "line 8", "line 9",
+    ]  # fmt: skip
     assert {(r.position, r.reason) for r in rejected} == {
         (
             "line 7",
             "invalid CIG '12345': expected 10 characters, 7 digits + 3 hex (standard), "
             "V-Z + 9 hex (SmartCIG) or A-U + 9 hex (column CIG)",
         ),
-        ("line 9", "CIG 9000005E4F: column data_pubblicazione: invalid date '2024-13-45'"),
         ("line 10", "row has 3 fields but the header has 17"),
     }
     for record in records:
@@ -77,7 +78,8 @@ def test_bulk_csv_mapping() -> None:
     assert (first.buyer_name, first.buyer_id) == ("COMUNE DI ESEMPIO", "00000000001")
     assert first.amount == Decimal("150000.5")
     assert first.published_at == datetime(2024, 3, 1, tzinfo=ROME)
-    assert first.deadline_at == datetime(2024, 4, 15, tzinfo=ROME)
+    # a date-only deadline is the end of that day in Rome; a publication date its start
+    assert first.deadline_at == datetime(2024, 4, 15, 23, 59, 59, tzinfo=ROME)
     # the latest change date: data_ultimo_perfezionamento after data_pubblicazione
     assert first.source_updated_at == datetime(2024, 3, 20, tzinfo=ROME)
     # raw keeps the original header names (and the unknown column)
@@ -426,3 +428,72 @@ def test_real_cancellato_rows_are_cancelled() -> None:
         stato = {r.cig for r in records if r.raw and "CANCELLATO" in json.dumps(r.raw, default=str)}
         assert cancelled == stato == {"Z1339083C3"}
         assert {r.status for r in records} <= {"active", "complete", "cancelled"}
+
+
+# --- one bad field never drops a tender; dates in Rome ----------------------------------------
+
+
+def test_a_bad_secondary_field_is_left_empty_with_a_warning() -> None:
+    data = (
+        "cig;oggetto_lotto;importo_lotto;data_pubblicazione;data_scadenza_offerta;"
+        "data_cancellazione\n"
+        "9000001A0B;Lavori;n.d.;31/02/2024;15/04/2024;2024-13-01\n"
+    )
+    (record,) = split(list(read_cig_csv(io.BytesIO(data.encode()))))[0]
+    assert (record.cig, record.title) == ("9000001A0B", "Lavori")
+    assert record.amount is None and record.currency is None
+    assert record.published_at is None
+    assert record.status == "active"  # the unreadable cancellation date says nothing
+    assert record.deadline_at == datetime(2024, 4, 15, 23, 59, 59, tzinfo=ROME)
+    assert [(w.field, w.problem, w.raw) for w in record.warnings] == [
+        ("published_at", "data_pubblicazione: invalid date '31/02/2024'", "31/02/2024"),
+        ("source_updated_at", "data_cancellazione: invalid date '2024-13-01'", "2024-13-01"),
+        ("amount", "importo_lotto: invalid amount 'n.d.'", "n.d."),
+    ]
+
+
+def test_the_invalid_date_row_of_the_fixture_is_kept() -> None:
+    records = by_cig(split(read_csv_fixture())[0])
+    kept = records["9000005E4F"]
+    assert kept.published_at is None
+    assert [(w.field, w.raw) for w in kept.warnings] == [("published_at", "2024-13-45")]
+    assert records["9000001A0B"].warnings == []
+
+
+def test_anac_dates_are_italian_and_date_only_deadlines_end_the_day() -> None:
+    data = (
+        "cig;oggetto_lotto;data_pubblicazione;data_scadenza_offerta\n"
+        "9000001A0B;A;2024-07-01;2024-07-15\n"  # summer: +02:00
+        "9000002B1C;B;2024-01-10;2024-01-31T12:00:00\n"  # a time without a zone: Rome
+        "9000003C2D;C;01/02/2024;28/02/2024\n"  # dd/mm/yyyy
+        "9000006F5A;D;2024-03-01T08:00:00Z;2024-03-20T10:00:00+01:00\n"  # offsets kept
+    )
+    records = by_cig(split(list(read_cig_csv(io.BytesIO(data.encode()))))[0])
+    summer = records["9000001A0B"]
+    assert summer.published_at == datetime(2024, 7, 1, tzinfo=ROME)
+    assert summer.deadline_at == datetime(2024, 7, 15, 23, 59, 59, tzinfo=ROME)
+    assert summer.deadline_at.utcoffset() is not None
+    assert summer.deadline_at.isoformat() == "2024-07-15T23:59:59+02:00"
+    assert records["9000002B1C"].deadline_at == datetime(2024, 1, 31, 12, tzinfo=ROME)
+    italian = records["9000003C2D"]
+    assert italian.published_at == datetime(2024, 2, 1, tzinfo=ROME)
+    assert italian.deadline_at == datetime(2024, 2, 28, 23, 59, 59, tzinfo=ROME)
+    offsets = records["9000006F5A"]
+    assert offsets.published_at is not None and offsets.deadline_at is not None
+    assert offsets.published_at.isoformat() == "2024-03-01T08:00:00+00:00"
+    assert offsets.deadline_at.isoformat() == "2024-03-20T10:00:00+01:00"
+
+
+def test_detail_json_bad_amount_and_date_are_warnings() -> None:
+    item = {
+        "bando": {"CIG": "9000001A0B", "OGGETTO_LOTTO": "Lotto", "IMPORTO_LOTTO": "n.d.",
+                  "DATA_SCADENZA_OFFERTA": "31/02/2024"},
+        "pubblicazioni": {"DATA_PUBBLICAZIONE": "2024-03-02"},
+    }  # fmt: skip
+    (record,) = read_cig_json(io.BytesIO(json.dumps(item).encode()))
+    assert isinstance(record, TenderRecord)
+    assert (record.amount, record.deadline_at) == (None, None)
+    assert record.published_at == datetime(2024, 3, 2, tzinfo=ROME)
+    assert {(w.field, w.raw) for w in record.warnings} == {
+        ("amount", "n.d."), ("deadline_at", "31/02/2024"),
+    }  # fmt: skip
