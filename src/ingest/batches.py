@@ -65,7 +65,8 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
     """Map what the readers handed on unfinished, with the database's state: documents whose
     bytes (with this mapping) were not stored before, and the merged state of every ocid the
     batch's releases touch; then leave out what the run may not write (as rejections). The
-    tenders of known documents count as unchanged unmapped; returns that count."""
+    tenders of known documents count as unchanged unmapped, and so do the records of notices
+    merged into another record of their tender; returns that count."""
     known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
     skipped = 0
     for document in batch.documents:
@@ -84,8 +85,9 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
     batch.records, refused = await policy.screen_records(session, batch.records)
     batch.rejected.extend(refused)
     batch.warnings = [(r.position, w) for r in batch.records for w in r.warnings]
+    read = len(batch.records)
     batch.records = await merge_with_stored_notices(session, batch.records)
-    return skipped
+    return skipped + read - len(batch.records)  # notices folded into another's state
 
 
 @dataclass

@@ -54,8 +54,9 @@ async def reprocess(
                     else:
                         rejected.append(item)
             warnings = [(r.position, w) for r in records for w in r.warnings]
-            records = await merge_with_stored_notices(session, records)
-            counts = await TenderService.upsert_many(session, records, run_id=run_id)
+            merged = await merge_with_stored_notices(session, records)
+            counts = await TenderService.upsert_many(session, merged, run_id=run_id)
+            counts.unchanged += len(records) - len(merged)
             done += len(page)
             await RunService.record_batch(
                 session,

@@ -41,6 +41,7 @@ def test_a_later_notice_sets_what_it_states_and_keeps_the_rest() -> None:
 
 def test_a_withdrawal_keeps_what_it_does_not_state() -> None:
     cn = notice("cn", 1, status="active", amount=Decimal(100), buyer_name="Comune")
-    withdrawn = notice("x", 9, status="withdrawn")
+    withdrawn = notice("x", 9, status="withdrawn", title="CIG 1234567A0B")
     merged = merge_notices([cn, withdrawn], base=withdrawn)
     assert (merged.status, merged.amount, merged.buyer_name) == ("withdrawn", 100, "Comune")
+    assert merged.title == "Pulizie"  # the withdrawn notice's placeholder title is not news

@@ -47,12 +47,6 @@ async def test_a_cn_and_its_can_are_two_publications_of_one_procedure(
     assert len((await db_session.scalars(select(Tender).where(Tender.source == "ted"))).all()) == 2
 
 
-@pytest.mark.xfail(
-    reason="the field-by-field merge of notices is being built in the ingest layer (issue 11, "
-    "item 1); the reader's side (each notice states only its part) is tested in "
-    "tests/readers/test_eforms_lifecycle.py",
-    strict=False,
-)
 @pytest.mark.parametrize("order", [(CN, CAN), (CAN, CN)])
 async def test_cn_and_can_in_either_order_give_one_merged_row(
     ctx: dict[str, Any], db_session: AsyncSession, order: tuple[Path, Path]

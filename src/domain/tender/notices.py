@@ -1,7 +1,8 @@
 """A tender's state is the merge of every notice published about it, field by field
 (DESIGN.md, Identity): in the order the notices were issued, a notice sets what it states and
 a field it does not state (None) keeps its earlier value; `published_at` is the first
-publication, `source_updated_at` the latest notice. So an eForms award notice, which has no
+publication, `source_updated_at` the latest notice; a withdrawn notice sets only the
+status. So an eForms award notice, which has no
 deadline, keeps the contract notice's deadline and estimate, and the result is the same
 whatever order the notices arrive in (each is stored; the state is merged again from all)."""
 
@@ -33,6 +34,11 @@ def merge_notices(notices: Sequence[TenderRecord], *, base: TenderRecord) -> Ten
     ordered = sorted(notices, key=_issued)
     state: dict[str, Any] = {}
     for notice in ordered:
+        if notice.status == "withdrawn":
+            # An obscured/withdrawn notice states only that: the rest of the tender stays
+            # (its record still carries a title, which the schema requires).
+            state["status"] = "withdrawn"
+            continue
         for name in _MERGED:
             value = getattr(notice, name)
             if value is not None:
