@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from src.domain.formats import Format
-from src.domain.tender.schemas import RejectedRecord
+from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.streams import DecompressionBudget, Utf8Transcoder, failure_of, head
 from src.readers.anac_cig import map_stored, read_cig_csv, read_cig_json
 from src.readers.anac_pvl import map_notice, read_pvl
@@ -192,8 +192,16 @@ class SourceReading:
             detected, items = self._items(document)
             for item in items:
                 produced += 1
-                if isinstance(item, RejectedRecord) and detected != Format.EFORMS:
+                if detected == Format.EFORMS:
+                    pass  # the member's name is in the notice's positions already
+                elif isinstance(item, RejectedRecord):
                     item = dataclasses.replace(item, position=f"{document.name}: {item.position}")
+                elif isinstance(item, TenderRecord):  # its field warnings name the member
+                    item.position = (
+                        document.name
+                        if item.position is None
+                        else f"{document.name}: {item.position}"
+                    )
                 yield item
         except ValueError as error:
             failure = document.failure() or str(error)

@@ -135,15 +135,10 @@ async def test_0007_keys_each_stored_eforms_notice_by_its_id(fresh_database_url:
             )
         await upgrade(engine)
         async with engine.connect() as connection:
-            keys = dict(
-                (
-                    await connection.execute(
-                        text("SELECT procedure_id, document_key FROM publications")
-                    )
-                )
-                .tuples()
-                .all()
+            found = await connection.execute(
+                text("SELECT procedure_id, document_key FROM publications")
             )
+            keys = {procedure: key for procedure, key in found}
         assert keys == {"F1": "N1", "F2": "F2", "ocid-1": "ocid-1"}
     finally:
         await engine.dispose()
