@@ -93,7 +93,7 @@ def rejections_table(run_id: uuid.UUID, rows: Sequence[Rejection]) -> Table:
             (row.kind, row.position, row.reason, (row.raw_value or row.snippet or "")[:120])
             for row in rows
         ),
-        title=f"{len(rows) - warned} rejections and {warned} field warnings of run {run_id}",
+        title=f"run {run_id}: {len(rows) - warned} rejections, {warned} field warnings",
     )
 
 

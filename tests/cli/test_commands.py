@@ -73,7 +73,7 @@ def test_worker_check(env: dict[str, str]) -> None:
         assert worker.wait(timeout=30) == 0, "SIGTERM stops the worker cleanly"
 
 
-def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str]) -> None:
+def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str], tmp_path: Path) -> None:
     eforms = FIXTURES / "eforms"
     for name in ("cn_2lots_ita.xml", "change-cn_2lots_ita.xml"):
         assert run_cli(env, "ingest", str(eforms / name)).returncode == 0
@@ -93,7 +93,16 @@ def test_cli_history_changes_rejections_and_reprocess(env: dict[str, str]) -> No
     runs = [orjson.loads(x) for x in run_cli(env, "runs", "--format", "jsonl").stdout.splitlines()]
     assert runs[0]["status"] == "complete", runs[0]
     rejected = run_cli(env, "rejections", runs[0]["id"])
-    assert rejected.returncode == 0 and "rejections of run" in rejected.stdout
+    assert rejected.returncode == 0 and "0 rejections," in rejected.stdout
+    bad_amount = tmp_path / "cig.csv"
+    bad_amount.write_text("cig;oggetto_lotto;importo_lotto\n9000001A0B;Pulizie;n.d.\n")
+    assert run_cli(env, "ingest", str(bad_amount)).returncode == 0
+    assert run_cli(env, "worker", "--burst").returncode == 0
+    runs = [orjson.loads(x) for x in run_cli(env, "runs", "--format", "jsonl").stdout.splitlines()]
+    assert (runs[0]["inserted"], runs[0]["rejected"], runs[0]["warnings"]) == (1, 0, 1), runs[0]
+    listed = run_cli(env, "rejections", runs[0]["id"], "--format", "jsonl")
+    [warning] = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert (warning["kind"], warning["field"], warning["raw_value"]) == ("field", "amount", "n.d.")
     rebuilt = run_cli(env, "reprocess", "--source", "ted")
     assert rebuilt.returncode == 0, rebuilt.stderr
     # two notices (the CN and its change notice), each a publication of its 2 lots
