@@ -1,6 +1,7 @@
-"""OCDS releases and records to what the application layer needs: compiled releases mapped
-to tenders at once, plain releases handed on to be merged, whole JSON lines handed on unmapped
-(mapped only when their bytes are new). The walk over the bytes is `ocds_walk`."""
+"""OCDS releases and records to what the application layer needs: compiled and versioned
+releases mapped to tenders at once, plain releases handed on to be merged, whole JSON lines
+handed on unmapped (mapped only when their bytes are new). The walk over the bytes is
+`ocds_walk`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,20 @@ from typing import Any, BinaryIO
 
 from src.domain.tender import schemas as tender_schemas
 from src.domain.tender.schemas import DocumentDigest, RejectedRecord
-from src.readers import common, ocds_mapping
+from src.readers import (
+    common,
+    fields,
+    ocds_awards,
+    ocds_mapping,
+    ocds_parties,
+    ocds_values,
+    ocds_versioned,
+    zones,
+)
 from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
 from src.readers.limits import ReadLimits
 from src.readers.ocds_mapping import map_release, source_of
+from src.readers.ocds_versioned import is_versioned
 from src.readers.ocds_walk import OcdsFormatError, OcdsObject, PackageInfo, iter_ocds_objects
 
 __all__ = ["OcdsFormatError", "PackageInfo", "map_document", "read_ocds"]
@@ -36,7 +47,7 @@ def read_ocds(
             yield RejectedRecord.of(item.data["reason"], item.position, item.data["snippet"])
         elif item.kind == "record":
             yield from _record_items(item, source_url)
-        elif item.kind == "release" and not _is_compiled(item.data):
+        elif item.kind == "release" and not _is_whole_state(item.data):
             yield _pending(item.data, item.position, item.package, source_url)
         elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
             yield _unmapped(item, source_url)
@@ -49,7 +60,17 @@ def read_ocds(
 _MAPPING_VERSION = hashlib.sha256(
     b"".join(
         Path(module.__file__ or "").read_bytes()
-        for module in (ocds_mapping, common, tender_schemas)
+        for module in (
+            ocds_mapping,
+            ocds_awards,
+            ocds_parties,
+            ocds_values,
+            ocds_versioned,
+            fields,
+            zones,
+            common,
+            tender_schemas,
+        )
     )
 ).hexdigest()
 
@@ -70,10 +91,11 @@ def map_document(document: UnmappedDocument) -> list[ReadItem]:
     )
 
 
-def _is_compiled(release: Any) -> bool:
-    """A compiled release (ANAC publishes only these) is a whole state: no merge needed."""
+def _is_whole_state(release: Any) -> bool:
+    """A compiled release (ANAC publishes only these) or a versioned one is a whole state:
+    no merge needed."""
     tags = release.get("tag") if isinstance(release, dict) else None
-    return isinstance(tags, list) and "compiled" in tags
+    return (isinstance(tags, list) and "compiled" in tags) or is_versioned(release)
 
 
 def _pending(
