@@ -1,5 +1,5 @@
 """OCDS shapes read once and right: versioned releases (each field its history) mapped to
-their latest values."""
+their latest values, and bare records (no package) read from their releases only."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
-from src.domain.tender.schemas import HASHED_FIELDS, TenderRecord
+from src.domain.tender.schemas import HASHED_FIELDS, RejectedRecord, TenderRecord
 from src.readers.ocds import read_ocds
 from src.readers.ocds_mapping import map_release
 from src.readers.ocds_versioned import is_versioned, latest_state
@@ -51,11 +51,14 @@ def test_a_versioned_release_maps_its_latest_values() -> None:
         assert "releaseID" not in str(getattr(record, name)), name
 
 
-def test_a_versioned_release_in_a_package_or_a_line_is_never_merged() -> None:
+def test_a_versioned_release_in_a_package_a_record_or_a_line_is_never_merged() -> None:
     versioned = json.loads(VERSIONED.read_bytes())
     package = {"version": "1.1", "releases": [versioned]}
-    items = read(json.dumps(package).encode())
-    assert only_record(items).title == "Manutenzione strade comunali"
+    record_package = {"version": "1.1", "records": [{"ocid": versioned["ocid"],
+                                                     "versionedRelease": versioned}]}  # fmt: skip
+    for document in (package, record_package, {"ocid": "x", "versionedRelease": versioned}):
+        items = read(json.dumps(document).encode())
+        assert only_record(items).title == "Manutenzione strade comunali", document.keys()
     lines = read(json.dumps(versioned).encode() + b"\n" + json.dumps(versioned).encode() + b"\n")
     assert kinds(lines) == Counter(UnmappedDocument=2)
 
@@ -75,3 +78,31 @@ def test_the_cdmx_versioned_release_maps_as_its_compiled_release(shared_data: Pa
         assert getattr(from_history, name) == getattr(from_compiled, name), name
     assert from_history.source_updated_at == datetime(2015, 12, 22, 6, 0, tzinfo=UTC)
     assert latest_state(versioned)["tender"] == compiled["tender"]
+
+
+def test_bare_records_are_read_once_from_their_releases() -> None:
+    """Two records without a package, each with its releases and a compiledRelease: one
+    release each (to be merged), and the compiled release left unread."""
+    data = BARE_RECORDS.read_bytes()
+    items = read(data)
+    assert kinds(items) == Counter(PendingRelease=2)
+    records = json.loads(data)
+    lines = b"".join(json.dumps(record).encode() + b"\n" for record in records)
+    assert kinds(read(lines)) == Counter(PendingRelease=2), "JSON Lines of records"
+    assert kinds(read(json.dumps(records[0]).encode())) == Counter(PendingRelease=1)
+    package = {"version": "1.1", "records": records}
+    assert kinds(read(json.dumps(package).encode())) == Counter(PendingRelease=2)
+
+
+def test_a_record_of_linked_releases_reads_its_compiled_release() -> None:
+    records: list[dict[str, Any]] = json.loads(BARE_RECORDS.read_bytes())
+    for record in records:
+        record["releases"] = [{"url": "https://example.invalid/r1", "date": "2025-05-20"}]
+    assert kinds(read(json.dumps(records).encode())) == Counter(TenderRecord=2)
+    package = {"version": "1.1", "records": records}
+    assert kinds(read(json.dumps(package).encode())) == Counter(TenderRecord=2)
+    del records[0]["compiledRelease"]
+    items = read(json.dumps(records).encode())
+    assert kinds(items) == Counter(TenderRecord=1, RejectedRecord=1)
+    rejected = next(item for item in items if isinstance(item, RejectedRecord))
+    assert "linked by URL only are not fetched" in rejected.reason
