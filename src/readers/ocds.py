@@ -1,6 +1,8 @@
-"""OCDS releases and records to what the application layer needs: compiled releases mapped
-to tenders at once, plain releases handed on to be merged, whole JSON lines handed on unmapped
-(mapped only when their bytes are new). The walk over the bytes is `ocds_walk`."""
+"""OCDS releases and records to what the application layer needs: compiled and versioned
+releases mapped to tenders at once, plain releases handed on to be merged, whole JSON lines
+handed on unmapped (mapped only when their bytes are new). The walk over the bytes is
+`ocds_walk`; one record is read once: its embedded releases, merged, else its compiledRelease,
+else its versionedRelease."""
 
 from __future__ import annotations
 
@@ -11,11 +13,27 @@ from typing import Any, BinaryIO
 
 from src.domain.tender import schemas as tender_schemas
 from src.domain.tender.schemas import DocumentDigest, RejectedRecord
-from src.readers import common, ocds_mapping
+from src.readers import (
+    common,
+    fields,
+    ocds_awards,
+    ocds_mapping,
+    ocds_parties,
+    ocds_values,
+    ocds_versioned,
+    zones,
+)
 from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
 from src.readers.limits import ReadLimits
 from src.readers.ocds_mapping import map_release, source_of
-from src.readers.ocds_walk import OcdsFormatError, OcdsObject, PackageInfo, iter_ocds_objects
+from src.readers.ocds_versioned import is_versioned
+from src.readers.ocds_walk import (
+    OcdsFormatError,
+    OcdsObject,
+    PackageInfo,
+    is_linked_release,
+    iter_ocds_objects,
+)
 
 __all__ = ["OcdsFormatError", "PackageInfo", "map_document", "read_ocds"]
 
@@ -36,7 +54,7 @@ def read_ocds(
             yield RejectedRecord.of(item.data["reason"], item.position, item.data["snippet"])
         elif item.kind == "record":
             yield from _record_items(item, source_url)
-        elif item.kind == "release" and not _is_compiled(item.data):
+        elif item.kind == "release" and not _is_whole_state(item.data):
             yield _pending(item.data, item.position, item.package, source_url)
         elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
             yield _unmapped(item, source_url)
@@ -49,7 +67,17 @@ def read_ocds(
 _MAPPING_VERSION = hashlib.sha256(
     b"".join(
         Path(module.__file__ or "").read_bytes()
-        for module in (ocds_mapping, common, tender_schemas)
+        for module in (
+            ocds_mapping,
+            ocds_awards,
+            ocds_parties,
+            ocds_values,
+            ocds_versioned,
+            fields,
+            zones,
+            common,
+            tender_schemas,
+        )
     )
 ).hexdigest()
 
@@ -70,10 +98,11 @@ def map_document(document: UnmappedDocument) -> list[ReadItem]:
     )
 
 
-def _is_compiled(release: Any) -> bool:
-    """A compiled release (ANAC publishes only these) is a whole state: no merge needed."""
+def _is_whole_state(release: Any) -> bool:
+    """A compiled release (ANAC publishes only these) or a versioned one is a whole state:
+    no merge needed."""
     tags = release.get("tag") if isinstance(release, dict) else None
-    return isinstance(tags, list) and "compiled" in tags
+    return (isinstance(tags, list) and "compiled" in tags) or is_versioned(release)
 
 
 def _pending(
@@ -88,27 +117,28 @@ def _pending(
 
 
 def _record_items(item: OcdsObject, source_url: str | None) -> Iterator[ReadItem | PendingRelease]:
-    """A record's compiledRelease when it has one; else its embedded releases, merged.
-    Releases that are only linked by URL are not fetched: such a record is reported."""
-    record = item.data
-    compiled = record.get("compiledRelease") if isinstance(record, dict) else None
-    if isinstance(compiled, dict):
-        yield from map_release(compiled, source_url=source_url, position=item.position)
-        return
-    releases = record.get("releases") if isinstance(record, dict) else None
+    """A record is read once: its embedded releases, to be merged (with the ones stored
+    before); when it has none, its compiledRelease, else its versionedRelease. Releases that
+    are only linked by URL are not fetched: a record of nothing else is reported."""
+    record = item.data if isinstance(item.data, dict) else {}
+    releases = record.get("releases")
     embedded = [
         r
-        for r in releases or []
-        if isinstance(r, dict) and ("tender" in r or "date" in r) and "url" not in r
+        for r in (releases if isinstance(releases, list) else [])
+        if isinstance(r, dict) and not is_linked_release(r)
     ]
-    if not embedded:
-        ocid = record.get("ocid") if isinstance(record, dict) else None
-        yield RejectedRecord.of(
-            f"record {ocid or '?'} has neither a compiledRelease nor embedded releases "
-            "(releases linked by URL only are not fetched)",
-            item.position,
-            record,
-        )
+    if embedded:
+        for release in embedded:
+            yield _pending(release, item.position, item.package, source_url)
         return
-    for release in embedded:
-        yield _pending(release, item.position, item.package, source_url)
+    for key in ("compiledRelease", "versionedRelease"):
+        if isinstance(record.get(key), dict):
+            yield from map_release(record[key], source_url=source_url, position=item.position)
+            return
+    ocid = record.get("ocid")
+    yield RejectedRecord.of(
+        f"record {ocid or '?'} has neither embedded releases nor a compiled or versioned "
+        "release (releases linked by URL only are not fetched)",
+        item.position,
+        item.data,
+    )

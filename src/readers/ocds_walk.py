@@ -32,9 +32,16 @@ _STREAMED = {
 _VERSION = {"version", "item.version"}
 _ITEMS = ("releases", "records")
 # What is read of a package's (or a bare record's) own fields once it is known to be one.
-_KEPT = {*_ITEMS, "version", "links", "publisher", "compiledRelease", "ocid"}
+_STATES = ("compiledRelease", "versionedRelease")  # a record's, read when it has no releases
+_KEPT = {*_ITEMS, *_STATES, "version", "links", "publisher", "ocid"}
 _PEEK_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
+
+
+def is_linked_release(release: Any) -> bool:
+    """A record's release given only by its URL (and date, tag): there is nothing in it to
+    merge, and it is not fetched."""
+    return isinstance(release, dict) and "url" in release and "ocid" not in release
 
 
 class OcdsFormatError(ValueError):
@@ -101,6 +108,9 @@ class _Walk:
         self.top: ValueBuilder | None = None  # a top-level value (a package, a bare record)
         self.top_has_items = self.version_seen = False
         self.counters = {"release": 0, "record": 0, "value": 0}
+        # The releases of the top-level value at hand: a record with embedded releases is
+        # read from them, and its compiledRelease is left unread (one record, read once).
+        self.embedded = self.linked = 0
 
     def objects(self, stream: BinaryIO) -> Iterator[OcdsObject]:
         events, counted = json_events(stream, self.limits, use_float=True)
@@ -113,12 +123,14 @@ class _Walk:
                 self.top_has_items = True
             if self.item is not None:
                 if self.item.feed(event, value, position, limit):
-                    yield self._item_done(position)
+                    done = self._item_done(position)
+                    if done is not None:
+                        yield done
             else:
                 yield from self._top_event(prefix, event, value, position, before)
             before = position
 
-    def _item_done(self, position: int) -> OcdsObject:
+    def _item_done(self, position: int) -> OcdsObject | None:
         item, kind = cast(ValueBuilder, self.item), self.item_kind
         self.item = None
         if self.top is not None:  # the package's own size leaves its items out
@@ -127,6 +139,10 @@ class _Walk:
         where = f"{kind} {self.counters[kind]}"
         if item.problem is not None:
             return _rejected(f"{where} {self.limits.reason(item.problem)}", where, self.package)
+        if kind == "release" and is_linked_release(item.value):
+            self.linked += 1
+            return None
+        self.embedded += kind == "release"
         return OcdsObject(kind, item.value, where, self.package)
 
     def _top_event(
@@ -138,6 +154,7 @@ class _Walk:
             if prefix == "" and event != "start_map":
                 raise OcdsFormatError(f"expected a JSON object or array, got {event}")
             self.top, self.top_has_items = ValueBuilder(before), False
+            self.embedded = self.linked = 0
             self.package.version, self.version_seen = "1.1", False
         top = self.top
         if top.depth == 1 and prefix in _VERSION and event == "string":
@@ -147,7 +164,9 @@ class _Walk:
                 self.top_has_items = True
                 if not self.version_seen:  # a package without a version is OCDS 1.0
                     self.package.version = "1.0"
-            elif self.top_has_items and value not in _KEPT:
+            elif self.top_has_items and (
+                value not in _KEPT or (value in _STATES and self.embedded)
+            ):
                 top.leave_out(before)  # a package's field nothing reads (extensions, ...)
                 return
         if top.feed(event, value, position, self.limits.max_object_bytes):
@@ -159,7 +178,8 @@ class _Walk:
                 yield _rejected(reason, where, self.package)
                 return
             first = self.counters["value"] == 1
-            yield from _top_level(top.value, self.top_has_items, where, self.package, first)
+            releases = (self.embedded, self.linked) if self.top_has_items else None
+            yield from _top_level(top.value, releases, where, self.package, first)
 
 
 def _looks_like_json_lines(head: bytes) -> bool:
@@ -206,7 +226,7 @@ def _iter_json_lines(
         if isinstance(document, dict) and any(key in document for key in _ITEMS):
             yield from _package_line(document, position, package)
             continue
-        for item in _top_level(document, False, position, package, number == 1):
+        for item in _top_level(document, None, position, package, number == 1):
             if item.data is document:
                 item.line_digest = hashlib.sha256(line).hexdigest()
             yield item
@@ -215,14 +235,20 @@ def _iter_json_lines(
 def _package_line(
     document: dict[str, Any], position: str, package: PackageInfo
 ) -> Iterator[OcdsObject]:
-    """A whole package on one line (already in memory): its releases or records, in order."""
+    """A whole package (or record) on one line (already in memory): its releases or records,
+    in order."""
     version = document.get("version")
     package.version = version if isinstance(version, str) else "1.0"
+    embedded = linked = 0
     for key, kind in (("releases", "release"), ("records", "record")):
         items = document.get(key)
         for index, item in enumerate(items if isinstance(items, list) else [], 1):
+            if kind == "release" and is_linked_release(item):
+                linked += 1
+                continue
+            embedded += kind == "release"
             yield OcdsObject(kind, item, f"{position} {kind} {index}", package)
-    yield from _top_level(document, True, position, package, False)
+    yield from _top_level(document, (embedded, linked), position, package, False)
 
 
 def _kind_of(value: Any) -> str:
@@ -234,21 +260,27 @@ def _kind_of(value: Any) -> str:
 
 
 def _top_level(
-    document: Any, had_items: bool, position: str, package: PackageInfo, first: bool
+    document: Any,
+    releases: tuple[int, int] | None,
+    position: str,
+    package: PackageInfo,
+    first: bool,
 ) -> Iterator[OcdsObject]:
-    """A whole top-level value: a package (metadata only; its items went by already), a bare
-    record (its compiledRelease), or a release / compiled release (a JSON line). Anything else
-    is a rejection, or, as the first value of a source, a sign the source is not OCDS."""
+    """A whole top-level value: a package or a record whose items went by already (`releases`:
+    how many embedded and linked releases), a bare record of no releases (its compiled or
+    versioned release), or a release / compiled release (a JSON line). Anything else is a
+    rejection, or, as the first value of a source, a sign the source is not OCDS."""
     if not isinstance(document, dict):
         reason = f"{position} is {_kind_of(document)}, not a JSON object: not read"
         yield _rejected(reason, position, package, document)
         return
-    if had_items:
-        yield from _package(document, position, package)
+    if releases is not None:
+        yield from _package(document, position, package, releases)
         return
-    if isinstance(document.get("compiledRelease"), dict):
-        yield OcdsObject("compiled", document["compiledRelease"], position, package)
-        return
+    for key in _STATES:
+        if isinstance(document.get(key), dict):
+            yield OcdsObject("compiled", document[key], position, package)
+            return
     if "ocid" in document or "tender" in document:
         kind = "compiled" if "compiled" in (document.get("tag") or []) else "release"
         yield OcdsObject(kind, document, position, package)
@@ -262,9 +294,12 @@ def _top_level(
     yield _rejected(reason, position, package, document)
 
 
-def _package(document: dict[str, Any], position: str, package: PackageInfo) -> Iterator[OcdsObject]:
+def _package(
+    document: dict[str, Any], position: str, package: PackageInfo, releases: tuple[int, int]
+) -> Iterator[OcdsObject]:
     """A package's own fields: where the next page is, who published it; `releases` or
-    `records` that are not an array are a rejection (nothing in them was read)."""
+    `records` that are not an array are a rejection (nothing in them was read). A record
+    whose releases were all linked is read from its compiled (else versioned) release."""
     links = document.get("links")
     if isinstance(links, dict) and isinstance(links.get("next"), str):
         package.next_url = links["next"]
@@ -275,5 +310,16 @@ def _package(document: dict[str, Any], position: str, package: PackageInfo) -> I
         if key in document and not isinstance(document[key], list):
             reason = f"{position}: its {key} is {_kind_of(document[key])}, not an array: not read"
             yield _rejected(reason, position, package, document[key])
-    if isinstance(document.get("compiledRelease"), dict):
-        yield OcdsObject("compiled", document["compiledRelease"], position, package)
+    embedded, linked = releases
+    if embedded:
+        return  # a record read from its releases
+    for key in _STATES:
+        if isinstance(document.get(key), dict):
+            yield OcdsObject("compiled", document[key], position, package)
+            return
+    if linked:
+        reason = (
+            f"{position}: record {document.get('ocid') or '?'} has neither embedded releases "
+            "nor a compiled or versioned release (releases linked by URL only are not fetched)"
+        )
+        yield _rejected(reason, position, package, document.get("releases"))

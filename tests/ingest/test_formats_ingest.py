@@ -263,6 +263,24 @@ async def test_record_whose_releases_are_only_linked_is_reported(
     assert reason is not None and "linked by URL only" in reason
 
 
+async def test_bare_records_are_read_once(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    """Two records without a package, each with its releases and a compiledRelease: the
+    releases are merged, the compiled release is not mapped a second time."""
+    records = json.loads((FIXTURES / "ocds" / "bare_records.json").read_bytes())
+    for name, data in (
+        ("records.json", json.dumps(records)),
+        ("records.jsonl", "\n".join(json.dumps(record) for record in records) + "\n"),
+    ):
+        (tmp_path / name).write_text(data)
+    first = await ingest_source(ctx, str(tmp_path / "records.json"))
+    assert (first["inserted"], first["updated"], first["unchanged"]) == (2, 0, 0)
+    assert await count(db_session, OcdsRelease) == 2
+    again = await ingest_source(ctx, str(tmp_path / "records.jsonl"))
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 2)
+
+
 async def test_unchanged_json_lines_are_skipped_unmapped_unless_the_mapping_changed(
     ctx: dict[str, Any],
     db_session: AsyncSession,

@@ -94,12 +94,17 @@ class Kind:
 
 
 KINDS = {
-    "deadline past 9999 in UTC": Kind(_deadline_after_9999, "out of range"),
-    "date before year 1 in UTC": Kind(_date_before_year_1, "out of range"),
     "identity key over the index limit": Kind(_key_over_the_index_limit, "bytes"),
     "10 KB ocid in the release store": Kind(_ocid_of_10_kb_in_the_release_store, "bytes"),
     "NUL in an ocid": Kind(_nul_in_an_ocid, "the database refused this record: invalid byte"),
     "NUL in a release's ocid": Kind(_nul_in_a_release_ocid, "the database refused this record"),
+}
+
+
+# A date out of the column's range is one bad field: the tender is kept without it.
+FIELD_KINDS = {
+    "deadline past 9999 in UTC": (_deadline_after_9999, Tender.deadline_at),
+    "date before year 1 in UTC": (_date_before_year_1, Tender.source_updated_at),
 }
 
 
@@ -142,6 +147,26 @@ async def test_a_record_the_database_would_refuse_costs_no_good_one(
     assert stored == GOOD_BEFORE + GOOD_AFTER
     assert (run.inserted, run.rejected) == (GOOD_BEFORE + GOOD_AFTER, 1)
     assert len(reasons) == 1 and KINDS[kind].reason in reasons[0], reasons
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
+@pytest.mark.parametrize("kind", list(FIELD_KINDS))
+async def test_a_date_the_database_would_refuse_leaves_only_its_field_empty(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path, kind: str, chunked: bool
+) -> None:
+    bad, column = FIELD_KINDS[kind]
+    source = _source(tmp_path / "mixed.jsonl", bad())
+    with_settings(ctx, chunk_min_bytes=1 if chunked else 1 << 40, chunk_bytes=1024)
+    run_id = str(uuid.uuid4())
+    summary = await ingest_source(ctx, str(source), run_id=run_id)
+    if chunked:
+        await run_chunks(ctx, uuid.UUID(run_id))
+    else:
+        assert summary["status"] == "complete"
+    run, stored, _ = await _outcome(db_session, run_id)
+    assert (run.status, run.inserted, run.rejected, stored) == ("complete", 21, 0, 21)
+    kept = (await db_session.execute(select(column).where(Tender.cig == "3000500A0B"))).one()
+    assert kept == (None,)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])

@@ -120,6 +120,8 @@ def test_each_lot_finds_its_items_and_awards_as_published() -> None:
     awards.append({**awards[0], "relatedLots": "L-1 and L-2", "value": {"amount": 8}})
     mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
     assert [r.cpv for r in mapped] == [lot_cpv(0), lot_cpv(1), lot_cpv(1)]
+    # A lot's awards in force are totalled when they share a currency; the added awards
+    # have none, so each lot takes its latest award (see test_ocds_rules for totals).
     assert [r.award_amount for r in mapped] == [Decimal(7), Decimal(8), Decimal(8)]
     del release["tender"]["lots"][1:]  # one lot: an award naming no lot is its own
     awards[:] = [{**awards[1], "relatedLots": [], "date": "2027-01-01"}, awards[0]]

@@ -1,0 +1,147 @@
+"""What each lot of an OCDS release looks up: its CPV, its first item description and its
+awards, indexed once per release instead of rescanned for every lot.
+
+A lot's award is every award of it that is in force (status `active`, or no status: many
+publishers leave it empty); `pending`, `cancelled` and `unsuccessful` awards do not count, as
+OCDS replaces an award by cancelling it. Several awards of one lot (several suppliers of a
+framework, its re-openings, an extension) are one award of their total: award_amount is their
+sum when they share one currency (else the latest award's value), awarded_at the latest date,
+suppliers every distinct supplier joined with "; "."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from src.readers.common import clean_text
+from src.readers.ocds_parties import Parties
+from src.readers.ocds_values import ReleaseValues
+
+_CPV_SCHEME = "CPV"
+_NOT_IN_FORCE = frozenset({"cancelled", "unsuccessful", "pending"})
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def is_cpv_item(item: Mapping[str, Any]) -> bool:
+    classification = item.get("classification")
+    return isinstance(classification, Mapping) and str(
+        classification.get("scheme", "")
+    ).upper().startswith(_CPV_SCHEME)
+
+
+def _lot_key(value: object) -> bool:
+    """A value that can name a lot: lot ids are text (an item of no lot names None)."""
+    return isinstance(value, str) or value is None
+
+
+@dataclass(frozen=True)
+class LotIndex:
+    """Each lot's first CPV item and first item description, and the awards that may be a
+    lot's."""
+
+    main_cpv_item: Mapping[str, Any] | None  # the release's first CPV item
+    cpv_by_lot: dict[str | None, tuple[int, Mapping[str, Any]]]  # relatedLot -> (item, it)
+    text_by_lot: dict[str | None, str]  # relatedLot -> the first item description
+    awards: list[Mapping[str, Any]]  # the awards in force, in order
+    awards_by_lot: dict[str, list[int]]  # lot id -> the awards (in `awards`) naming it
+    unrelated: list[int]  # awards that name no lot
+    other: list[int]  # awards whose relatedLots is not a list (read as published)
+
+    @classmethod
+    def of(cls, items: list[Mapping[str, Any]], awards: Any) -> LotIndex:
+        cpv_by_lot: dict[str | None, tuple[int, Mapping[str, Any]]] = {}
+        text_by_lot: dict[str | None, str] = {}
+        for number, item in enumerate(items):
+            related = item.get("relatedLot")
+            if not _lot_key(related):
+                continue
+            if related not in cpv_by_lot and is_cpv_item(item):
+                cpv_by_lot[related] = (number, item)
+            description = item.get("description")
+            if related not in text_by_lot and isinstance(description, str) and description.strip():
+                text_by_lot[related] = description
+        main = next((item for item in items if is_cpv_item(item)), None)
+        kept = [
+            award
+            for award in (awards if isinstance(awards, list) else [])
+            if isinstance(award, Mapping) and award.get("status") not in _NOT_IN_FORCE
+        ]
+        index = cls(main, cpv_by_lot, text_by_lot, kept, {}, [], [])
+        for number, award in enumerate(kept):
+            related = award.get("relatedLots") or []
+            if not related:
+                index.unrelated.append(number)
+            elif not isinstance(related, list):
+                index.other.append(number)
+            else:
+                for lot_id in dict.fromkeys(r for r in related if isinstance(r, str)):
+                    index.awards_by_lot.setdefault(lot_id, []).append(number)
+        return index
+
+    def cpv_item(self, lot_id: str | None) -> Mapping[str, Any] | None:
+        """The lot's first CPV item (an item of no lot is every lot's), else the release's
+        first."""
+        if lot_id is None:
+            return self.main_cpv_item
+        found = [self.cpv_by_lot[key] for key in (None, lot_id) if key in self.cpv_by_lot]
+        return min(found, key=lambda pair: pair[0])[1] if found else self.main_cpv_item
+
+    def item_text(self, lot_id: str | None) -> str | None:
+        """The first item description of the lot, else of an item of no lot."""
+        return self.text_by_lot.get(lot_id) or self.text_by_lot.get(None)
+
+    def lot_awards(self, lot_id: str | None, lots: int) -> list[Mapping[str, Any]]:
+        """The awards of a lot (of the whole tender when it has one lot or none)."""
+        if lot_id is None:
+            candidates: Iterable[int] = range(len(self.awards))
+        else:
+            named = self.awards_by_lot.get(lot_id, [])
+            others = [n for n in self.other if lot_id in self.awards[n]["relatedLots"]]
+            candidates = sorted({*named, *others, *(self.unrelated if lots <= 1 else ())})
+        return [self.awards[number] for number in candidates]
+
+
+def award_fields(
+    awards: list[Mapping[str, Any]], values: ReleaseValues, parties: Parties
+) -> dict[str, Any]:
+    """The award columns of one lot's awards in force (see the module's rule)."""
+    if not awards:
+        return {}
+    dated = []
+    amounts: list[tuple[Decimal | None, str | None]] = []
+    suppliers: list[Mapping[str, Any]] = []
+    for award in awards:
+        dated.append(values.date("awarded_at", award.get("date")))
+        amounts.append(values.money("award_", award))
+        found = award.get("suppliers")
+        listed = found if isinstance(found, list) else []
+        suppliers.extend(parties.resolve(s) for s in listed if isinstance(s, Mapping))
+    latest = max(range(len(awards)), key=lambda n: (dated[n] is not None, dated[n] or _NEVER, n))
+    currencies = {(currency or "").upper() for amount, currency in amounts if amount is not None}
+    amount: Decimal | None
+    if len(currencies) <= 1 and any(a is not None for a, _ in amounts):
+        amount = sum((a for a, _ in amounts if a is not None), Decimal(0))
+        currency = next((c for a, c in amounts if a is not None and c), None)
+    else:
+        amount, currency = amounts[latest]
+    name, supplier_id = parties.names_and_ids(suppliers)
+    return {
+        "award_amount": amount,
+        "award_currency": currency,
+        "awarded_at": dated[latest],
+        "supplier_name": name,
+        "supplier_id": supplier_id,
+    }
+
+
+def first_title(*containers: Any) -> str | None:
+    """A contract's or award's title, for releases that carry no tender (tag contract)."""
+    for container in containers:
+        for entry in container if isinstance(container, list) else []:
+            title = entry.get("title") if isinstance(entry, Mapping) else None
+            if isinstance(title, str) and clean_text(title):
+                return clean_text(title)
+    return None

@@ -1,0 +1,79 @@
+"""An OCDS release's values read as their publisher meant them: a date without an offset in
+the publisher's zone (ANAC's noon-UTC placeholder is a date without a time), and a value that
+cannot be taken left empty with a warning, so that one bad field never drops a tender."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from src.readers.common import ROME, clean_text, parse_amount, parse_timestamp
+from src.readers.fields import FieldWarnings
+
+# ANAC's OCDS writes every date as noon UTC: a date without a time. Its malformed release
+# dates ("2025-01-08 17:31:38.793T12:00:00Z") carry the placeholder after a local time.
+ANAC_DATE_ONLY = "T12:00:00Z"
+_DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
+
+
+def text_value(value: object) -> str | None:
+    """Text, or a number written as text; a list or object where text belongs is refused
+    (its `str()` would be a mapping bug in a text column)."""
+    if value is None or isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return clean_text(value)
+    raise ValueError(f"{type(value).__name__} where text was expected")
+
+
+def obj(value: object) -> Mapping[str, Any]:
+    """The value when it is a JSON object, else an empty one (publishers send nulls)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass
+class ReleaseValues:
+    """Reads the values of one release for one record (a lot): what cannot be read is None
+    and a warning in `warnings`."""
+
+    zone: tzinfo
+    anac: bool = False
+    warnings: FieldWarnings = field(default_factory=FieldWarnings)
+
+    def for_lot(self) -> ReleaseValues:
+        """A reader for one lot: the release's warnings so far, and the lot's own after."""
+        return ReleaseValues(self.zone, self.anac, FieldWarnings(self.warnings))
+
+    def date(self, name: str, raw: object, *, end_of_day: bool = False) -> datetime | None:
+        """A date-time; a date alone is the start of its day, or its end for a deadline."""
+        return self.warnings.take(name, lambda value: self._date(value, end_of_day), raw)
+
+    def stamp(self, name: str, raw: object) -> datetime | None:
+        """A release's own date, which orders its versions: ANAC's noon UTC is kept as
+        written (a stored version read before stays comparable, so a re-ingest is not taken
+        for an older one); its malformed dates are the local time before the placeholder."""
+        if self.anac and isinstance(raw, str) and len(raw.strip()) == _DATE_WITH_PLACEHOLDER:
+            return self.warnings.take(name, parse_timestamp, raw)
+        return self.date(name, raw)
+
+    def _date(self, raw: object, end_of_day: bool) -> datetime | None:
+        if self.anac and isinstance(raw, str) and raw.strip().endswith(ANAC_DATE_ONLY):
+            local = raw.strip()[: -len(ANAC_DATE_ONLY)].strip()
+            return parse_timestamp(local, default_tz=ROME, end_of_day=end_of_day)
+        return parse_timestamp(raw, default_tz=self.zone, end_of_day=end_of_day)
+
+    def text(self, name: str, raw: object) -> str | None:
+        return self.warnings.take(name, text_value, raw)
+
+    def money(self, prefix: str, container: object) -> tuple[Decimal | None, str | None]:
+        """`value.amount` and `value.currency` of an OCDS object (tender, lot, award);
+        `prefix` names the record's fields ("" for amount, "award_" for award_amount)."""
+        value = obj(container).get("value")
+        if not isinstance(value, Mapping):
+            return None, None
+        amount = self.warnings.take(f"{prefix}amount", parse_amount, value.get("amount"))
+        currency = self.text(f"{prefix}currency", value.get("currency"))
+        return amount, currency
