@@ -37,8 +37,11 @@ def good(index: int) -> str:
     return json.dumps(line(index))
 
 
-async def reasons(session: AsyncSession, run_id: str) -> list[str]:
-    query = select(Rejection.reason).where(Rejection.run_id == uuid.UUID(run_id))
+async def reasons(session: AsyncSession, run_id: str, kind: str = "record") -> list[str]:
+    """The reasons of a run's rejections (`record`) or of its field warnings (`field`)."""
+    query = select(Rejection.reason).where(
+        Rejection.run_id == uuid.UUID(run_id), Rejection.kind == kind
+    )
     return list((await session.scalars(query)).all())
 
 
@@ -63,7 +66,8 @@ async def test_a_mix_of_broken_records_costs_no_good_one(
     source.write_text("\n".join(lines))
     summary = await ingest_source(ctx, str(source))
     assert summary["status"] == "complete"
-    found = await reasons(db_session, summary["run_id"])
+    run = summary["run_id"]
+    found = await reasons(db_session, run)
     text = " | ".join(found)
     for expected in (
         "release has no ocid",
@@ -83,6 +87,8 @@ async def test_a_mix_of_broken_records_costs_no_good_one(
     assert stored["5000005AAA"].description is None
     assert stored["5000005AAA"].title.startswith("xxx")
     assert summary["rejected"] == len(found) >= 4
+    warned = {reason.split(":", 1)[0] for reason in await reasons(db_session, run, "field")}
+    assert {"amount", "deadline_at", "description"} <= warned
     raw = await db_session.scalar(
         select(Publication.raw).where(Publication.procedure_id == "ocds-hu01ve-6")
     )
