@@ -179,7 +179,13 @@ async def test_a_job_enqueued_over_http_is_run_by_a_real_worker(
 
     job = (await client.get(accepted.headers["location"])).json()
     assert job["status"] == "complete", job
-    assert job["counts"] == {"inserted": 3, "updated": 0, "unchanged": 0, "rejected": 1}
+    assert job["counts"] == {
+        "inserted": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+        "warnings": 0,
+    }
     assert job["attempts"] == 1 and job["duration_seconds"] is not None
     tenders = (await client.get("/tenders", params={"source": "anac"})).json()["items"]
     assert len(tenders) == 3
