@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.runs.entities import IngestRun
@@ -97,8 +97,8 @@ async def test_three_notices_in_every_order_give_the_same_rows(
     same rows, and reprocessing them rewrites nothing."""
     states = []
     for order in itertools.permutations(NOTICES):
-        await db_session.execute(Tender.__table__.delete())
-        await db_session.execute(Publication.__table__.delete())
+        await db_session.execute(delete(Tender))
+        await db_session.execute(delete(Publication))
         await db_session.commit()
         await ingest_in_order(ctx, tmp_path, order)
         states.append(await rows(db_session))
@@ -123,7 +123,7 @@ async def test_reprocess_repairs_a_row_the_old_mapping_left_without_its_deadline
     await ingest_in_order(ctx, tmp_path, ("cn", "can"))
     merged = await rows(db_session)
     await db_session.execute(
-        Tender.__table__.update().values(
+        update(Tender).values(
             deadline_at=None, published_at=moment("2024-06-25T00:00:00+02:00"), content_hash="old"
         )
     )

@@ -47,8 +47,10 @@ def one(document: dict[str, Any]) -> TenderRecord:
     return record
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- dates: the buyer's zone, a date-only deadline is the end of its day -------------------
