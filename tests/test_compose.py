@@ -90,6 +90,15 @@ def test_the_build_context_leaves_out_what_is_local_large_or_secret() -> None:
     assert not sources & ignored
 
 
+def test_every_service_of_ours_names_both_servers() -> None:
+    """Every `tenders` command resolves PostgreSQL and Redis first, starting embedded ones for
+    what is not set, and the image has none: each service must name both."""
+    for name in APP_SERVICES:
+        values = environment(name)
+        assert values["POSTGRES_HOST"] == "postgres", name
+        assert values["REDIS_URL"] == "redis://redis:6379/0", name
+
+
 def test_local_files_are_mounted_read_only_and_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     services = load()["services"]
     for name in ("worker", "api"):
