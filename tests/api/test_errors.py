@@ -11,12 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
+import asyncpg
 import httpx
 import pytest
+import redis.exceptions
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from configs.config import Settings
+from src.api.errors import describe_outage, service_of
 from src.infra.database import create_engine
 from src.infra.database.migrate import downgrade
 from tests.support.api import build_app, clear_queue, running
@@ -211,3 +214,44 @@ async def test_other_errors_are_json_too(client: httpx.AsyncClient) -> None:
         assert response.status_code == status
         assert response.headers["content-type"] == "application/json"
         assert isinstance(response.json()["detail"], str)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            asyncpg.InvalidPasswordError('password authentication failed for user "t"'),
+            "postgres: authentication failed at db:5432; "
+            "check the user and password in DATABASE_URL",
+        ),
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "postgres: the host name does not resolve at db:5432; check DATABASE_URL",
+        ),
+        (
+            asyncpg.CannotConnectNowError("the database system is starting up"),
+            f"postgres: the server is starting up at db:5432; {RETRY}",
+        ),
+        (TimeoutError(), f"postgres: no answer (timed out) at db:5432; {RETRY}"),
+    ],
+)
+def test_what_each_outage_says(error: Exception, expected: str) -> None:
+    """Conditions the test servers cannot be put in (they trust every password)."""
+    assert service_of(error) == "postgres"
+    outage = describe_outage(error, "postgres", "db:5432", "DATABASE_URL")
+    assert outage is not None and outage.message == expected
+
+
+def test_redis_refusing_the_password_says_so() -> None:
+    error = redis.exceptions.AuthenticationError("invalid username-password pair")
+    assert service_of(error) == "redis"
+    outage = describe_outage(error, "redis", "redis:6379", "REDIS_URL")
+    assert outage is not None
+    assert outage.message == (
+        "redis: authentication failed at redis:6379; check the password in REDIS_URL"
+    )
+
+
+def test_a_bug_is_not_an_outage() -> None:
+    assert service_of(ValueError("bug")) is None
+    assert describe_outage(ValueError("bug"), "postgres", "db:5432", "DATABASE_URL") is None
