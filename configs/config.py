@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from configs.tokens import ApiToken, parse_tokens
@@ -42,6 +42,19 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def database_url_from_parts(
+    host: str, port: int | str, user: str, password: str | None, database: str | None
+) -> str:
+    """A URL whose parts are percent-encoded: a password may hold `@`, `:`, `/` or `%`
+    (SQLAlchemy and asyncpg decode it back). The database defaults to the user's name."""
+    auth = quote(user, safe="")
+    if password:
+        auth += ":" + quote(password, safe="")
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"postgresql+asyncpg://{auth}@{host}:{port}/{quote(database or user, safe='')}"
+
+
 class Settings(BaseSettings):
     # A value that fails validation is not echoed: it may be a password or a token.
     model_config = SettingsConfigDict(
@@ -57,6 +70,13 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("analytics_database_url", "analytics_db_url"),
     )
+    # Or the database URL from parts, when DATABASE_URL is unset and POSTGRES_HOST is set (as
+    # docker-compose.yml does): no password needs percent-encoding by hand.
+    postgres_host: str | None = None
+    postgres_port: int = 5432
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr | None = None
+    postgres_db: str | None = None  # the user's name when unset, as in PostgreSQL
     redis_url: SecretStr | None = None
     # TLS for Redis (a rediss:// URL turns it on): CA bundle, client certificate and key.
     redis_ssl_ca_certs: str | None = None
@@ -162,6 +182,25 @@ class Settings(BaseSettings):
 
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url_from_parts(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("postgres_host"):
+            return data
+        if data.get("database_url") is not None or data.get("primary_db_url") is not None:
+            return data
+        password = data.get("postgres_password")
+        if isinstance(password, SecretStr):
+            password = password.get_secret_value()
+        url = database_url_from_parts(
+            str(data["postgres_host"]),
+            data.get("postgres_port") or 5432,
+            str(data.get("postgres_user") or "postgres"),
+            password,
+            data.get("postgres_db"),
+        )
+        return {**data, "database_url": url}
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -14,22 +14,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.exceptions
-from fastapi import Depends, FastAPI, Request
+from arq.connections import ArqRedis
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import exc as sa_exc
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
 from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders
 from src.api.auth import TokenAuth, require_read
 from src.api.deps import ApiState
+from src.api.errors import JsonErrors
 from src.infra.database import create_engine, create_session_factory
-from src.infra.errors import is_transient
-from src.infra.queue import create_queue_pool
+from src.infra.queue import deserialize, redis_settings, serialize
 
 log = logging.getLogger("tenders.api")
-RETRY_AFTER_SECONDS = 5
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             url = settings.analytics_database_url.get_secret_value()
             analytics_engine = create_engine(settings, url=url)
         try:
-            queue = await create_queue_pool(settings)
+            queue = queue_pool(settings)
             try:
                 app.state.api = ApiState(
                     settings=settings,
@@ -78,34 +76,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     if not docs:
         _schema_for_readers(app)
-    # The last added runs first: a wrong Host is refused before any token is looked at.
+    # The last added runs first: a wrong Host is refused before any token is looked at, and
+    # whatever any of them raises is answered as JSON.
     app.add_middleware(TokenAuth, settings=settings)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api_allowed_hosts)
-    for error_type in (
-        sa_exc.DBAPIError,
-        sa_exc.TimeoutError,
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-        OSError,
-    ):
-        app.add_exception_handler(error_type, _unavailable)
+    app.add_middleware(JsonErrors, settings=settings)
     return app
+
+
+def queue_pool(settings: Settings) -> ArqRedis:
+    """arq's pool without `create_pool`'s ping at start (retried for ten seconds, then fatal):
+    connections are opened when a request needs one, so the API starts while Redis is down
+    and answers 503 until it is back."""
+    redis = redis_settings(settings)
+    pool = ArqRedis(
+        host=redis.host,
+        port=redis.port,
+        unix_socket_path=redis.unix_socket_path,
+        socket_connect_timeout=redis.conn_timeout,
+        ssl=redis.ssl,
+        ssl_keyfile=redis.ssl_keyfile,
+        ssl_certfile=redis.ssl_certfile,
+        ssl_cert_reqs=redis.ssl_cert_reqs,
+        ssl_ca_certs=redis.ssl_ca_certs,
+        ssl_ca_data=redis.ssl_ca_data,
+        ssl_check_hostname=redis.ssl_check_hostname,
+        max_connections=redis.max_connections,
+        db=redis.database,
+        username=redis.username,
+        password=redis.password,
+        encoding="utf8",
+    )
+    pool.job_serializer = serialize
+    pool.job_deserializer = deserialize
+    pool.default_queue_name = settings.queue_name
+    return pool
 
 
 def _schema_for_readers(app: FastAPI) -> None:
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_read)])
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
-
-
-async def _unavailable(request: Request, error: Exception) -> JSONResponse:
-    """PostgreSQL or Redis down (or restarting): 503 and Retry-After, not a 500 with a trace.
-    Anything that a retry cannot fix is a bug and stays a 500."""
-    if not is_transient(error):
-        raise error
-    log.warning("%s %s: service unavailable: %r", request.method, request.url.path, error)
-    return JSONResponse(
-        {"detail": "the database or the queue is unavailable: retry in a few seconds"},
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )

@@ -186,3 +186,8 @@ class Health(BaseModel):
     analytics: str | None = Field(
         default=None, description="The analytics/replica database, when one is configured."
     )
+    detail: str | None = Field(
+        default=None,
+        description="When unavailable: why, per dependency, with its address "
+        "(`postgres: connection refused at 10.0.0.5:5432; retry in a few seconds`).",
+    )

@@ -165,7 +165,7 @@ async def test_requests_for_another_host_are_refused(api_settings: Settings) -> 
         for host in ("evil.example", "localhost", "api.test.evil.example"):
             response = await client.get("/tenders", headers={"host": host})
             assert response.status_code == 400, host
-            assert response.text == "Invalid host header"
+            assert response.json() == {"detail": "Invalid host header"}
 
 
 async def test_docs_are_off_and_the_schema_needs_a_read_token(api_settings: Settings) -> None:
