@@ -15,6 +15,7 @@ from src.cli.display import (
     WIDTH,
     Column,
     cut_end,
+    cut_middle,
     day,
     fit,
     history_table,
@@ -134,6 +135,6 @@ def stats_view(stats: Stats, queue: str, width: int = WIDTH) -> RenderableType:
     else:
         last = when(feed.last_enqueued_at, "never run")
         lines.append(f"oldest feed: {short_id(feed.id)} last enqueued {last} (UTC)")
-        lines.append(f"  {cut_end(printable(feed.source), width - 2)}")
+        lines.append(f"  {cut_middle(printable(feed.source), width - 2)}")
     lines.append(queue)
     return Group(counts, Text("\n".join(lines)))
