@@ -32,7 +32,9 @@ LIST_FIELDS = ("id", "identity_key", *EXPORT_FIELDS[1:])
 
 def _moment(help_text: str) -> Any:
     return typer.Option(
-        help=help_text + " (ISO 8601; without an offset, UTC)", formats=DATE_FORMATS
+        help=help_text + " (2025-03-01 or 2025-03-01T09:00:00; without an offset, UTC)",
+        formats=DATE_FORMATS,
+        metavar="DATE",
     )
 
 
@@ -89,24 +91,37 @@ def tracked_fields(given: list[str]) -> tuple[str, ...]:
 
 
 def list_tenders(
-    cig: Annotated[str | None, typer.Option(help="Exact CIG (any case).")] = None,
+    cig: Annotated[str | None, typer.Option(help="Exact CIG (any case).", metavar="CIG")] = None,
     cpv: Annotated[
-        str | None, typer.Option(help="CPV prefix (45, 4523); a full code means its branch.")
+        str | None,
+        typer.Option(help="CPV prefix (45, 4523); a full code means its branch.", metavar="CPV"),
     ] = None,
     buyer: Annotated[str | None, typer.Option(help="The buyer's id.", metavar="ID")] = None,
     status: Annotated[
-        str | None, typer.Option(help="OCDS status: " + ", ".join(sorted(TENDER_STATUSES)))
+        str | None,
+        typer.Option(help="OCDS status: " + ", ".join(sorted(TENDER_STATUSES)), metavar="STATUS"),
     ] = None,
-    source: Annotated[str | None, typer.Option(help="anac, ted, ocds:<prefix>.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="anac, ted, ocds:<prefix>.", metavar="SOURCE")
+    ] = None,
     deadline_before: Annotated[datetime | None, _moment("deadline_at before this")] = None,
     deadline_after: Annotated[datetime | None, _moment("deadline_at at or after this")] = None,
     published_after: Annotated[datetime | None, _moment("published_at at or after this")] = None,
     q: Annotated[
         str | None,
-        typer.Option("-q", "--query", help="Words in the title or description (starts of words)."),
+        typer.Option(
+            "-q",
+            "--query",
+            help="Words in the title or description (starts of words).",
+            metavar="WORDS",
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
+    limit: Annotated[
+        int, typer.Option(min=1, max=10_000, help="How many, newest first.", metavar="N")
+    ] = 50,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="table or jsonl", metavar="FORMAT")
+    ] = "table",
 ) -> None:
     """Tenders matching every filter given (the filters of GET /tenders), newest first."""
     if format not in ("table", "jsonl"):
