@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast check lint format typecheck bench clean
+.PHONY: install run stop test test-fast check lint format typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/tenders run
+
+# Stop the embedded PostgreSQL and Redis that `make run` (or any command) started.
+stop: $(STAMP)
+	$(BIN)/tenders stop
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -23,13 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
 from src.cli import display
-from src.cli.display import cell, printable
+from src.cli.display import cell
 from src.domain.formats import Format
 from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
+from src.domain.runs.services.lookup import resolve_feed, resolve_run
 from src.domain.tender.services.export import EXPORT_FIELDS, csv_row, export_rows
-from src.domain.tender.services.history import changes_since, find_tender, tender_history
+from src.domain.tender.services.history import changes_since, tender_history
+from src.domain.tender.services.lookup import resolve_tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database import migrate as migrations
 from src.infra.queue import create_queue_pool
@@ -189,14 +191,16 @@ async def list_runs(format_name: str, limit: int) -> None:
             sys.stdout.buffer.write(_dumps({f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}))
         sys.stdout.flush()
         return
-    out.print(display.runs_table(runs))
+    out.print(display.runs_table(runs, out.width))
 
 
-async def list_rejections(run_id: uuid.UUID, format_name: str = "table") -> None:
+async def list_rejections(run_id_or_prefix: str, format_name: str = "table") -> None:
     async with database() as session_factory, session_factory() as session:
-        run = await RunService.get(session, run_id)
-        if run is None:
-            raise SystemExit(f"no run {run_id}")
+        try:
+            run = await resolve_run(session, run_id_or_prefix)
+        except LookupError as error:
+            display.fail(error)
+        run_id = run.id
         rows = await RunService.rejections(session, run_id)
     if format_name == "jsonl":
         for row in rows:
@@ -247,37 +251,42 @@ async def feeds_add(
 async def feeds_list() -> None:
     async with database() as session_factory, session_factory() as session:
         feeds = await FeedService.list(session)
-    out.print(display.feeds_table(feeds))
+    out.print(display.feeds_table(feeds, out.width))
 
 
 async def feeds_remove(source_or_id: str) -> None:
     async with database() as session_factory, session_factory() as session, session.begin():
-        removed = await FeedService.remove(session, source_or_id)
-    if not removed:
-        raise SystemExit(f"no feed {printable(source_or_id)}")
-    out.print(cell(f"removed {source_or_id}"))
+        try:
+            feed = await resolve_feed(session, source_or_id)
+        except LookupError as error:
+            display.fail(error)
+        await FeedService.remove(session, str(feed.id))
+    out.print(cell(f"removed {feed.source}"))
 
 
 async def history(cig_or_id: str) -> None:
     async with database() as session_factory, session_factory() as session:
-        tender = await find_tender(session, cig_or_id)
-        if tender is None:
-            raise SystemExit(f"no tender {printable(cig_or_id)}")
+        try:
+            tender = await resolve_tender(session, cig_or_id)
+        except LookupError as error:
+            display.fail(error)
         rows = await tender_history(session, tender.id)
-    out.print(display.history_table(tender, rows) if rows else "no changes recorded")
+    out.print(display.history_table(tender, rows, out.width) if rows else "no changes recorded")
 
 
-async def changes(since: datetime, format_name: str, limit: int | None) -> None:
+async def changes(
+    since: datetime, format_name: str, limit: int | None, fields: tuple[str, ...] = ()
+) -> None:
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     async with database() as session_factory, session_factory() as session:
-        rows = await changes_since(session, since, limit=limit)
+        rows = await changes_since(session, since, limit=limit, fields=fields)
     if format_name == "jsonl":
         for row in rows:
             sys.stdout.buffer.write(_dumps({k: _jsonable(v) for k, v in row.items()}))
         sys.stdout.flush()
         return
-    out.print(display.changes_table(rows))
+    out.print(display.changes_table(rows, out.width))
 
 
 async def reprocess(source: str | None) -> None:

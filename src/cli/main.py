@@ -4,7 +4,6 @@ DATABASE_URL / REDIS_URL are unset), then imports what touches them."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +12,12 @@ import typer
 
 from configs.config import ConfigurationError
 from src.cli import commands
+from src.cli import inspect as inspect_cli
 from src.cli.bootstrap import configure_logging, resolve_servers
+from src.cli.inspect import tracked_fields
 from src.domain.formats import Format
 from src.domain.runs.request import IngestRequest
+from src.domain.tender.schemas import TRACKED_FIELDS
 
 app = typer.Typer(
     help="Keep a PostgreSQL database of public tenders complete and current.",
@@ -38,7 +40,7 @@ FormatOption = Annotated[
 
 
 # Commands that touch neither the database nor Redis: no servers are started for them.
-OFFLINE_COMMANDS = frozenset({"api-token"})
+OFFLINE_COMMANDS = frozenset({"api-token", "stop", "servers"})
 
 
 @app.callback()
@@ -88,7 +90,7 @@ def runs(
 
 @app.command()
 def rejections(
-    run_id: uuid.UUID,
+    run_id: Annotated[str, typer.Argument(help="A run id or its first characters (4 or more).")],
     format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
 ) -> None:
     """The records a run could not map, with the reasons, and the fields it left empty in
@@ -109,7 +111,9 @@ def export(
 
 
 @app.command()
-def history(cig_or_id: str) -> None:
+def history(
+    cig_or_id: Annotated[str, typer.Argument(help="A CIG, a tender id (or its start), a key.")],
+) -> None:
     """The changes of one tender (by CIG, id or identity key): deadline moved, status, ..."""
     asyncio.run(commands.history(cig_or_id))
 
@@ -125,11 +129,19 @@ def changes(
     ],
     format: Annotated[str, typer.Option("--format", "-f", help="table or jsonl")] = "table",
     limit: Annotated[int | None, typer.Option(help="At most this many, oldest first.")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only changes of this field (repeat it, or a comma list): "
+            + ", ".join(TRACKED_FIELDS),
+            metavar="FIELD",
+        ),
+    ] = None,
 ) -> None:
     """The feed of all changes after --since: what an alerting job polls."""
     if format not in ("table", "jsonl"):
         raise typer.BadParameter("--format must be table or jsonl")
-    asyncio.run(commands.changes(since, format, limit))
+    asyncio.run(commands.changes(since, format, limit, tracked_fields(field or [])))
 
 
 @app.command()
@@ -157,7 +169,9 @@ def feeds_list() -> None:
 
 
 @feeds_app.command("remove")
-def feeds_remove(source_or_id: str) -> None:
+def feeds_remove(
+    source_or_id: Annotated[str, typer.Argument(help="The feed's source, id or id's start.")],
+) -> None:
     asyncio.run(commands.feeds_remove(source_or_id))
 
 
@@ -214,6 +228,14 @@ def db_current() -> None:
 def db_revision(message: Annotated[str, typer.Option("--message", "-m")]) -> None:
     """Write a new migration from the difference between the models and the database."""
     asyncio.run(commands.db_revision(message))
+
+
+# Looking inside: tenders list / show / stats, and the embedded servers (servers, stop).
+app.command("list")(inspect_cli.list_tenders)
+app.command()(inspect_cli.show)
+app.command()(inspect_cli.stats)
+app.command()(inspect_cli.servers)
+app.command()(inspect_cli.stop)
 
 
 def main() -> None:

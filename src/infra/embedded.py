@@ -4,7 +4,9 @@ after the command that started them, so the next command (or a worker) finds the
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -114,3 +116,92 @@ def start(data_dir: Path) -> EmbeddedServers:
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     return EmbeddedServers(postgres_url(data_dir), redis_url(data_dir), data_dir)
+
+
+# Stopping: read what the servers wrote under the data folder (PostgreSQL's postmaster.pid,
+# Redis's socket and pid file); nothing is started, and pgserver is not imported.
+STOP_SECONDS = 60
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split("\n", 1)[0].strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _runs(pid: int, program: str) -> bool:
+    """Whether `pid` is alive and (where /proc tells) runs `program`: a stale pid file may
+    name a process that has nothing to do with us."""
+    if not _alive(pid):
+        return False
+    try:
+        return program.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc (macOS): trust the pid file
+    except OSError:
+        return True
+
+
+def _wait_gone(pid: int, pid_file: Path, what: str) -> None:
+    """Until the server has removed its pid file or exited (a zombie counts as exited)."""
+    deadline = time.monotonic() + STOP_SECONDS
+    while pid_file.exists() and _runs(pid, what):
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"{what} (pid {pid}) did not stop in {STOP_SECONDS} s")
+        time.sleep(0.05)
+
+
+def stop_postgres(data_dir: Path) -> str | None:
+    """Stop the embedded PostgreSQL (a fast shutdown: SIGINT to the postmaster); what was
+    stopped, or None when it was not running."""
+    pgdata = data_dir.resolve() / "postgres"
+    pid_file = pgdata / "postmaster.pid"
+    pid = _pid_in(pid_file)
+    if pid is None or not _runs(pid, "postgres"):
+        return None
+    os.kill(pid, signal.SIGINT)
+    _wait_gone(pid, pid_file, "postgres")
+    return f"PostgreSQL (pid {pid}, data {pgdata})"
+
+
+def stop_redis(data_dir: Path) -> str | None:
+    """Stop the embedded Redis (SHUTDOWN on its socket: it saves, then exits)."""
+    folder = data_dir.resolve() / "redis"
+    sock = folder / "redis.sock"
+    if not _answers_ping(sock):
+        return None
+    pid = _pid_in(folder / "redis.pid")
+    reply = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(STOP_SECONDS)
+            client.connect(str(sock))
+            client.sendall(b"SHUTDOWN\r\n")
+            reply = client.recv(256)  # nothing: it closed the connection, having saved
+    except OSError:
+        pass
+    if reply.startswith(b"-"):
+        refusal = reply[1:].decode(errors="replace").strip()
+        raise ConfigurationError(f"Redis on {sock} refused to stop: {refusal}")
+    deadline = time.monotonic() + STOP_SECONDS
+    while _answers_ping(sock):
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"Redis on {sock} did not stop in {STOP_SECONDS} s")
+        time.sleep(0.05)
+    return f"Redis (pid {pid}, socket {sock})" if pid is not None else f"Redis (socket {sock})"
+
+
+def stop(data_dir: Path) -> list[str]:
+    """Stop whichever embedded servers run under `data_dir`; what was stopped."""
+    return [found for found in (stop_postgres(data_dir), stop_redis(data_dir)) if found]

@@ -28,9 +28,12 @@ FORBIDDEN = [chr(c) for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7
 ]
 
 
-def render(table: Table) -> str:
+WIDE = 2000  # wide enough for every hostile value to be shown whole
+
+
+def render(table: Table, width: int = WIDE) -> str:
     buffer = io.StringIO()
-    Console(file=buffer, width=400, color_system=None, force_terminal=False).print(table)
+    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(table)
     return buffer.getvalue()
 
 
@@ -61,7 +64,7 @@ def hostile_tender() -> Tender:
 
 
 def test_runs() -> None:
-    assert_safe(render(display.runs_table([hostile_run()])))
+    assert_safe(render(display.runs_table([hostile_run()], WIDE)))
 
 
 def test_rejections() -> None:
@@ -71,7 +74,7 @@ def test_rejections() -> None:
 
 def test_history_and_its_title() -> None:
     change = TenderChange(changed_at=NOW, field="title", old_value=HOSTILE, new_value=HOSTILE)
-    shown = render(display.history_table(hostile_tender(), [change]))
+    shown = render(display.history_table(hostile_tender(), [change], WIDE))
     assert_safe(shown)
     title = shown.split("\n")[0]
     assert "[/]" in title and "\\x1b[2J" in title, title
@@ -81,17 +84,18 @@ def test_changes() -> None:
     row = {
         "changed_at": NOW,
         "cig": None,
+        "tender_id": uuid.uuid4(),
         "identity_key": HOSTILE,
         "field": HOSTILE,
         "old_value": HOSTILE,
         "new_value": None,
     }
-    assert_safe(render(display.changes_table([row])))
+    assert_safe(render(display.changes_table([row], WIDE)))
 
 
 def test_feeds() -> None:
     feed = Feed(id=uuid.uuid4(), source=HOSTILE, format=None, interval_seconds=60, enabled=True)
-    assert_safe(render(display.feeds_table([feed])))
+    assert_safe(render(display.feeds_table([feed], WIDE)))
 
 
 @pytest.mark.parametrize(
@@ -108,3 +112,64 @@ def test_feeds() -> None:
 )
 def test_printable_keeps_text_and_escapes_controls(value: object, shown: str) -> None:
     assert display.printable(value) == shown
+
+
+def narrow(table: Table) -> list[str]:
+    return render(table, 80).splitlines()
+
+
+def test_at_80_columns_rows_stay_on_one_line_with_short_ids() -> None:
+    runs = [hostile_run(), hostile_run()]
+    runs[0].source = "/srv/data/" + "very-long-folder-name/" * 6 + "ocds-2025-03.json"
+    runs[0].error = None
+    lines = narrow(display.runs_table(runs, 80))
+    assert len(lines) == 4 and max(len(line) for line in lines) <= 80, lines
+    assert lines[2].startswith(runs[0].id.hex[:8] + " "), lines
+    assert "…/ocds-2025-03.json" in lines[2], "the file name is kept, the middle elided"
+    assert [c for c in FORBIDDEN if c in "".join(lines)] == [], "cut text is still escaped"
+    assert "…" in lines[3] and lines[3].startswith(runs[1].id.hex[:8])
+
+
+def test_every_table_fits_80_columns() -> None:
+    change = TenderChange(
+        changed_at=NOW,
+        field="deadline_at",
+        old_value="2025-03-01T09:00:00+00:00",
+        new_value=HOSTILE,
+        run_id=uuid.uuid4(),
+    )
+    feed = Feed(id=uuid.uuid4(), source=HOSTILE, format=None, interval_seconds=60, enabled=True)
+    row = {
+        "changed_at": NOW,
+        "cig": None,
+        "tender_id": uuid.uuid4(),
+        "field": "title",
+        "old_value": HOSTILE,
+        "new_value": HOSTILE,
+    }
+    for table in (
+        display.history_table(hostile_tender(), [change], 80),
+        display.changes_table([row], 80),
+        display.feeds_table([feed], 80),
+    ):
+        lines = narrow(table)
+        assert max(len(line) for line in lines) <= 80, lines
+        assert len(lines) in (3, 4), "a title, a header, a rule, one row"
+    shown = "\n".join(narrow(display.history_table(hostile_tender(), [change], 80)))
+    assert "2025-03-01 09:00" in shown, "a changed date-time is shown short, in UTC"
+    assert str(change.run_id)[:8] in shown and str(change.run_id) not in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "shown"),
+    [
+        ("/a/b/c.json", 20, "/a/b/c.json"),
+        ("/data/folder/deeper/still/file.json", 20, "/data/fol…/file.json"),
+        ("https://example.org/feeds/anac/2025/ocds.jsonl.gz", 30, "https://example…/ocds.jsonl.gz"),
+        ("no-slash-but-long-enough", 10, "…ng-enough"),
+        ("/x/a-file-name-longer-than-the-room.json", 12, "…e-room.json"),
+    ],
+)
+def test_cut_middle_keeps_the_file_name(text: str, width: int, shown: str) -> None:
+    assert display.cut_middle(text, width) == shown
+    assert len(display.cut_middle(text, width)) <= width

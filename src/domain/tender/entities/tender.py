@@ -52,7 +52,8 @@ class Tender(Base):
     # PostgreSQL-only indexes are skipped elsewhere (the seed's SQLite fixture).
     # The API's filters and keyset pages (newest first by created_at, id); checked with
     # EXPLAIN on a generated table (tests/api/test_indexes.py). The search expression must
-    # stay as PostgreSQL prints it, and equal SEARCH_DOCUMENT in src/api/queries.py.
+    # stay as PostgreSQL prints it, and equal SEARCH_DOCUMENT in
+    # src/domain/tender/services/filters.py.
     __table_args__ = (
         Index("ix_tenders_source_procedure_id", "source", "procedure_id"),
         Index("ix_tenders_deadline_at", "deadline_at"),

@@ -34,15 +34,22 @@ async def tender_history(session: AsyncSession, tender_id: uuid.UUID) -> Sequenc
 
 
 async def changes_since(
-    session: AsyncSession, since: datetime, *, limit: int | None = None
+    session: AsyncSession,
+    since: datetime,
+    *,
+    limit: int | None = None,
+    fields: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Every change after `since`, oldest first, with what identifies its tender."""
+    """Every change after `since` (of one of `fields`, when given), oldest first, with what
+    identifies its tender."""
     query = (
         select(TenderChange, Tender.cig, Tender.identity_key, Tender.title)
         .join(Tender, Tender.id == TenderChange.tender_id)
         .where(TenderChange.changed_at > since)
         .order_by(TenderChange.changed_at, TenderChange.id)
     )
+    if fields:
+        query = query.where(TenderChange.field.in_(fields))
     if limit is not None:
         query = query.limit(limit)
     rows = await session.execute(query)
