@@ -7,6 +7,7 @@ Connection URLs are secrets: they can carry passwords, so they are `SecretStr` a
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -146,7 +147,9 @@ class Settings(BaseSettings):
     # Sources given through the API or registered as feeds (a path typed on the command line
     # is the user's own choice): files only under these directories; URLs that resolve to
     # loopback or private addresses only when allowed.
-    allowed_source_dirs: list[Path] = Field(default_factory=list)
+    # A JSON list (`["/data", "/srv/feeds"]`) or a plain os.pathsep-separated list (`/data`,
+    # `/a:/b` on POSIX), as PATH is written.
+    allowed_source_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     allow_private_sources: bool = False
     # Whose data such a source may write (JSON lists): the `anac` namespace only from ANAC's
     # hosts, `ted` only from TED's (subdomains included), `ocds:<prefix>` only from where its
@@ -206,6 +209,22 @@ class Settings(BaseSettings):
     @classmethod
     def _api_tokens(cls, value: object) -> list[ApiToken]:
         return parse_tokens(value)
+
+    @field_validator("allowed_source_dirs", mode="before")
+    @classmethod
+    def _directory_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError(
+                    "ALLOWED_SOURCE_DIRS is neither a JSON list nor a list of directories "
+                    f'separated by {os.pathsep!r}: write e.g. ["/data"] or /data{os.pathsep}/srv'
+                ) from None
+        return [part.strip() for part in text.split(os.pathsep) if part.strip()]
 
     @field_validator("api_allowed_hosts", mode="before")
     @classmethod

@@ -120,11 +120,26 @@ async def _keep_in_progress(redis: ArqRedis, key: str, seconds: int) -> None:
         await asyncio.sleep(seconds / 3)
 
 
+JOBS_RAN = "jobs_ran"
+
+
+def jobs_ran(ctx: dict[str, Any]) -> list[str]:
+    """The ids of the jobs this worker started, in order: a list that `on_job_start` fills
+    (a burst worker's summary reads it). Call it on the worker's ctx before it runs."""
+    ran = ctx.setdefault(JOBS_RAN, [])
+    if not isinstance(ran, list):
+        raise TypeError(f"ctx[{JOBS_RAN!r}] is not a list")
+    return ran
+
+
 async def on_job_start(ctx: dict[str, Any]) -> None:
     """arq marks a running job with an in-progress key that lives as long as the longest job
     timeout (an hour here): a killed worker's job would wait that long to run again. Ingest
     jobs keep the key alive in short steps instead, so recovery takes seconds."""
     job_id = str(ctx.get("job_id", ""))
+    ran = ctx.get(JOBS_RAN)
+    if isinstance(ran, list):  # the same list as the worker's ctx: job ctxs are shallow copies
+        ran.append(job_id)
     if job_id.startswith("ingest:"):
         deps = WorkerDeps.of(ctx)
         key = in_progress_key_prefix + job_id

@@ -27,10 +27,10 @@ from src.api.schemas import (
     RunCounts,
 )
 from src.domain.runs.entities import IngestRun
-from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import RunService
 from src.infra.queue import deserialize
-from src.infra.source_policy import Resolver, SourceNotAllowed, check_source_async
+from src.infra.source_policy import Resolver
+from src.ingest.admission import RequestRefused, admit
 from src.ingest.enqueue import QueueFullError, enqueue_ingest
 
 log = logging.getLogger("tenders.api")
@@ -60,16 +60,20 @@ async def create_ingest_job(
     answer then names the run in progress (`created: false`). A token may have at most
     API_MAX_QUEUED_RUNS runs queued or running: past that, 429 and Retry-After."""
     try:
-        source = await check_source_async(body.source, settings, resolve=resolve)
-    except SourceNotAllowed as refused:
-        invalid(("body", "source"), str(refused), body.source)
-    request = IngestRequest(
-        source,
-        format=body.format,
-        encoding=body.encoding,
-        restricted=True,
-        submitted_by=caller.name,
-    )
+        request = await admit(
+            body.source,
+            settings,
+            format=body.format,
+            encoding=body.encoding,
+            restricted=True,
+            submitted_by=caller.name,
+            resolve=resolve,
+        )
+    except RequestRefused as refused:
+        if refused.retry_later:
+            raise HTTPException(503, str(refused)) from None
+        invalid(("body", refused.field), str(refused), getattr(body, refused.field))
+    source = request.location
     try:
         enqueued = await enqueue_ingest(
             queue, sessions, request, max_unfinished=settings.api_max_queued_runs

@@ -3,7 +3,6 @@ JSON numbers. Timestamps are ISO 8601 with their offset (stored in UTC)."""
 
 from __future__ import annotations
 
-import codecs
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -12,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from src.domain.formats import Format
+from src.ingest.admission import RequestRefused, known_encoding
 
 JobStatus = Literal["queued", "running", "complete", "failed"]
 
@@ -92,15 +92,11 @@ class ChangeFeedPage(BaseModel):
 
 
 def _known_encoding(value: str | None) -> str | None:
-    if value is None:
-        return None
+    """The CLI's check (`src.ingest.admission`), as a field validator."""
     try:
-        codec = codecs.lookup(value)
-    except (LookupError, ValueError):
-        codec = None
-    if codec is None or not getattr(codec, "_is_text_encoding", True):
-        raise ValueError(f"unknown encoding {value!r}: give a text encoding (cp1252, latin-1)")
-    return codec.name
+        return known_encoding(value)
+    except RequestRefused as refused:
+        raise ValueError(str(refused)) from None
 
 
 class IngestJobRequest(BaseModel):

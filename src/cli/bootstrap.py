@@ -10,8 +10,12 @@ import sys
 
 from configs.config import Settings, get_settings
 
+_SERVER_NAMES = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}
+
 
 def resolve_servers() -> Settings:
+    """The settings, with embedded servers started for the URLs that are unset. Saying so
+    is for when they start: a command that finds them running says it only with -v."""
     settings = Settings()
     missing = [
         name
@@ -29,11 +33,12 @@ def resolve_servers() -> Settings:
             os.environ["DATABASE_URL"] = servers.database_url
         if settings.redis_url is None:
             os.environ["REDIS_URL"] = servers.redis_url
-        print(
-            f"using embedded {' and '.join(missing).replace('_URL', '')} under "
-            f"{servers.data_dir} (set {' / '.join(missing)} to use your own servers)",
-            file=sys.stderr,
-        )
+        used = " and ".join(_SERVER_NAMES[name] for name in missing)
+        note = f"under {servers.data_dir} (set {' / '.join(missing)} to use your own servers)"
+        if servers.started:
+            print(f"started embedded {' and '.join(servers.started)} {note}", file=sys.stderr)
+        else:
+            logging.getLogger("tenders.cli").debug("using embedded %s %s", used, note)
     get_settings.cache_clear()
     return get_settings()
 
@@ -48,9 +53,28 @@ class RunContext(logging.Filter):
         return True
 
 
-def configure_logging(verbose: bool) -> None:
+class FailedJobLine(logging.Filter):
+    """arq logs a failed job with its whole traceback. An ingest job's failure is logged by
+    the job itself, on one line with its run id and reason (`src.ingest.outcome`): arq's
+    line is dropped; other jobs' keep one line, without the traceback. `--verbose` (or
+    DEBUG=true) keeps everything."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != "arq.worker" or not record.exc_info:
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) > 1 and str(args[1]).startswith("ingest:"):
+            return False
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def configure_logging(verbose: bool, *, tracebacks: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RunContext())
+    if not (verbose or tracebacks):
+        handler.addFilter(FailedJobLine())
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
     )

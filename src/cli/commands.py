@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import logging
 import sys
@@ -15,18 +14,16 @@ from importlib import resources
 from typing import Any
 
 import orjson
-import redis.exceptions
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
 from src.cli import display
 from src.cli.display import cell
-from src.domain.formats import Format
+from src.cli.errors import EXIT_UNREACHABLE, CliError, database_errors, redis_errors
+from src.cli.worker import summary_table
 from src.domain.runs.entities import IngestRun
-from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
 from src.domain.runs.services.lookup import resolve_feed, resolve_run
 from src.domain.tender.services.export import EXPORT_FIELDS, csv_row, export_rows
@@ -35,6 +32,7 @@ from src.domain.tender.services.lookup import resolve_tender
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database import migrate as migrations
 from src.infra.queue import create_queue_pool
+from src.ingest.admission import RequestRefused, admit
 from src.ingest.enqueue import enqueue_ingest
 
 log = logging.getLogger("tenders.cli")
@@ -64,10 +62,13 @@ RUN_FIELDS = (
 
 @asynccontextmanager
 async def database() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A session factory on an engine that this command owns and disposes."""
-    engine = create_engine(get_settings())
+    """A session factory on an engine that this command owns and disposes; a database that
+    is missing, unreachable or not migrated ends the command with one line (CliError)."""
+    settings = get_settings()
+    engine = create_engine(settings)
     try:
-        yield create_session_factory(engine)
+        async with database_errors(settings):
+            yield create_session_factory(engine)
     finally:
         await engine.dispose()
 
@@ -84,57 +85,42 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return orjson.dumps(row, default=str) + b"\n"
 
 
-async def ingest(request: IngestRequest) -> None:
-    pool = await create_queue_pool(get_settings())
+async def ingest(source: str, format_name: str | None, encoding: str | None) -> None:
+    """Check the request at the door (the API's check), write its run row, then queue it:
+    a refused request or a database that cannot take the row queues nothing."""
+    settings = get_settings()
+    try:
+        request = await admit(source, settings, format=format_name, encoding=encoding)
+    except RequestRefused as refused:
+        raise CliError(str(refused), EXIT_UNREACHABLE if refused.retry_later else 2) from None
+    async with redis_errors(settings):
+        pool = await create_queue_pool(settings, conn_retries=0)
     try:
         async with database() as session_factory:
             outcome = await enqueue_ingest(pool, session_factory, request)
     finally:
         await pool.aclose()
     if outcome.created:
-        out.print(cell(f"queued job {outcome.job_id} (run {outcome.run_id})"))
+        out.print(cell(f"queued job {outcome.job_id} (run {outcome.run_id})"), soft_wrap=True)
     else:
-        out.print(cell(f"already queued or running: job {outcome.job_id}"))
+        out.print(cell(f"already queued or running: job {outcome.job_id}"), soft_wrap=True)
 
 
-async def run_worker(*, burst: bool) -> None:
-    """Run the arq worker; if it loses Redis (arq's own loop can exit then), start it again."""
-    from workers.main import create_worker
+async def run_worker(*, burst: bool) -> int:
+    """Run the arq worker (see `src.cli.worker`); the exit code."""
+    from src.cli import worker
 
     settings = get_settings()
-    while True:
-        worker = create_worker(settings, burst=burst)
-        try:
-            await worker.async_run()
-        except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
-            pass
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
-            log.warning("worker lost Redis (%s); restarting in 1 s", error)
-            await _close_quietly(worker)
-            await asyncio.sleep(1)
-            continue
-        await _close_quietly(worker)
-        return
-
-
-async def _close_quietly(worker: Any) -> None:
-    """Close a worker whose Redis may be gone: its shutdown hook must still run."""
-    try:
-        await worker.close()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
-        log.warning("worker closed without Redis (%s)", error)
-        on_shutdown = worker.on_shutdown
-        if on_shutdown is not None:
-            await on_shutdown(worker.ctx)
+    if burst:
+        return await worker.run_burst(settings)
+    await worker.run_forever(settings)
+    return 0
 
 
 async def check_worker() -> int:
-    from arq.worker import async_check_health
+    from src.cli import worker
 
-    from src.infra.queue import redis_settings
-
-    settings = get_settings()
-    return await async_check_health(redis_settings(settings), None, settings.queue_name)
+    return await worker.check(get_settings())
 
 
 async def run_once(source: str | None) -> None:
@@ -146,10 +132,15 @@ async def run_once(source: str | None) -> None:
     await db_upgrade("head", quiet=True)
     if source is None:
         source = str(resources.files("src.samples").joinpath(SAMPLE))
-    pool = await create_queue_pool(settings)
+    try:
+        request = await admit(source, settings)
+    except RequestRefused as refused:
+        raise CliError(str(refused)) from None
+    async with redis_errors(settings):
+        pool = await create_queue_pool(settings, conn_retries=0)
     try:
         async with database() as session_factory:
-            outcome = await enqueue_ingest(pool, session_factory, IngestRequest(source))
+            outcome = await enqueue_ingest(pool, session_factory, request)
     finally:
         await pool.aclose()
     worker = create_worker(settings, burst=True, handle_signals=False)
@@ -163,20 +154,9 @@ async def run_once(source: str | None) -> None:
             await session.execute(query.order_by(IngestRun.queued_at.desc()).limit(1))
         ).scalar_one_or_none()
     seconds = time.monotonic() - started
-    table = Table(title=cell(f"ingest of {source}"))
-    for column in ("inserted", "updated", "unchanged", "rejected", "status", "seconds"):
-        table.add_column(column, justify="right")
     if run is None:
         raise SystemExit("the run was not recorded; see the worker's log above")
-    table.add_row(
-        str(run.inserted),
-        str(run.updated),
-        str(run.unchanged),
-        str(run.rejected),
-        run.status,
-        f"{seconds:.1f}",
-    )
-    out.print(table)
+    out.print(summary_table([run], title=f"ingest of {source}", seconds=seconds))
     if run.error:
         err.print(cell(f"error: {run.error}"))
     if run.status != "complete":
@@ -227,23 +207,24 @@ async def export(format_name: str) -> None:
 
 
 async def feeds_add(
-    source: str, format_name: Format | None, interval: int, encoding: str | None = None
+    source: str, format_name: str | None, interval: int, encoding: str | None = None
 ) -> None:
-    """A feed is fetched later by the cron, unattended: it follows the source policy (public
-    http(s) URLs, files under ALLOWED_SOURCE_DIRS), checked now and at every fetch."""
-    from src.infra.source_policy import SourceNotAllowed, check_source_async
-
+    """A feed is fetched later by the cron, unattended: it passes the door as an API request
+    does (the source policy: public http(s) URLs, files under ALLOWED_SOURCE_DIRS), checked
+    now and at every fetch."""
     try:
-        source = await check_source_async(source, get_settings())
-    except SourceNotAllowed as refused:
-        raise SystemExit(f"feed refused: {refused}") from None
+        request = await admit(
+            source, get_settings(), format=format_name, encoding=encoding, restricted=True
+        )
+    except RequestRefused as refused:
+        raise CliError(f"feed refused: {refused}") from None
     async with database() as session_factory, session_factory() as session, session.begin():
         feed = await FeedService.add(
             session,
-            source=source,
-            format=format_name.value if format_name else None,
+            source=request.location,
+            format=request.format.value if request.format else None,
             interval_seconds=interval,
-            encoding=encoding,
+            encoding=request.encoding,
         )
         out.print(cell(f"feed {feed.id}: {feed.source} every {feed.interval_seconds} s"))
 
@@ -303,28 +284,31 @@ async def reprocess(source: str | None) -> None:
     )
 
 
-async def db_upgrade(revision: str, *, quiet: bool = False) -> None:
-    engine = create_engine(get_settings())
+@asynccontextmanager
+async def migration_engine() -> AsyncIterator[AsyncEngine]:
+    """An engine for Alembic, disposed at the end; database failures are one line."""
+    settings = get_settings()
+    engine = create_engine(settings)
     try:
+        async with database_errors(settings):
+            yield engine
+    finally:
+        await engine.dispose()
+
+
+async def db_upgrade(revision: str, *, quiet: bool = False) -> None:
+    async with migration_engine() as engine:
         await migrations.upgrade(engine, revision)
         if not quiet:
             out.print(f"database at {await migrations.current_revision(engine)}")
-    finally:
-        await engine.dispose()
 
 
 async def db_current() -> None:
-    engine = create_engine(get_settings())
-    try:
+    async with migration_engine() as engine:
         current = await migrations.current_revision(engine)
-    finally:
-        await engine.dispose()
     out.print(f"current {current or 'none'}, head {migrations.head_revision()}")
 
 
 async def db_revision(message: str) -> None:
-    engine = create_engine(get_settings())
-    try:
+    async with migration_engine() as engine:
         await migrations.autogenerate(engine, message)
-    finally:
-        await engine.dispose()

@@ -4,22 +4,23 @@ DATABASE_URL / REDIS_URL are unset), then imports what touches them."""
 from __future__ import annotations
 
 import asyncio
+import traceback
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from configs.config import ConfigurationError
-from src.cli import commands
+from src.cli import commands, errors
 from src.cli import inspect as inspect_cli
 from src.cli.bootstrap import configure_logging, resolve_servers
+from src.cli.help import HELP_ONLY, TendersGroup, quiet_flag_types
 from src.cli.inspect import tracked_fields
 from src.domain.formats import Format
-from src.domain.runs.request import IngestRequest
 from src.domain.tender.schemas import TRACKED_FIELDS
 
+quiet_flag_types()
 app = typer.Typer(
+    cls=TendersGroup,
     help="Keep a PostgreSQL database of public tenders complete and current.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -33,9 +34,15 @@ EncodingOption = Annotated[
     str | None,
     typer.Option("--encoding", help="The source's encoding when it is not UTF-8 (e.g. cp1252)."),
 ]
+FORMATS = ", ".join(member.value for member in Format)
 FormatOption = Annotated[
-    Format | None,
-    typer.Option("--format", "-f", help="Force the format (default: detected from the bytes)."),
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        metavar="FORMAT",
+        help=f"Force the format, one of: {FORMATS} (default: detected from the bytes).",
+    ),
 ]
 
 
@@ -45,34 +52,51 @@ OFFLINE_COMMANDS = frozenset({"api-token", "stop", "servers"})
 
 @app.callback()
 def _setup(
-    context: typer.Context, verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False
+    context: typer.Context,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logs, and tracebacks with errors.")
+    ] = False,
 ) -> None:
-    configure_logging(verbose)
-    if context.invoked_subcommand not in OFFLINE_COMMANDS:
-        resolve_servers()
+    errors.set_verbose(verbose)
+    configure_logging(verbose, tracebacks=errors.wants_traceback())
+    if context.invoked_subcommand in OFFLINE_COMMANDS or context.meta.get(HELP_ONLY):
+        return  # nothing to reach: no servers are started
+    resolve_servers()
 
 
 @app.command()
-def ingest(source: str, format: FormatOption = None, encoding: EncodingOption = None) -> None:
-    """Queue SOURCE (a path, file:// or http(s):// URL) for ingestion; prints the job id."""
-    if "://" not in source:
-        source = str(Path(source).resolve())
-    asyncio.run(commands.ingest(IngestRequest(source, format=format, encoding=encoding)))
+def ingest(
+    source: Annotated[str, typer.Argument(help="A file path, file:// or http(s):// URL.")],
+    format: FormatOption = None,
+    encoding: EncodingOption = None,
+) -> None:
+    """Queue SOURCE for ingestion; prints the job and run ids. The source is checked first
+    (a readable file, a host that resolves, a known format and encoding): a refused one is
+    one line on stderr, exit 2, and nothing is queued."""
+    asyncio.run(commands.ingest(source, format, encoding))
 
 
 @app.command()
 def worker(
-    burst: Annotated[bool, typer.Option(help="Stop when the queue is empty.")] = False,
+    burst: Annotated[
+        bool,
+        typer.Option(help="Run the queued jobs, print a summary, stop; exit 1 if a job failed."),
+    ] = False,
     check: Annotated[bool, typer.Option(help="Exit 0 if a worker is alive, 1 if not.")] = False,
 ) -> None:
-    """Run the worker (restarted in place if it loses Redis)."""
+    """Run the worker. While PostgreSQL or Redis is unreachable it keeps trying, waiting
+    longer each time (up to a minute); Ctrl-C stops it gracefully."""
     if check:
         raise typer.Exit(asyncio.run(commands.check_worker()))
-    asyncio.run(commands.run_worker(burst=burst))
+    raise typer.Exit(asyncio.run(commands.run_worker(burst=burst)))
 
 
 @app.command()
-def run(source: Annotated[str | None, typer.Argument()] = None) -> None:
+def run(
+    source: Annotated[
+        str | None, typer.Argument(help="A file path or URL (default: the bundled sample).")
+    ] = None,
+) -> None:
     """Migrate, ingest SOURCE (default: the bundled sample) with a burst worker, summarise."""
     asyncio.run(commands.run_once(source))
 
@@ -154,7 +178,9 @@ def reprocess(
 
 @feeds_app.command("add")
 def feeds_add(
-    source: str,
+    source: Annotated[
+        str, typer.Argument(help="An http(s) URL, or a file in ALLOWED_SOURCE_DIRS.")
+    ],
     format: FormatOption = None,
     interval: Annotated[int, typer.Option(help="Seconds between ingests.")] = 3600,
     encoding: EncodingOption = None,
@@ -165,6 +191,7 @@ def feeds_add(
 
 @feeds_app.command("list")
 def feeds_list() -> None:
+    """The registered feeds, when each was last and is next due."""
     asyncio.run(commands.feeds_list())
 
 
@@ -172,6 +199,7 @@ def feeds_list() -> None:
 def feeds_remove(
     source_or_id: Annotated[str, typer.Argument(help="The feed's source, id or id's start.")],
 ) -> None:
+    """Stop ingesting a feed."""
     asyncio.run(commands.feeds_remove(source_or_id))
 
 
@@ -214,18 +242,23 @@ def api_token(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Option(help="The revision to reach.")] = "head",
+) -> None:
     """Bring the database schema to REVISION (default: the latest)."""
     asyncio.run(commands.db_upgrade(revision))
 
 
 @db_app.command("current")
 def db_current() -> None:
+    """The schema revision the database is at, and the latest one."""
     asyncio.run(commands.db_current())
 
 
 @db_app.command("revision")
-def db_revision(message: Annotated[str, typer.Option("--message", "-m")]) -> None:
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m", help="What the migration changes.")],
+) -> None:
     """Write a new migration from the difference between the models and the database."""
     asyncio.run(commands.db_revision(message))
 
@@ -239,8 +272,17 @@ app.command()(inspect_cli.stop)
 
 
 def main() -> None:
+    """Expected failures end with one line on stderr and their exit code (src.cli.errors);
+    the traceback too with --verbose or DEBUG=true."""
     try:
         app()
-    except ConfigurationError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as error:
+        explained = error if isinstance(error, errors.CliError) else errors.settings_error(error)
+        if explained is None:
+            raise
+        if errors.wants_traceback():
+            traceback.print_exception(error)
+        typer.echo(f"error: {explained}", err=True)
+        raise SystemExit(getattr(explained, "code", errors.EXIT_USAGE)) from None

@@ -10,8 +10,10 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from configs.config import ConfigurationError
@@ -24,6 +26,7 @@ class EmbeddedServers:
     database_url: str
     redis_url: str
     data_dir: Path
+    started: tuple[str, ...] = field(default=())  # "PostgreSQL", "Redis": started just now
 
 
 def _missing_extra(error: ImportError) -> ConfigurationError:
@@ -33,13 +36,27 @@ def _missing_extra(error: ImportError) -> ConfigurationError:
     )
 
 
+def _import_pgserver() -> Any:
+    """pgserver keeps its lock file in the user's runtime directory; without XDG_RUNTIME_DIR
+    (a container, a cron job, sudo) platformdirs warns on every command that it falls back to
+    /tmp/runtime-<uid>, which works: that one warning is silenced, nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        try:
+            import pgserver
+        except ImportError as error:
+            raise _missing_extra(error) from error
+    return pgserver
+
+
+def postgres_running(data_dir: Path) -> bool:
+    return (data_dir.resolve() / "postgres" / "postmaster.pid").exists()
+
+
 def postgres_url(data_dir: Path, database: str = DATABASE_NAME) -> str:
     """Start (or find running) the embedded PostgreSQL; make sure `database` exists."""
-    try:
-        import pgserver
-    except ImportError as error:
-        raise _missing_extra(error) from error
-    server = pgserver.get_server(data_dir / "postgres", cleanup_mode=None)  # type: ignore[attr-defined]
+    pgserver = _import_pgserver()
+    server = pgserver.get_server(data_dir / "postgres", cleanup_mode=None)
     if not database.isidentifier():
         raise ConfigurationError(f"invalid embedded database name {database!r}")
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
@@ -113,9 +130,16 @@ def redis_url(data_dir: Path) -> str:
 
 
 def start(data_dir: Path) -> EmbeddedServers:
+    """Both servers, started unless they run already (`started` says which were)."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    return EmbeddedServers(postgres_url(data_dir), redis_url(data_dir), data_dir)
+    started = []
+    if not postgres_running(data_dir):
+        started.append("PostgreSQL")
+    if not _answers_ping(data_dir / "redis" / "redis.sock"):
+        started.append("Redis")
+    database, redis = postgres_url(data_dir), redis_url(data_dir)
+    return EmbeddedServers(database, redis, data_dir, tuple(started))
 
 
 # Stopping: read what the servers wrote under the data folder (PostgreSQL's postmaster.pid,

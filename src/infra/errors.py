@@ -7,6 +7,8 @@ import httpx
 import redis.exceptions
 from sqlalchemy import exc as sa_exc
 
+from src.infra.source_policy import NameLookupFailed, no_such_name
+
 # SQLSTATE classes and codes that a retry can fix.
 _TRANSIENT_SQLSTATES = {
     "40001",
@@ -37,11 +39,15 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
     redis.exceptions.BusyLoadingError,
     httpx.TransportError,
+    NameLookupFailed,
 )
 
 
 def is_transient(error: BaseException) -> bool:
-    """True when the error (or any error in its cause chain) is worth a retry."""
+    """True when the error (or any error in its cause chain) is worth a retry. A host name
+    that does not exist is not: connection refused and timeouts are, a typo never heals."""
+    if no_such_name(error):
+        return False
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

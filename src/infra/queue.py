@@ -26,11 +26,13 @@ class SafeRedisSettings(RedisSettings):
     __str__ = __repr__
 
 
-def redis_settings(settings: Settings) -> SafeRedisSettings:
+def redis_settings(settings: Settings, *, conn_retries: int = 10) -> SafeRedisSettings:
+    """`conn_retries`: how many times (a second apart) arq tries to connect before it gives
+    up; the CLI says 0 and answers at once (`tenders worker` keeps trying on its own)."""
     url = settings.require_redis_url()
     base = RedisSettings.from_dsn(url)
     safe = SafeRedisSettings(**base.__dict__)
-    safe.conn_retries = 10
+    safe.conn_retries = conn_retries
     safe.conn_retry_delay = 1
     if safe.ssl:
         safe.ssl_cert_reqs = settings.redis_ssl_cert_reqs
@@ -58,9 +60,9 @@ def deserialize(data: bytes) -> dict[str, Any]:
     return value
 
 
-async def create_queue_pool(settings: Settings) -> ArqRedis:
+async def create_queue_pool(settings: Settings, *, conn_retries: int = 10) -> ArqRedis:
     return await create_pool(
-        redis_settings(settings),
+        redis_settings(settings, conn_retries=conn_retries),
         job_serializer=serialize,
         job_deserializer=deserialize,
         default_queue_name=settings.queue_name,

@@ -32,7 +32,11 @@ class SourceNotAllowed(ValueError):  # noqa: N818 - a refusal, named as the call
 
 
 def system_resolver(host: str) -> list[str]:
-    """Every address the system resolver gives for `host` (blocking: run it in a thread)."""
+    """Every address the system resolver gives for `host` (blocking: run it in a thread).
+    Names under `.invalid` never resolve (RFC 6761 §6.4): they are answered here, without
+    asking a DNS server."""
+    if host.rstrip(".").lower().rsplit(".", 1)[-1] == "invalid":
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     return sorted({str(info[4][0]) for info in infos})
 
@@ -130,11 +134,35 @@ def _ip_literal(host: str) -> IpAddress | None:
         return None
 
 
+class NameLookupFailed(SourceNotAllowed):
+    """The resolver could not answer now (not "no such name"): worth another try later."""
+
+
+def no_such_name(error: BaseException) -> bool:
+    """True when `error` (or its cause chain) is a resolver's "no such name" (NXDOMAIN, or a
+    name without addresses): a typo, which no retry fixes."""
+    current: BaseException | None = error
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, socket.gaierror) and current.errno in _NO_SUCH_NAME:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_NO_SUCH_NAME = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+
+
 def _resolve(host: str, resolve: Resolver) -> list[IpAddress]:
     try:
         answers = list(resolve(host))
     except (OSError, UnicodeError) as error:
-        raise SourceNotAllowed(f"the host {host} cannot be resolved ({error}): check it") from None
+        if isinstance(error, UnicodeError) or no_such_name(error):
+            raise SourceNotAllowed(
+                f"the host {host} cannot be resolved: no such name (NXDOMAIN); check the URL"
+            ) from None
+        raise NameLookupFailed(f"the host {host} cannot be resolved now ({error})") from None
     addresses = [address for answer in answers if (address := _ip_literal(answer)) is not None]
     if not addresses:
         raise SourceNotAllowed(f"the host {host} has no address: check the URL")
@@ -167,13 +195,17 @@ def _allowed_dirs_text(settings: Settings) -> str:
     return "one of " + ", ".join(str(d) for d in settings.allowed_source_dirs)
 
 
+NO_ALLOWED_DIRS = (
+    "ALLOWED_SOURCE_DIRS is not set here, so no local file may be read for an API request or "
+    "a feed: set ALLOWED_SOURCE_DIRS to the directories they may read (e.g. "
+    "ALLOWED_SOURCE_DIRS=/data, or a JSON list), on the API and on every worker"
+)
+
+
 def _check_path(text: str, settings: Settings) -> str:
     allowed = _allowed_dirs(settings)
     if not allowed:
-        raise SourceNotAllowed(
-            "local files are not accepted by this server (ALLOWED_SOURCE_DIRS is empty): "
-            "give an http:// or https:// URL"
-        )
+        raise SourceNotAllowed(f"{text} is a local file, and {NO_ALLOWED_DIRS}")
     path = Path(text)
     if not path.is_absolute():
         raise SourceNotAllowed(f"{text!r} is a relative path: give an absolute path")
@@ -186,6 +218,8 @@ def _check_path(text: str, settings: Settings) -> str:
             f"{text} is outside the allowed directories: put the file inside "
             f"{_allowed_dirs_text(settings)}"
         )
+    if resolved.is_dir():
+        raise SourceNotAllowed(f"{text} is a directory, not a file")
     if not resolved.is_file():
         raise SourceNotAllowed(f"no such file: {text}")
     return str(resolved)

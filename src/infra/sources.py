@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from src.infra.source_policy import no_such_name
 from src.infra.streams import DecompressionBudget, content_decoded, maybe_gunzip
 
 
@@ -113,6 +114,23 @@ def is_regular_file(path: Path) -> bool:
         return stat.S_ISREG(path.stat().st_mode)
     except OSError:
         return False
+
+
+def check_readable_file(path: Path) -> None:
+    """Raises SourceError unless `path` is a regular file this process may read; it is not
+    opened (a FIFO's open would wait for a writer). Blocking: call it off the event loop."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except PermissionError:
+        raise SourceError(f"no permission to read {path} (or a directory above it)") from None
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        raise _not_a_file(path, mode)
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"no permission to read {path}")
 
 
 def open_regular_file(path: Path) -> BinaryIO:
@@ -223,6 +241,13 @@ async def _download(
                 response.headers.get("Last-Modified"),
                 encodings,
             )
+    except httpx.ConnectError as error:
+        if no_such_name(error):
+            host = urlsplit(url).hostname or url
+            raise SourceError(
+                f"the host {host} cannot be resolved: no such name (NXDOMAIN); check the URL"
+            ) from error
+        raise
     except httpx.ReadTimeout as error:
         raise SourceStalledError(
             f"{url} sent nothing for {client.timeout.read} s (HTTP_READ_TIMEOUT); "

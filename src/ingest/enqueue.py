@@ -38,6 +38,10 @@ class QueueFullError(Exception):
         self.limit = limit
 
 
+class _AlreadyQueued(Exception):  # noqa: N818 - control flow: rolls the new row back
+    pass
+
+
 async def enqueue_ingest(
     pool: ArqRedis,
     session_factory: async_sessionmaker[AsyncSession],
@@ -45,23 +49,28 @@ async def enqueue_ingest(
     *,
     max_unfinished: int | None = None,
 ) -> Enqueued:
-    """Queue `request`. The job id is stable, so a source already queued or running is not
-    queued twice; the run row is written after the job exists (the worker creates it too if
-    it gets there first). With `max_unfinished`, a request that names its submitter raises
-    QueueFullError when that submitter has this many runs queued or running already; the check
-    and the new row are one transaction, under a lock per submitter."""
-    async with session_factory() as session, session.begin():
-        submitter = request.submitted_by
-        if max_unfinished is not None and submitter is not None:
-            await RunService.lock_submitter(session, submitter)
-            unfinished = await RunService.count_unfinished(session, submitter)
-            if unfinished >= max_unfinished:
-                raise QueueFullError(submitter, unfinished, max_unfinished)
-        job_id = job_id_for(pool.default_queue_name, request)
-        job = await pool.enqueue_job(INGEST_FUNCTION, **request.to_job(), _job_id=job_id)
-        if job is None:
-            return Enqueued(job_id=job_id, run_id=None, created=False)
-        await RunService.queue(session, request, job_id=job_id)
+    """Queue `request`. The run row is written first, in a transaction that commits only
+    once the job is queued: a database that cannot take the row (missing, not migrated,
+    down) leaves nothing in Redis for a worker to run. The job id is stable, so a source
+    already queued or running is not queued twice (the new row is rolled back then). With
+    `max_unfinished`, a request that names its submitter raises QueueFullError when that
+    submitter has this many runs queued or running already; the check and the new row are
+    one transaction, under a lock per submitter."""
+    job_id = job_id_for(pool.default_queue_name, request)
+    try:
+        async with session_factory() as session, session.begin():
+            submitter = request.submitted_by
+            if max_unfinished is not None and submitter is not None:
+                await RunService.lock_submitter(session, submitter)
+                unfinished = await RunService.count_unfinished(session, submitter)
+                if unfinished >= max_unfinished:
+                    raise QueueFullError(submitter, unfinished, max_unfinished)
+            await RunService.queue(session, request, job_id=job_id)
+            job = await pool.enqueue_job(INGEST_FUNCTION, **request.to_job(), _job_id=job_id)
+            if job is None:
+                raise _AlreadyQueued
+    except _AlreadyQueued:
+        return Enqueued(job_id=job_id, run_id=None, created=False)
     return Enqueued(job_id=job_id, run_id=request.run_id, created=True)
 
 

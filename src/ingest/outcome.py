@@ -43,6 +43,12 @@ def backoff_seconds(job_try: int, base: float) -> float:
     return float(min(base ** max(job_try, 1), 300.0))
 
 
+def one_line(text: str) -> str:
+    """A log line stays one line (a database error's message carries its statement after
+    a newline): the lines are joined with " | "."""
+    return " | ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
 def _reason(error: BaseException) -> str:
     return str(error) if isinstance(error, JobTimedOut) else describe(error)
 
@@ -60,7 +66,7 @@ async def settle_failure(
     the run (or chunk) has failed for good. The log has the whole error; a restricted run's
     row only what quotes nothing of its source (see `run_errors`)."""
     settings = deps.settings
-    message = _reason(error)
+    message = one_line(_reason(error))
     stored = message if isinstance(error, JobTimedOut) else run_error(error, restricted=restricted)
     log = run_log(run_id, attempt.job_id)
     if isinstance(error, JobTimedOut) or is_transient(error):

@@ -83,6 +83,8 @@ async def test_a_public_url_with_a_format_and_an_encoding(client: httpx.AsyncCli
         ("/etc/passwd", "outside the allowed directories"),
         (f"{FIXTURES}/../../pyproject.toml", "outside the allowed directories"),
         (f"{FIXTURES}/missing.json", "no such file"),
+        (f"{FIXTURES}/eforms", "is a directory, not a file"),
+        ("https://nothing.example.org/x", "cannot be resolved: no such name (NXDOMAIN)"),
     ],
 )
 async def test_refused_sources_are_422_with_the_reason(

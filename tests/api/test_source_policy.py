@@ -152,7 +152,7 @@ def test_a_symlink_into_the_directory_is_followed(
 
 def test_missing_files_directories_and_relative_paths(allowed: Path, policy: Settings) -> None:
     assert "no such file" in refused(str(allowed / "missing.json"), policy)
-    assert "no such file" in refused(str(allowed), policy)
+    assert "is a directory, not a file" in refused(str(allowed), policy)
     assert "absolute path" in refused("data/releases.json", policy)
 
 

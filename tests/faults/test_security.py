@@ -61,7 +61,7 @@ async def test_a_pickled_payload_in_redis_is_refused_not_executed(
         await redis.psetex(job_key_prefix + job_id, 60_000, payload)
         await redis.zadd(env["QUEUE_NAME"], {job_id: int(time.time() * 1000)})
         group = workers(env)
-        group.burst(timeout=60)
+        group.burst(timeout=60, failed=True)
     finally:
         await redis.delete(job_key_prefix + job_id, env["QUEUE_NAME"])
         await redis.aclose()

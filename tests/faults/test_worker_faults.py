@@ -155,7 +155,7 @@ async def test_a_job_that_keeps_failing_stops_at_its_retry_limit(
         )
         await enqueue_sources(env, publisher.base_url + "/feed.json")
         group = workers(env)
-        group.burst(timeout=60)
+        group.burst(timeout=60, failed=True)
     assert len(publisher.requests) == 3
     run = await latest_run(create_session_factory(fault_db))
     assert run is not None and run.status == "failed" and run.attempts == 3
@@ -193,7 +193,7 @@ async def test_a_job_that_always_times_out_fails_at_its_attempt_limit(
             WORKER_RETRY_BACKOFF="1.2",
         )
         await enqueue_sources(env, publisher.base_url + "/feed.json")
-        workers(env).burst(timeout=120)
+        workers(env).burst(timeout=120, failed=True)
     run = await latest_run(create_session_factory(fault_db))
     assert run is not None and (run.status, run.attempts) == ("failed", 2)
     assert run.error == "gave up after 2 attempts: timed out after 1 s (WORKER_JOB_TIMEOUT)"
