@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -177,8 +178,10 @@ def test_show(narrow: dict[str, str]) -> None:
     assert "Strade Srl" in sibling and "99000.00" in sibling, sibling
 
 
-def test_stats(narrow: dict[str, str]) -> None:
-    queued = run_cli(narrow, "ingest", LONG_SOURCE)
+def test_stats(narrow: dict[str, str], tmp_path: Path) -> None:
+    waiting = tmp_path / "waiting.json"  # a file that exists: the door checks
+    waiting.write_text('{"releases": []}')
+    queued = run_cli(narrow, "ingest", str(waiting))
     assert queued.returncode == 0, queued.stderr
     text = "\n".join(shown(narrow, "stats"))
     counts = [line.split() for line in text.splitlines()]
