@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import io
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
@@ -311,3 +312,35 @@ class CountingReader(io.RawIOBase):
         self.position += len(data)
         view[: len(data)] = data
         return len(data)
+
+
+@dataclass(frozen=True)
+class ReadPosition:
+    """How far the readers are in an open file, as bytes of `total`: its descriptor's
+    offset (ahead of the parser by what the buffers above hold), less `start` (a chunk's
+    first byte), plus `before` (the pages read before this one). Any thread may ask, while
+    the file is open; asking costs one `lseek`, no read."""
+
+    fd: int
+    size: int
+    start: int = 0
+    before: int = 0
+
+    @classmethod
+    def of(cls, handle: BinaryIO, size: int, start: int = 0) -> ReadPosition:
+        return cls(handle.fileno(), size, start)
+
+    @property
+    def total(self) -> int:
+        return self.before + self.size
+
+    def after(self, before: int) -> ReadPosition:
+        """The same file, read after `before` bytes of earlier pages."""
+        return ReadPosition(self.fd, self.size, self.start, before)
+
+    def bytes_read(self) -> int:
+        try:
+            offset = os.lseek(self.fd, 0, os.SEEK_CUR)
+        except OSError:
+            return self.before
+        return self.before + min(max(offset - self.start, 0), self.size)
