@@ -111,30 +111,7 @@ class RunService:
         (fields left empty in kept tenders) are stored beside the rejections, kind `field`.
         `bytes_read` of `bytes_total` is the progress in the source (a chunk's: in its range;
         the run's is then the sum over its chunks), written in the same statements."""
-        if warnings:
-            session.add_all(
-                Rejection(
-                    run_id=run_id,
-                    source=source,
-                    position=_storable(position),
-                    reason=_storable(f"{w.field}: {w.problem}"),
-                    kind="field",
-                    field=_storable(w.field),
-                    raw_value=_storable(w.raw),
-                )
-                for position, w in warnings
-            )
-        if rejected:
-            session.add_all(
-                Rejection(
-                    run_id=run_id,
-                    source=source,
-                    position=_storable(r.position),
-                    reason=_storable(r.reason),
-                    snippet=_storable(r.snippet),
-                )
-                for r in rejected
-            )
+        _add_rejections(session, run_id, source, rejected, warnings)
         now = datetime.now(UTC)
         values: dict[str, object] = {
             "inserted": IngestRun.inserted + counts.inserted,
@@ -332,6 +309,40 @@ def _chunks_bytes_read(run_id: uuid.UUID) -> ScalarSelect[int]:
         .where(IngestChunk.run_id == run_id)
         .scalar_subquery()
     )
+
+
+def _add_rejections(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    source: str,
+    rejected: Sequence[RejectedRecord],
+    warnings: Sequence[PositionedWarning],
+) -> None:
+    """A batch's rejected records, and its field warnings (kind `field`), as rows."""
+    if warnings:
+        session.add_all(
+            Rejection(
+                run_id=run_id,
+                source=source,
+                position=_storable(position),
+                reason=_storable(f"{w.field}: {w.problem}"),
+                kind="field",
+                field=_storable(w.field),
+                raw_value=_storable(w.raw),
+            )
+            for position, w in warnings
+        )
+    if rejected:
+        session.add_all(
+            Rejection(
+                run_id=run_id,
+                source=source,
+                position=_storable(r.position),
+                reason=_storable(r.reason),
+                snippet=_storable(r.snippet),
+            )
+            for r in rejected
+        )
 
 
 def _storable(text: str | None) -> str | None:
