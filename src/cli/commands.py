@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
-from src.cli import display
+from src.cli import display, progress
 from src.cli.display import cell, printable
 from src.domain.formats import Format
-from src.domain.runs.entities import IngestRun
+from src.domain.runs.entities import IngestRun, RunStatus
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import FeedService, RunService
 from src.domain.tender.services.export import EXPORT_FIELDS, csv_row, export_rows
@@ -57,6 +57,9 @@ RUN_FIELDS = (
     "attempts",
     "job_id",
     "format",
+    "bytes_read",
+    "bytes_total",
+    "progress_at",
 )
 
 
@@ -82,7 +85,7 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return orjson.dumps(row, default=str) + b"\n"
 
 
-async def ingest(request: IngestRequest) -> None:
+async def ingest(request: IngestRequest, *, wait: bool = False) -> None:
     pool = await create_queue_pool(get_settings())
     try:
         async with database() as session_factory:
@@ -93,6 +96,11 @@ async def ingest(request: IngestRequest) -> None:
         out.print(cell(f"queued job {outcome.job_id} (run {outcome.run_id})"))
     else:
         out.print(cell(f"already queued or running: job {outcome.job_id}"))
+    if wait:
+        async with database() as session_factory:
+            run = await progress.wait_for_run(session_factory, outcome.run_id, outcome.job_id)
+        if run.status != RunStatus.COMPLETE:
+            raise SystemExit(1)
 
 
 async def run_worker(*, burst: bool) -> None:
@@ -103,7 +111,7 @@ async def run_worker(*, burst: bool) -> None:
     while True:
         worker = create_worker(settings, burst=burst)
         try:
-            await worker.async_run()
+            await (_drain(worker) if burst else worker.async_run())
         except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
             pass
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
@@ -113,6 +121,12 @@ async def run_worker(*, burst: bool) -> None:
             continue
         await _close_quietly(worker)
         return
+
+
+async def _drain(worker: Any) -> None:
+    """A burst worker, with the progress of every running run shown while it works."""
+    async with database() as session_factory, progress.watching(session_factory, running=True):
+        await worker.async_run()
 
 
 async def _close_quietly(worker: Any) -> None:
@@ -151,8 +165,10 @@ async def run_once(source: str | None) -> None:
     finally:
         await pool.aclose()
     worker = create_worker(settings, burst=True, handle_signals=False)
+    watched = [outcome.run_id] if outcome.run_id else []
     try:
-        await worker.async_run()
+        async with database() as session_factory, progress.watching(session_factory, watched):
+            await worker.async_run()
     finally:
         await worker.close()
     async with database() as session_factory, session_factory() as session:
@@ -186,7 +202,8 @@ async def list_runs(format_name: str, limit: int) -> None:
         runs = await RunService.recent(session, limit)
     if format_name == "jsonl":
         for run in runs:
-            sys.stdout.buffer.write(_dumps({f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}))
+            row = {f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}
+            sys.stdout.buffer.write(_dumps({**row, **progress.progress_keys(run)}))
         sys.stdout.flush()
         return
     out.print(display.runs_table(runs))

@@ -51,11 +51,24 @@ def _setup(
 
 
 @app.command()
-def ingest(source: str, format: FormatOption = None, encoding: EncodingOption = None) -> None:
+def ingest(
+    source: str,
+    format: FormatOption = None,
+    encoding: EncodingOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the run until it ends, with its progress on stderr; "
+            "exit 0 if it completes, 1 if it fails.",
+        ),
+    ] = False,
+) -> None:
     """Queue SOURCE (a path, file:// or http(s):// URL) for ingestion; prints the job id."""
     if "://" not in source:
         source = str(Path(source).resolve())
-    asyncio.run(commands.ingest(IngestRequest(source, format=format, encoding=encoding)))
+    request = IngestRequest(source, format=format, encoding=encoding)
+    asyncio.run(commands.ingest(request, wait=wait))
 
 
 @app.command()
