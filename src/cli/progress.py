@@ -62,7 +62,7 @@ def source_name(location: str) -> str:
     return PurePosixPath(path.replace("\\", "/")).name or location
 
 
-def progress_detail(progress: RunProgress) -> str:
+def progress_detail(progress: RunProgress, *, finished: bool = False) -> str:
     """`12.3 MB of 40.0 MB (31%), 20,000 records, 2,850 records/s, 3 rejected, ETA 10 s`."""
     parts = []
     fraction = progress.fraction
@@ -79,7 +79,7 @@ def progress_detail(progress: RunProgress) -> str:
     parts.append(f"{progress.rejected:,} rejected")
     if progress.eta_seconds is not None:
         parts.append(f"ETA {human_seconds(progress.eta_seconds)}")
-    elif progress.seconds is not None and progress.fraction == 1.0:
+    elif finished and progress.seconds is not None:
         parts.append(f"in {human_seconds(progress.seconds)}")
     return ", ".join(parts)
 
@@ -89,7 +89,7 @@ def progress_line(run: IngestRun) -> str:
     big.jsonl: 12.3 MB of 40.0 MB (31%), …`; a failed run ends with its error."""
     line = f"run {str(run.id)[:8]} {run.status} {source_name(run.source)}"
     if run.status != RunStatus.QUEUED:
-        line += f": {progress_detail(run_progress(run))}"
+        line += f": {progress_detail(run_progress(run), finished=run.status in _FINISHED)}"
     if run.status == RunStatus.FAILED and run.error:
         line += f"; error: {run.error}"
     return printable(line)
@@ -147,7 +147,8 @@ class _LiveBars:
         for run in runs:
             progress = run_progress(run)
             description = printable(f"{str(run.id)[:8]} {source_name(run.source)}")
-            detail = printable(f"{run.status}: {progress_detail(progress)}")
+            finished = run.status in _FINISHED
+            detail = printable(f"{run.status}: {progress_detail(progress, finished=finished)}")
             if run.status == RunStatus.FAILED and run.error:
                 detail += printable(f"; error: {run.error}")
             task = self._tasks.get(run.id)

@@ -309,23 +309,23 @@ async def open_source(
             spool.seek(0)
             name = Path(urlsplit(source).path).name or source
             stream = maybe_gunzip(content_decoded(spool, got.encodings, budget, name), budget, name)
-            yield OpenedSource(
-                stream,
-                name,
-                got.digest,
-                budget,
-                ReadPosition.of(spool, size),
-                etag=got.etag,
-                last_modified=got.last_modified,
-            )
+            with ReadPosition.watch(spool, size) as position:
+                yield OpenedSource(
+                    stream,
+                    name,
+                    got.digest,
+                    budget,
+                    position,
+                    etag=got.etag,
+                    last_modified=got.last_modified,
+                )
         return
     path = local_path(source)
     handle = await asyncio.to_thread(open_regular_file, path)
-    with handle:
-        stat_result = os.fstat(handle.fileno())
-        if stat_result.st_size == 0:
+    with handle, ReadPosition.watch(handle, os.fstat(handle.fileno()).st_size) as position:
+        if position.size == 0:
             raise SourceError(f"{path} is empty: nothing to ingest")
+        stat_result = os.fstat(handle.fileno())
         fingerprint = f"{stat_result.st_size}:{stat_result.st_mtime_ns}"
         stream = await asyncio.to_thread(maybe_gunzip, handle, budget, path.name)
-        position = ReadPosition.of(handle, stat_result.st_size)
         yield OpenedSource(stream, path.name, fingerprint, budget, position)

@@ -11,6 +11,8 @@ import os
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, cast
 
@@ -316,10 +318,12 @@ class CountingReader(io.RawIOBase):
 
 @dataclass(frozen=True)
 class ReadPosition:
-    """How far the readers are in an open file, as bytes of `total`: its descriptor's
-    offset (ahead of the parser by what the buffers above hold), less `start` (a chunk's
-    first byte), plus `before` (the pages read before this one). Any thread may ask, while
-    the file is open; asking costs one `lseek`, no read."""
+    """How far the readers are in an open file, as bytes of `total`: the file's offset
+    (ahead of the parser by what the buffers above hold), less `start` (a chunk's first
+    byte), plus `before` (the pages read before this one). Any thread may ask; asking costs
+    one `lseek`, no read. `fd` is a duplicate of the file's descriptor (it shares the
+    offset), open while `watch` lasts, so a reader that closes its stream at its end does
+    not take the position with it."""
 
     fd: int
     size: int
@@ -327,8 +331,13 @@ class ReadPosition:
     before: int = 0
 
     @classmethod
-    def of(cls, handle: BinaryIO, size: int, start: int = 0) -> ReadPosition:
-        return cls(handle.fileno(), size, start)
+    @contextmanager
+    def watch(cls, handle: BinaryIO, size: int, start: int = 0) -> Iterator[ReadPosition]:
+        fd = os.dup(handle.fileno())
+        try:
+            yield cls(fd, size, start)
+        finally:
+            os.close(fd)
 
     @property
     def total(self) -> int:

@@ -142,9 +142,11 @@ async def _read_chunk(
     path = local_path(request.location)
     if file_fingerprint(path) != run.source_fingerprint:
         raise SourceError(f"{path} changed while it was being ingested in chunks; ingest it again")
-    with await asyncio.to_thread(open_regular_file, path) as handle:
-        size = chunk.end_offset - chunk.start_offset
-        position = ReadPosition.of(handle, size, start=chunk.start_offset)
+    size = chunk.end_offset - chunk.start_offset
+    with (
+        await asyncio.to_thread(open_regular_file, path) as handle,
+        ReadPosition.watch(handle, size, start=chunk.start_offset) as position,
+    ):
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",

@@ -73,6 +73,11 @@ def test_a_failed_line_ends_with_its_error_escaped() -> None:
     assert line.endswith("; error: no reader for \\x1b[2J this")
 
 
+def test_a_running_run_read_to_its_end_has_no_eta_and_no_duration() -> None:
+    line = progress.progress_line(a_run(bytes_read=40_000_000))
+    assert line.endswith("(100%), 1,000 records, 100 records/s, 2 rejected"), line
+
+
 def test_unknown_total_and_queued_runs() -> None:
     unknown = progress.progress_line(a_run(bytes_total=None, bytes_read=3_250_000))
     assert "big.jsonl: 3.2 MB read, 1,000 records," in unknown and "ETA" not in unknown

@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from configs.config import Settings
 from src.domain.runs.entities import IngestChunk, IngestRun
 from src.domain.runs.progress import run_progress
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
 from src.domain.tender.schemas import UpsertCounts
+from src.infra.sources import open_source
 from src.infra.streams import ReadPosition
+from src.ingest.pipeline import ingest_items
+from src.ingest.write_policy import WritePolicy
+from src.readers import read_source
 from tests.support.jobs import ingest_source, run_chunks, with_settings
 from tests.support.paths import FIXTURES
 from tests.support.sources import anac_source
@@ -57,6 +62,35 @@ async def test_batches_write_progress_as_they_go(
     run = await _run(db_session, run_id)
     assert run.bytes_total == source.stat().st_size == run.bytes_read
     assert run.inserted == 80
+
+
+async def test_each_batch_writes_where_the_reading_is(
+    session_factory: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    """Before the run finishes (which says it read everything), the batches have written the
+    file's read position: past the start, at most its size; and a reader that closes its
+    file at its end leaves the position at the end."""
+    source = tmp_path / "big.jsonl"
+    anac_source(source, 40)
+    request = IngestRequest(str(source))
+    async with session_factory() as session, session.begin():
+        await RunService.queue(session, request, job_id="progress-batches")
+    async with open_source(str(source)) as opened:
+        await ingest_items(
+            session_factory,
+            request.run_id,
+            read_source(opened.stream, opened.name),
+            location=request.location,
+            policy=WritePolicy.of(request, settings),
+            batch_size=7,
+            position=opened.position,
+        )
+    run = await _run(db_session, str(request.run_id))
+    assert (run.status, run.inserted, run.progress_at is not None) == ("queued", 80, True)
+    assert run.bytes_read == run.bytes_total == source.stat().st_size
 
 
 async def test_a_split_run_sums_its_chunks(
@@ -113,14 +147,15 @@ async def test_a_batch_writes_the_position_and_a_chunk_adds_up_on_its_run(
 def test_the_read_position_is_the_files_offset(tmp_path: Path) -> None:
     path = tmp_path / "source.bin"
     path.write_bytes(bytes(100))
-    with path.open("rb", buffering=0) as handle:
-        position = ReadPosition.of(handle, 100)
+    handle = path.open("rb", buffering=0)
+    with ReadPosition.watch(handle, 100) as position, ReadPosition.watch(handle, 30, 20) as chunk:
         handle.read(10)
         assert (position.bytes_read(), position.total) == (10, 100)
         assert (position.after(500).bytes_read(), position.after(500).total) == (510, 600)
-        chunk = ReadPosition.of(handle, 30, start=20)
         assert chunk.bytes_read() == 0, "before its range"
         handle.read(15)
         assert chunk.bytes_read() == 5
         handle.read(80)
+        handle.close()
         assert chunk.bytes_read() == 30, "never past its range"
+        assert position.bytes_read() == 100, "the reader closed its file: the position stays"

@@ -14,7 +14,7 @@ class RunProgress:
     """`records`: tenders written or unchanged, and rejections (every record of the source
     is one of them). `rate_per_second`: records per second since the attempt started.
     `eta_seconds`: the bytes still to read at the rate the read ones took (None while the
-    total or a rate is unknown, and once the run has finished)."""
+    total or a rate is unknown, once every byte is read, and once the run has finished)."""
 
     bytes_read: int
     bytes_total: int | None
@@ -44,8 +44,8 @@ def run_progress(run: IngestRun) -> RunProgress:
     eta = None
     unfinished = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     if unfinished and seconds and run.bytes_total and run.bytes_read:
-        remaining = max(run.bytes_total - run.bytes_read, 0)
-        eta = remaining * seconds / run.bytes_read
+        remaining = run.bytes_total - run.bytes_read
+        eta = remaining * seconds / run.bytes_read if remaining > 0 else None
     return RunProgress(
         bytes_read=run.bytes_read or 0,
         bytes_total=run.bytes_total,
