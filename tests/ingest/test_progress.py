@@ -3,6 +3,7 @@ so far of its size, whole or split into chunks."""
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ from src.infra.streams import ReadPosition
 from src.ingest.pipeline import ingest_items
 from src.ingest.write_policy import WritePolicy
 from src.readers import read_source
+from tests.support.http_server import Route, serve
 from tests.support.jobs import ingest_source, run_chunks, with_settings
 from tests.support.paths import FIXTURES
 from tests.support.sources import anac_source
@@ -159,3 +161,15 @@ def test_the_read_position_is_the_files_offset(tmp_path: Path) -> None:
         handle.close()
         assert chunk.bytes_read() == 30, "never past its range"
         assert position.bytes_read() == 100, "the reader closed its file: the position stays"
+
+
+async def test_a_downloaded_gzip_source_counts_the_bytes_as_sent(
+    ctx: dict[str, Any], db_session: AsyncSession
+) -> None:
+    """A URL is downloaded first: its total is the body's size as it came (compressed)."""
+    body = gzip.compress((FIXTURES / "ocds" / "anac_two_procedures.json").read_bytes())
+    run_id = str(uuid.uuid4())
+    with serve({"/feed.json.gz": Route(body)}) as publisher:
+        await ingest_source(ctx, publisher.base_url + "/feed.json.gz", run_id=run_id)
+    run = await _run(db_session, run_id)
+    assert (run.status, run.bytes_read, run.bytes_total) == ("complete", len(body), len(body))
