@@ -25,8 +25,10 @@ from src.api.schemas import (
     RejectionOut,
     RejectionPage,
     RunCounts,
+    RunProgressOut,
 )
 from src.domain.runs.entities import IngestRun
+from src.domain.runs.progress import run_progress
 from src.domain.runs.services import RunService
 from src.infra.queue import deserialize
 from src.infra.source_policy import Resolver
@@ -164,6 +166,7 @@ def job_out(run: IngestRun) -> IngestJobOut:
     duration = None
     if run.started_at is not None and run.finished_at is not None:
         duration = max(0.0, (run.finished_at - run.started_at).total_seconds())
+    progress = run_progress(run)
     return IngestJobOut.model_validate(
         {
             "id": run.id,
@@ -186,5 +189,13 @@ def job_out(run: IngestRun) -> IngestJobOut:
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "duration_seconds": duration,
+            "progress": RunProgressOut(
+                bytes_read=progress.bytes_read,
+                bytes_total=progress.bytes_total,
+                records=progress.records,
+                rate_per_second=progress.rate_per_second,
+                eta_seconds=progress.eta_seconds,
+                updated_at=progress.updated_at,
+            ),
         }
     )

@@ -138,6 +138,17 @@ class RunCounts(BaseModel):
     )
 
 
+class RunProgressOut(BaseModel):
+    """How far the run is, as its worker last wrote it (with each batch)."""
+
+    bytes_read: int = Field(description="Bytes of the source read so far.")
+    bytes_total: int | None = Field(description="The source's size; null while not known.")
+    records: int = Field(description="Records handled: tenders kept or unchanged, rejections.")
+    rate_per_second: float | None = Field(description="Records per second in this attempt.")
+    eta_seconds: float | None = Field(description="Seconds left at that pace, when known.")
+    updated_at: datetime | None = Field(description="When the worker last wrote progress.")
+
+
 class IngestJobOut(BaseModel):
     id: uuid.UUID
     job_id: str | None
@@ -153,6 +164,7 @@ class IngestJobOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_seconds: float | None
+    progress: RunProgressOut
 
 
 class RejectionOut(BaseModel):

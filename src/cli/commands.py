@@ -19,11 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
-from src.cli import display
+from src.cli import display, progress
 from src.cli.display import cell
-from src.cli.errors import EXIT_UNREACHABLE, CliError, database_errors, redis_errors
+from src.cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, CliError, database_errors, redis_errors
 from src.cli.worker import summary_table
-from src.domain.runs.entities import IngestRun
+from src.domain.runs.entities import IngestRun, RunStatus
 from src.domain.runs.services import FeedService, RunService
 from src.domain.runs.services.lookup import resolve_feed, resolve_run
 from src.domain.tender.services.export import EXPORT_FIELDS, csv_row, export_rows
@@ -57,6 +57,9 @@ RUN_FIELDS = (
     "attempts",
     "job_id",
     "format",
+    "bytes_read",
+    "bytes_total",
+    "progress_at",
 )
 
 
@@ -85,7 +88,9 @@ def _dumps(row: dict[str, Any]) -> bytes:
     return orjson.dumps(row, default=str) + b"\n"
 
 
-async def ingest(source: str, format_name: str | None, encoding: str | None) -> None:
+async def ingest(
+    source: str, format_name: str | None, encoding: str | None, *, wait: bool = False
+) -> None:
     """Check the request at the door (the API's check), write its run row, then queue it:
     a refused request or a database that cannot take the row queues nothing."""
     settings = get_settings()
@@ -104,6 +109,11 @@ async def ingest(source: str, format_name: str | None, encoding: str | None) -> 
         out.print(cell(f"queued job {outcome.job_id} (run {outcome.run_id})"), soft_wrap=True)
     else:
         out.print(cell(f"already queued or running: job {outcome.job_id}"), soft_wrap=True)
+    if wait:
+        async with database() as session_factory:
+            run = await progress.wait_for_run(session_factory, outcome.run_id, outcome.job_id)
+        if run.status != RunStatus.COMPLETE:
+            raise SystemExit(EXIT_FAILED)
 
 
 async def run_worker(*, burst: bool) -> int:
@@ -144,8 +154,10 @@ async def run_once(source: str | None) -> None:
     finally:
         await pool.aclose()
     worker = create_worker(settings, burst=True, handle_signals=False)
+    watched = [outcome.run_id] if outcome.run_id else []
     try:
-        await worker.async_run()
+        async with database() as session_factory, progress.watching(session_factory, watched):
+            await worker.async_run()
     finally:
         await worker.close()
     async with database() as session_factory, session_factory() as session:
@@ -168,7 +180,8 @@ async def list_runs(format_name: str, limit: int) -> None:
         runs = await RunService.recent(session, limit)
     if format_name == "jsonl":
         for run in runs:
-            sys.stdout.buffer.write(_dumps({f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}))
+            row = {f: _jsonable(getattr(run, f)) for f in RUN_FIELDS}
+            sys.stdout.buffer.write(_dumps({**row, **progress.progress_keys(run)}))
         sys.stdout.flush()
         return
     out.print(display.runs_table(runs, out.width))

@@ -21,7 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from src.domain.ids import short_id
-from src.domain.runs.entities import Feed, IngestRun, Rejection
+from src.domain.runs.entities import Feed, IngestRun, Rejection, RunStatus
+from src.domain.runs.progress import run_progress
 from src.domain.tender.entities import Tender, TenderChange
 
 # C0 but tab and newline, DEL, C1, and the invisible marks that reorder text (bidi).
@@ -202,6 +203,17 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]], title: objec
 WIDTH = 80  # what a table fits when the caller does not say (rich's own default)
 
 
+def _status(run: IngestRun) -> str:
+    """A running run's status with how far it is: `running 31%` (of its bytes), else
+    `running 20,000 rec` (records so far)."""
+    if run.status != RunStatus.RUNNING:
+        return run.status
+    progress = run_progress(run)
+    if progress.fraction is not None:
+        return f"running {progress.fraction:.0%}"
+    return f"running {progress.records:,} rec"
+
+
 def runs_table(runs: Iterable[IngestRun], width: int = WIDTH) -> Table:
     columns = (
         Column("id"),
@@ -217,7 +229,7 @@ def runs_table(runs: Iterable[IngestRun], width: int = WIDTH) -> Table:
             (
                 short_id(run.id),
                 run.source,
-                run.status,
+                _status(run),
                 run.inserted,
                 run.updated,
                 run.unchanged,

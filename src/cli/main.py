@@ -69,11 +69,19 @@ def ingest(
     source: Annotated[str, typer.Argument(help="A file path, file:// or http(s):// URL.")],
     format: FormatOption = None,
     encoding: EncodingOption = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the run until it ends, with its progress on stderr; "
+            "exit 0 if it completes, 1 if it fails.",
+        ),
+    ] = False,
 ) -> None:
     """Queue SOURCE for ingestion; prints the job and run ids. The source is checked first
     (a readable file, a host that resolves, a known format and encoding): a refused one is
     one line on stderr, exit 2, and nothing is queued."""
-    asyncio.run(commands.ingest(source, format, encoding))
+    asyncio.run(commands.ingest(source, format, encoding, wait=wait))
 
 
 @app.command()

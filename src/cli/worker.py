@@ -20,6 +20,7 @@ from rich.table import Table
 from sqlalchemy import select, text
 
 from configs.config import Settings
+from src.cli import progress
 from src.cli.display import cell
 from src.cli.errors import (
     EXIT_FAILED,
@@ -128,10 +129,13 @@ async def run_burst(settings: Settings) -> int:
         settings, burst=True, redis_settings=redis_settings(settings, conn_retries=0)
     )
     ran = jobs_ran(worker.ctx)
+    engine = create_engine(settings)
     try:
-        await worker.async_run()
+        async with progress.watching(create_session_factory(engine), running=True):
+            await worker.async_run()  # with the progress of every running run shown
     finally:
         await close_quietly(worker)
+        await engine.dispose()
     runs = await runs_of(settings, ran)
     if runs:
         out.print(summary_table(runs))

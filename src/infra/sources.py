@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from src.infra.source_policy import no_such_name
-from src.infra.streams import DecompressionBudget, content_decoded, maybe_gunzip
+from src.infra.streams import DecompressionBudget, ReadPosition, content_decoded, maybe_gunzip
 
 
 class SourceError(RuntimeError):
@@ -72,6 +72,7 @@ class OpenedSource:
     name: str
     fingerprint: str
     budget: DecompressionBudget  # what the source may still inflate to, members included
+    position: ReadPosition  # how far the readers are in its bytes (as stored, not inflated)
     etag: str | None = None
     last_modified: str | None = None
 
@@ -327,21 +328,29 @@ async def open_source(
                 etag=etag,
                 last_modified=last_modified,
             )
-            if spool.tell() == 0:
+            size = spool.tell()
+            if size == 0:
                 raise SourceError(f"{source} answered with an empty body: nothing to ingest")
             spool.seek(0)
             name = Path(urlsplit(source).path).name or source
             stream = maybe_gunzip(content_decoded(spool, got.encodings, budget, name), budget, name)
-            yield OpenedSource(
-                stream, name, got.digest, budget, etag=got.etag, last_modified=got.last_modified
-            )
+            with ReadPosition.watch(spool, size) as position:
+                yield OpenedSource(
+                    stream,
+                    name,
+                    got.digest,
+                    budget,
+                    position,
+                    etag=got.etag,
+                    last_modified=got.last_modified,
+                )
         return
     path = local_path(source)
     handle = await asyncio.to_thread(open_regular_file, path)
-    with handle:
-        stat_result = os.fstat(handle.fileno())
-        if stat_result.st_size == 0:
+    with handle, ReadPosition.watch(handle, os.fstat(handle.fileno()).st_size) as position:
+        if position.size == 0:
             raise SourceError(f"{path} is empty: nothing to ingest")
+        stat_result = os.fstat(handle.fileno())
         fingerprint = f"{stat_result.st_size}:{stat_result.st_mtime_ns}"
         stream = await asyncio.to_thread(maybe_gunzip, handle, budget, path.name)
-        yield OpenedSource(stream, path.name, fingerprint, budget)
+        yield OpenedSource(stream, path.name, fingerprint, budget, position)

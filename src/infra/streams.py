@@ -7,9 +7,12 @@ from __future__ import annotations
 import codecs
 import io
 import lzma
+import os
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol, cast
 
@@ -311,3 +314,42 @@ class CountingReader(io.RawIOBase):
         self.position += len(data)
         view[: len(data)] = data
         return len(data)
+
+
+@dataclass(frozen=True)
+class ReadPosition:
+    """How far the readers are in an open file, as bytes of `total`: the file's offset
+    (ahead of the parser by what the buffers above hold), less `start` (a chunk's first
+    byte), plus `before` (the pages read before this one). Any thread may ask; asking costs
+    one `lseek`, no read. `fd` is a duplicate of the file's descriptor (it shares the
+    offset), open while `watch` lasts, so a reader that closes its stream at its end does
+    not take the position with it."""
+
+    fd: int
+    size: int
+    start: int = 0
+    before: int = 0
+
+    @classmethod
+    @contextmanager
+    def watch(cls, handle: BinaryIO, size: int, start: int = 0) -> Iterator[ReadPosition]:
+        fd = os.dup(handle.fileno())
+        try:
+            yield cls(fd, size, start)
+        finally:
+            os.close(fd)
+
+    @property
+    def total(self) -> int:
+        return self.before + self.size
+
+    def after(self, before: int) -> ReadPosition:
+        """The same file, read after `before` bytes of earlier pages."""
+        return ReadPosition(self.fd, self.size, self.start, before)
+
+    def bytes_read(self) -> int:
+        try:
+            offset = os.lseek(self.fd, 0, os.SEEK_CUR)
+        except OSError:
+            return self.before
+        return self.before + min(max(offset - self.start, 0), self.size)

@@ -17,6 +17,7 @@ from src.domain.runs.services.run_service import PositionedWarning, RunService
 from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.errors import database_message, is_refused_data
+from src.infra.streams import ReadPosition
 from src.ingest.deps import run_log
 from src.ingest.notices import merge_with_stored_notices
 from src.ingest.releases import resolve_releases
@@ -101,18 +102,21 @@ class Written:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a batch's outcome is written: its run (and chunk), under the run's source."""
+    """Where a batch's outcome is written: its run (and chunk), under the run's source;
+    `position` says how far in the source's bytes the reading is (the run's progress)."""
 
     sessions: Sessions
     run_id: uuid.UUID
     location: str
     policy: WritePolicy
     chunk_id: uuid.UUID | None = None
+    position: ReadPosition | None = None
 
 
 async def _write(target: Target, items: Sequence[SourceItem], records_done: int) -> Written:
     """The items in one transaction, with the run's counts and `records_done` checkpoint."""
     batch = _Batch.of(items)
+    position = target.position
     async with target.sessions() as session, session.begin():
         skipped = await _complete(session, batch, target.policy)
         counts = await TenderService.upsert_many(session, batch.records, run_id=target.run_id)
@@ -126,6 +130,8 @@ async def _write(target: Target, items: Sequence[SourceItem], records_done: int)
             records_done=records_done,
             chunk_id=target.chunk_id,
             warnings=batch.warnings,
+            bytes_read=None if position is None else position.bytes_read(),
+            bytes_total=None if position is None else position.total,
         )
     return Written(counts, len(batch.rejected))
 

@@ -22,6 +22,7 @@ from src.infra.sources import (
     local_path,
     open_regular_file,
 )
+from src.infra.streams import ReadPosition
 from src.ingest.deps import IngestDeps, run_log
 from src.ingest.enqueue import enqueue_chunk
 from src.ingest.locks import advisory_lock
@@ -141,7 +142,11 @@ async def _read_chunk(
     path = local_path(request.location)
     if file_fingerprint(path) != run.source_fingerprint:
         raise SourceError(f"{path} changed while it was being ingested in chunks; ingest it again")
-    with await asyncio.to_thread(open_regular_file, path) as handle:
+    size = chunk.end_offset - chunk.start_offset
+    with (
+        await asyncio.to_thread(open_regular_file, path) as handle,
+        ReadPosition.watch(handle, size, start=chunk.start_offset) as position,
+    ):
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",
@@ -159,4 +164,5 @@ async def _read_chunk(
             batch_size=deps.settings.ingest_batch_size,
             resume_from=chunk.records_done,
             chunk_id=chunk.id,
+            position=position,
         )

@@ -37,6 +37,7 @@ async def ingest_pages(
     seen: set[str] = set()
     first_page = Validators()
     done = 0
+    bytes_before = 0  # of the pages read before this one
     while url is not None and url not in seen and len(seen) < deps.settings.max_pages:
         first = not seen
         seen.add(url)
@@ -67,8 +68,10 @@ async def ingest_pages(
                 batch_size=deps.settings.ingest_batch_size,
                 resume_from=resume_from,
                 already_done=done,
+                position=opened.position.after(bytes_before),
             )
             done = totals.records
+            bytes_before += opened.position.size
         link = reading.next_url if is_remote(request.location) else None
         url = await _next_page(deps, request, url, link, len(seen))
     return first_page

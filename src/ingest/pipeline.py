@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
+from src.infra.streams import ReadPosition
 from src.ingest.batches import Target, write_batch
 from src.ingest.write_policy import WritePolicy
 from src.readers import SourceItem
@@ -70,13 +71,15 @@ async def ingest_items(
     resume_from: int = 0,
     already_done: int = 0,
     chunk_id: uuid.UUID | None = None,
+    position: ReadPosition | None = None,
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
     current one. The first `resume_from` items were committed by an earlier attempt;
     `already_done` counts the run's items before this source (earlier pages). `policy` says
-    what the run may write."""
+    what the run may write; `position`, how far in the source's bytes the reading is (written
+    with each batch: the run's progress)."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
-    target = Target(session_factory, run_id, location, policy, chunk_id)
+    target = Target(session_factory, run_id, location, policy, chunk_id, position)
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))

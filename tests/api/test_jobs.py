@@ -51,6 +51,14 @@ async def test_a_source_is_queued_and_followed(
     }
     assert job["job_id"] == accepted["job_id"]
     assert job["error"] is None and job["finished_at"] is None
+    assert job["progress"] == {
+        "bytes_read": 0,
+        "bytes_total": None,
+        "records": 0,
+        "rate_per_second": None,
+        "eta_seconds": None,
+        "updated_at": None,
+    }
 
     again = await client.post("/ingest-jobs", json={"source": str(source)})
     assert again.status_code == 202
@@ -189,6 +197,11 @@ async def test_a_job_enqueued_over_http_is_run_by_a_real_worker(
         "warnings": 0,
     }
     assert job["attempts"] == 1 and job["duration_seconds"] is not None
+    progress = job["progress"]
+    size = SAMPLE.stat().st_size
+    assert (progress["bytes_read"], progress["bytes_total"]) == (size, size), progress
+    assert progress["records"] == 4 and progress["eta_seconds"] is None
+    assert progress["updated_at"] is not None
     tenders = (await client.get("/tenders", params={"source": "anac"})).json()["items"]
     assert len(tenders) == 3
 

@@ -24,6 +24,8 @@ class IngestChunk(Base):
     job_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     records_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Bytes of the range read so far (its run's `bytes_read` is the sum over its chunks).
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Attempts started, whoever started them: at WORKER_MAX_TRIES the chunk fails.
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, false, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, String, Text, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.domain.formats import Format
@@ -50,6 +50,11 @@ class IngestRun(Base):
     # A large source split into chunks: the run completes when every chunk has.
     chunks_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Progress, written with each batch: bytes of the source read so far (a split source:
+    # the sum of its chunks') of `bytes_total` (None until known), as of `progress_at`.
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

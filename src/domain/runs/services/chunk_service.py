@@ -12,7 +12,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
-from src.domain.runs.services.run_service import gave_up, lost_reason, retry_note
+from src.domain.runs.services.run_service import (
+    gave_up,
+    lost_reason,
+    read_to_the_end,
+    retry_note,
+)
 
 
 class ChunkService:
@@ -23,7 +28,8 @@ class ChunkService:
         ranges: Sequence[tuple[int, int]],
         job_ids: Sequence[str],
     ) -> None:
-        """The run's chunks (idempotent: a re-run of the splitting job adds nothing)."""
+        """The run's chunks (idempotent: a re-run of the splitting job adds nothing); the
+        run's bytes to read are theirs."""
         rows = [
             {
                 "id": uuid.uuid4(),
@@ -43,7 +49,9 @@ class ChunkService:
             rows,
         )
         await session.execute(
-            update(IngestRun).where(IngestRun.id == run_id).values(chunks_total=len(rows))
+            update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(chunks_total=len(rows), bytes_total=ranges[-1][1] if ranges else 0)
         )
 
     @staticmethod
@@ -131,6 +139,9 @@ class ChunkService:
             .values(
                 status=RunStatus.FAILED if run_status == RunStatus.FAILED else RunStatus.COMPLETE,
                 finished_at=now,
+                bytes_read=IngestRun.bytes_read
+                if run_status == RunStatus.FAILED
+                else read_to_the_end(),
             )
         )
         return True

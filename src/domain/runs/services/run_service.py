@@ -5,10 +5,10 @@ with the tenders they describe."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,33 +104,14 @@ class RunService:
         records_done: int,
         chunk_id: uuid.UUID | None = None,
         warnings: Sequence[PositionedWarning] = (),
+        bytes_read: int | None = None,
+        bytes_total: int | None = None,
     ) -> None:
         """Counts add up on the run; the checkpoint is the run's, or its chunk's. `warnings`
-        (fields left empty in kept tenders) are stored beside the rejections, kind `field`."""
-        if warnings:
-            session.add_all(
-                Rejection(
-                    run_id=run_id,
-                    source=source,
-                    position=_storable(position),
-                    reason=_storable(f"{w.field}: {w.problem}"),
-                    kind="field",
-                    field=_storable(w.field),
-                    raw_value=_storable(w.raw),
-                )
-                for position, w in warnings
-            )
-        if rejected:
-            session.add_all(
-                Rejection(
-                    run_id=run_id,
-                    source=source,
-                    position=_storable(r.position),
-                    reason=_storable(r.reason),
-                    snippet=_storable(r.snippet),
-                )
-                for r in rejected
-            )
+        (fields left empty in kept tenders) are stored beside the rejections, kind `field`.
+        `bytes_read` of `bytes_total` is the progress in the source (a chunk's: in its range;
+        the run's is then the sum over its chunks), written in the same statements."""
+        _add_rejections(session, run_id, source, rejected, warnings)
         now = datetime.now(UTC)
         values: dict[str, object] = {
             "inserted": IngestRun.inserted + counts.inserted,
@@ -140,13 +121,19 @@ class RunService:
             "warnings": IngestRun.warnings + len(warnings),
             "heartbeat_at": now,
         }
+        if bytes_read is not None:
+            values["progress_at"] = now
         if chunk_id is None:
             values["records_done"] = records_done
+            if bytes_read is not None:
+                values.update(bytes_read=bytes_read, bytes_total=bytes_total)
         else:
+            chunk_values: dict[str, object] = {"records_done": records_done, "heartbeat_at": now}
+            if bytes_read is not None:
+                chunk_values["bytes_read"] = bytes_read
+                values["bytes_read"] = _chunks_bytes_read(run_id)
             await session.execute(
-                update(IngestChunk)
-                .where(IngestChunk.id == chunk_id)
-                .values(records_done=records_done, heartbeat_at=now)
+                update(IngestChunk).where(IngestChunk.id == chunk_id).values(**chunk_values)
             )
         await session.execute(update(IngestRun).where(IngestRun.id == run_id).values(**values))
         await session.flush()
@@ -156,10 +143,13 @@ class RunService:
         session: AsyncSession, run_id: uuid.UUID, *, error: str | None = None
     ) -> IngestRun | None:
         status = RunStatus.FAILED if error is not None else RunStatus.COMPLETE
+        values: dict[str, object] = {"status": status, "error": error}
+        if error is None:
+            values["bytes_read"] = read_to_the_end()
         result = await session.execute(
             update(IngestRun)
             .where(IngestRun.id == run_id)
-            .values(status=status, error=error, finished_at=datetime.now(UTC))
+            .values(**values, finished_at=datetime.now(UTC))
             .returning(IngestRun)
         )
         return result.scalar_one_or_none()
@@ -205,6 +195,31 @@ class RunService:
             select(IngestRun).order_by(IngestRun.queued_at.desc(), IngestRun.id).limit(limit)
         )
         return result.scalars().all()
+
+    @staticmethod
+    async def watched(
+        session: AsyncSession, run_ids: Collection[uuid.UUID], *, running: bool = False
+    ) -> Sequence[IngestRun]:
+        """These runs, and with `running` every run now running, oldest first (what a
+        progress display shows)."""
+        condition: ColumnElement[bool] = IngestRun.id.in_(run_ids)
+        if running:
+            condition = or_(condition, IngestRun.status == RunStatus.RUNNING)
+        result = await session.execute(
+            select(IngestRun).where(condition).order_by(IngestRun.queued_at, IngestRun.id)
+        )
+        return result.scalars().all()
+
+    @staticmethod
+    async def latest_of_job(session: AsyncSession, job_id: str) -> IngestRun | None:
+        """The newest run a job id has (a source queued again gets the same job id)."""
+        result = await session.execute(
+            select(IngestRun)
+            .where(IngestRun.job_id == job_id)
+            .order_by(IngestRun.queued_at.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
 
     @staticmethod
     async def rejections(
@@ -279,6 +294,55 @@ async def _unfinished_attempts(session: AsyncSession, run_id: uuid.UUID) -> tupl
         )
     ).one_or_none()
     return None if row is None else (row.attempts, lost_reason(row.status, row.error))
+
+
+def read_to_the_end() -> ColumnElement[int]:
+    """A complete run has read all of its source (its last batch was written while the
+    reader still had the end of the file to look at)."""
+    return func.coalesce(IngestRun.bytes_total, IngestRun.bytes_read)
+
+
+def _chunks_bytes_read(run_id: uuid.UUID) -> ScalarSelect[int]:
+    """The run's progress in a split source: what its chunks have read, together."""
+    return (
+        select(func.coalesce(func.sum(IngestChunk.bytes_read), 0))
+        .where(IngestChunk.run_id == run_id)
+        .scalar_subquery()
+    )
+
+
+def _add_rejections(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    source: str,
+    rejected: Sequence[RejectedRecord],
+    warnings: Sequence[PositionedWarning],
+) -> None:
+    """A batch's rejected records, and its field warnings (kind `field`), as rows."""
+    if warnings:
+        session.add_all(
+            Rejection(
+                run_id=run_id,
+                source=source,
+                position=_storable(position),
+                reason=_storable(f"{w.field}: {w.problem}"),
+                kind="field",
+                field=_storable(w.field),
+                raw_value=_storable(w.raw),
+            )
+            for position, w in warnings
+        )
+    if rejected:
+        session.add_all(
+            Rejection(
+                run_id=run_id,
+                source=source,
+                position=_storable(r.position),
+                reason=_storable(r.reason),
+                snippet=_storable(r.snippet),
+            )
+            for r in rejected
+        )
 
 
 def _storable(text: str | None) -> str | None:
