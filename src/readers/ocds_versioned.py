@@ -29,9 +29,17 @@ def is_version_list(value: object) -> bool:
     )
 
 
+def _plain(value: object) -> bool:
+    return isinstance(value, str)
+
+
 def is_versioned(release: object, depth: int = _SEARCH_DEPTH) -> bool:
     """Whether an object (a release, or a record's versionedRelease) is a versioned one."""
     if not isinstance(release, Mapping) or depth <= 0:
+        return False
+    if depth == _SEARCH_DEPTH and _plain(release.get("id")) and _plain(release.get("date")):
+        # A release or compiled release: a versioned one has no `id` (omitted when merged)
+        # and no plain `date`. Every release is asked this; most have both.
         return False
     return any(
         is_version_list(value) or is_versioned(value, depth - 1)
