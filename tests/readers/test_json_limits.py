@@ -192,6 +192,7 @@ def _expected(value: Any, depth: int, max_depth: int) -> Any:
     max_depth=st.integers(1, 6),
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=5),
 )
+@pytest.mark.slow  # hypothesis: many examples
 def test_the_guard_reads_any_json_as_its_rules_say(
     value: Any, max_depth: int, sizes: list[int]
 ) -> None:
@@ -228,6 +229,7 @@ def test_line_too_deep_counts_brackets_outside_strings_only() -> None:
 # Numbers and nesting at every JSON reader, in a child process (a crash cannot be caught).
 
 
+@pytest.mark.slow  # each in a child process under a memory limit: ~1.5 s apiece
 @pytest.mark.parametrize("digits", [4301, 100_000])
 @pytest.mark.parametrize("shape", range(4))
 def test_an_integer_too_long_for_cpython_is_a_rejection_of_its_item(
@@ -244,6 +246,7 @@ def test_an_integer_too_long_for_cpython_is_a_rejection_of_its_item(
     assert bomb.reason in refused[0]
 
 
+@pytest.mark.slow  # each in a child process under a memory limit
 @pytest.mark.parametrize("shape", range(4))
 def test_nesting_100000_levels_deep_is_a_rejection_in_bounded_memory(
     tmp_path: Path, shape: int
