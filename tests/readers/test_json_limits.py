@@ -187,12 +187,12 @@ def _expected(value: Any, depth: int, max_depth: int) -> Any:
 
 
 @settings(max_examples=300, deadline=None)
+@pytest.mark.slow  # hypothesis: many examples
 @given(
     value=_json_values(),
     max_depth=st.integers(1, 6),
     sizes=st.lists(st.integers(1, 40), min_size=1, max_size=5),
 )
-@pytest.mark.slow  # hypothesis: many examples
 def test_the_guard_reads_any_json_as_its_rules_say(
     value: Any, max_depth: int, sizes: list[int]
 ) -> None:
