@@ -5,7 +5,7 @@
                                      [--chunk-bytes SIZE] [--quick]
 
 --quick: a few minutes instead of an hour: 20,000 tenders, one round, no big file, 500 naive
-rows, and the source split into 6 MB chunks (CHUNK_BYTES; the full source's 32 MiB chunks
+rows, and the source split into 6 MiB chunks (CHUNK_BYTES; the full source's 32 MiB chunks
 cut its 230 MB into 7, so the quick one's 46 MB is cut into about as many).
 
 Servers: BENCH_DATABASE_URL (any database of the server: the bench creates and drops its own)

@@ -149,22 +149,25 @@ def _per_process(case: Case) -> dict[str, Any] | None:
 
 
 def scale_figures(one: Case, two: Case) -> dict[str, Any]:
-    """(g)/(c), and the estimate for HOST_CORES cores: a process keeps `share` of a core busy
-    at the rate (c) measured (one process had a core to itself there), so N processes fill
-    the host at N = cores / share, at N x (c)'s rate, and PostgreSQL (elsewhere) needs
-    rate x its CPU per row in cores."""
+    """(g)/(c), and the estimate for a HOST_CORES-core worker host with PostgreSQL elsewhere:
+    the worker is CPU-bound (one process keeps a core busy on a quiet machine), so one
+    process per core, each at 1 / (its CPU per row) rows/s, and PostgreSQL needs that rate
+    x its CPU per row, in cores. Per-row CPU, unlike rates, holds up on a busy machine
+    (contention inflates it somewhat: the estimate errs low for the workers, high for
+    PostgreSQL)."""
     single, pair = _per_process(one), _per_process(two)
     ratio = _ratio(two, one)
     estimate = None
-    if single and single["rows_per_second"] and single["worker_core_share"]:
-        processes = max(1, int(HOST_CORES / single["worker_core_share"]))
-        rate = processes * single["rows_per_second"]
-        pg_ms = single["postgres_cpu_ms_per_1000_rows"]
+    figures = pair or single
+    if figures and figures["worker_cpu_ms_per_1000_rows"]:
+        rate = HOST_CORES * 1e6 / figures["worker_cpu_ms_per_1000_rows"]
+        pg_ms = figures["postgres_cpu_ms_per_1000_rows"]
         estimate = {
             "host_cores": HOST_CORES,
-            "processes": processes,
+            "processes": HOST_CORES,
             "rows_per_second": rate,
             "postgres_cores": None if pg_ms is None else rate * pg_ms / 1e6,
+            "from": "(g)" if pair else "(c)",
         }
     return {
         "ratio": ratio,
@@ -349,9 +352,16 @@ def _scale_lines(results: dict[str, Any]) -> list[str]:
     estimate = scale["estimate"]
     if estimate:
         lines.append(
-            f"  estimate, {estimate['host_cores']}-core worker host, PostgreSQL elsewhere: "
-            f"--processes {estimate['processes']}, about {_n(estimate['rows_per_second'])} "
-            f"rows/s, if PostgreSQL has {_n(estimate['postgres_cores'], 1)} cores for it"
+            f"  estimate, {estimate['host_cores']}-core worker host, PostgreSQL elsewhere "
+            f"(from {estimate['from']}'s CPU per row): --processes {estimate['processes']}, "
+            f"about {_n(estimate['rows_per_second'])} rows/s, if PostgreSQL has "
+            f"{_n(estimate['postgres_cores'], 1)} cores for it"
+        )
+    busy = [f["machine_busy"] for f in (scale["one"], scale["two"]) if f]
+    if any((share or 0) > 0.9 for share in busy):
+        lines.append(
+            "  NOTE: the machine's cores were (nearly) all busy: other work competed, rates "
+            "and the (g)/(c) ratio are not a quiet machine's; per-row CPU is inflated"
         )
     return lines
 
