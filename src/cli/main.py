@@ -101,7 +101,13 @@ def worker(
             "file; a process that dies is started again. Signals go to all of them.",
         ),
     ] = "1",
-    jobs_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
+    jobs_file: Annotated[
+        Path | None,
+        typer.Option(
+            hidden=True,
+            help="(internal) one of --processes N: write the ids of the jobs run here.",
+        ),
+    ] = None,
 ) -> None:
     """Run the worker. While PostgreSQL or Redis is unreachable it keeps trying, waiting
     longer each time (up to a minute); Ctrl-C stops it gracefully."""
