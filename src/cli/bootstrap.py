@@ -11,6 +11,9 @@ import sys
 from configs.config import Settings, get_settings
 
 _SERVER_NAMES = {"DATABASE_URL": "PostgreSQL", "REDIS_URL": "Redis"}
+# Set by `tenders worker --processes N` for each process it starts (1..N): its log lines say
+# which process wrote them.
+WORKER_NUMBER_ENV = "TENDERS_WORKER_NUMBER"
 
 
 def resolve_servers() -> Settings:
@@ -75,8 +78,10 @@ def configure_logging(verbose: bool, *, tracebacks: bool = False) -> None:
     handler.addFilter(RunContext())
     if not (verbose or tracebacks):
         handler.addFilter(FailedJobLine())
+    number = os.environ.get(WORKER_NUMBER_ENV, "")
+    process = f" [worker {number}]" if number.isdigit() else ""
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s")
+        logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{process}%(context)s: %(message)s")
     )
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("httpx", "pgserver", "alembic.runtime.migration"):

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
-from src.cli import display, progress
+from src.cli import display, errors, progress
 from src.cli.display import cell
 from src.cli.errors import EXIT_FAILED, EXIT_UNREACHABLE, CliError, database_errors, redis_errors
 from src.cli.worker import summary_table
@@ -116,14 +117,22 @@ async def ingest(
             raise SystemExit(EXIT_FAILED)
 
 
-async def run_worker(*, burst: bool) -> int:
-    """Run the arq worker (see `src.cli.worker`); the exit code."""
+async def run_worker(*, burst: bool, processes: int = 1, jobs_file: Path | None = None) -> int:
+    """Run the arq worker (see `src.cli.worker`), or `processes` of them (`src.cli.supervisor`);
+    the exit code. `jobs_file`: this is one of those processes, a burst one."""
     from src.cli import worker
 
     settings = get_settings()
+    if processes > 1:
+        from src.cli.supervisor import supervise
+
+        return await supervise(settings, processes, burst=burst, verbose=errors.wants_traceback())
+    if jobs_file is not None:
+        return await worker.run_burst_child(settings, jobs_file)
     if burst:
         return await worker.run_burst(settings)
-    await worker.run_forever(settings)
+    async with worker.stopped_when_orphaned():
+        await worker.run_forever(settings)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -91,12 +92,33 @@ def worker(
         typer.Option(help="Run the queued jobs, print a summary, stop; exit 1 if a job failed."),
     ] = False,
     check: Annotated[bool, typer.Option(help="Exit 0 if a worker is alive, 1 if not.")] = False,
+    processes: Annotated[
+        str,
+        typer.Option(
+            "--processes",
+            metavar="N",
+            help="Run N worker processes (1-64) sharing the queue and the chunks of a big "
+            "file; a process that dies is started again. Signals go to all of them.",
+        ),
+    ] = "1",
+    jobs_file: Annotated[
+        Path | None,
+        typer.Option(
+            hidden=True,
+            help="(internal) one of --processes N: write the ids of the jobs run here.",
+        ),
+    ] = None,
 ) -> None:
     """Run the worker. While PostgreSQL or Redis is unreachable it keeps trying, waiting
     longer each time (up to a minute); Ctrl-C stops it gracefully."""
+    from src.cli.supervisor import parse_processes
+
     if check:
         raise typer.Exit(asyncio.run(commands.check_worker()))
-    raise typer.Exit(asyncio.run(commands.run_worker(burst=burst)))
+    count = parse_processes(processes)
+    raise typer.Exit(
+        asyncio.run(commands.run_worker(burst=burst, processes=count, jobs_file=jobs_file))
+    )
 
 
 @app.command()

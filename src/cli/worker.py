@@ -9,9 +9,14 @@ at once (exit 3) when a server is unreachable, and exits 1 when a job it ran fai
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import redis.exceptions
@@ -43,6 +48,8 @@ BACKOFF_MAX_SECONDS = 60.0
 PROBE_SECONDS = 10.0  # a server that does not answer within this long counts as down
 # A worker that ran this long before it lost a server starts its backoff over.
 STEADY_SECONDS = 60.0
+# In the environment of each process `tenders worker --processes N` starts: the parent's pid.
+PARENT_ENV = "TENDERS_WORKER_PARENT"
 
 
 def backoff_delays(first: float = 1.0) -> Iterator[float]:
@@ -136,14 +143,94 @@ async def run_burst(settings: Settings) -> int:
     finally:
         await close_quietly(worker)
         await engine.dispose()
-    runs = await runs_of(settings, ran)
+    return await report_runs(settings, ran, failed=worker.jobs_failed > 0)
+
+
+async def report_runs(settings: Settings, job_ids: Sequence[str], *, failed: bool) -> int:
+    """The end of a burst: the summary of the runs these jobs ran, an error line for each
+    failed one; 1 when a job (`failed`) or a run failed."""
+    runs = sorted(await runs_of(settings, job_ids), key=lambda run: run.started_at or run.queued_at)
     if runs:
         out.print(summary_table(runs))
     for run in runs:
         if run.error:
             err.print(cell(f"error: run {run.id}: {one_line(run.error)}"))
-    failed = worker.jobs_failed > 0 or any(run.status == "failed" for run in runs)
+    failed = failed or any(run.status == "failed" for run in runs)
     return EXIT_FAILED if failed else 0
+
+
+# --- one of the processes of `tenders worker --processes N` (see src.cli.supervisor) ---------
+
+
+async def run_burst_child(settings: Settings, jobs_file: Path) -> int:
+    """A burst worker whose supervisor prints the summary: no progress, no table; the ids of
+    the jobs it started go to `jobs_file` (every second, so a killed child loses little).
+    Exit 1 when a job failed."""
+    from workers.context import jobs_ran
+    from workers.main import create_worker
+
+    worker = create_worker(
+        settings, burst=True, redis_settings=redis_settings(settings, conn_retries=0)
+    )
+    ran = jobs_ran(worker.ctx)
+    writer = asyncio.create_task(_keep_writing(ran, jobs_file))
+    try:
+        async with stopped_when_orphaned():
+            await worker.async_run()
+    except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
+        pass
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        write_job_ids(ran, jobs_file)
+        await close_quietly(worker)
+    return EXIT_FAILED if worker.jobs_failed > 0 else 0
+
+
+def write_job_ids(job_ids: Sequence[str], path: Path) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(list(job_ids)))
+    partial.replace(path)
+
+
+def read_job_ids(path: Path) -> list[str]:
+    """What a child wrote; nothing when it died before its first write."""
+    try:
+        ids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(job_id) for job_id in ids] if isinstance(ids, list) else []
+
+
+async def _keep_writing(job_ids: Sequence[str], path: Path) -> None:
+    while True:
+        write_job_ids(job_ids, path)
+        await asyncio.sleep(1)
+
+
+@asynccontextmanager
+async def stopped_when_orphaned() -> AsyncIterator[None]:
+    """A child of `tenders worker --processes N` (PARENT_ENV holds the supervisor's pid)
+    stops gracefully, as on SIGTERM, when its supervisor is gone (killed with SIGKILL): it
+    runs in a process group of its own, so nothing else would stop it."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        yield
+        return
+    watch = asyncio.create_task(_watch_parent(int(parent)))
+    try:
+        yield
+    finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+
+
+async def _watch_parent(pid: int) -> None:
+    # No event tells a process that its parent died: it looks, every second.
+    while os.getppid() == pid:  # noqa: ASYNC110
+        await asyncio.sleep(1)
+    log.warning("the supervising process %d is gone: stopping", pid)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def runs_of(settings: Settings, job_ids: Sequence[str]) -> list[IngestRun]:

@@ -2,6 +2,11 @@
 
     python -m tests.benchmarks.bench [--tenders 100000] [--big-bytes 1G] [--skip-big]
                                      [--json bench-results.json] [--markdown FILE]
+                                     [--chunk-bytes SIZE] [--quick]
+
+--quick: a few minutes instead of an hour: 20,000 tenders, one round, no big file, 500 naive
+rows, and the source split into 6 MiB chunks (CHUNK_BYTES; the full source's 32 MiB chunks
+cut its 230 MB into 7, so the quick one's 46 MB is cut into about as many).
 
 Servers: BENCH_DATABASE_URL (any database of the server: the bench creates and drops its own)
 and BENCH_REDIS_URL; unset, the embedded ones under .data/ (as `make test` uses them).
@@ -16,7 +21,9 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
   (d) the same source again, nothing changed        (same database, right after (c))
   (e) the same source with --change-fraction of the procedures changed   (after (d))
   (f) the worker's peak RSS while it ingests a --big-bytes file           (run once)
-  (g) (c) with 1 worker (= (c)) and with 2 worker processes sharing one source
+  (g) (c) with 1 worker (= (c)) and with `tenders worker --processes 2 --burst` (two worker
+      processes sharing the source's chunks); the CPU seconds of the workers and of a local
+      PostgreSQL, per case, give the figures for sizing N on another machine
   (h) (c) on one OCDS release of 5,000 lots (a procedure's lots are mapped in linear time)
 
 Generated sources are cached under .data/bench/ (the generator is deterministic).
@@ -61,7 +68,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     big = None if args.skip_big else make_source(work, max_bytes=args.big_bytes, seed=args.seed)
     sources = (base, changed, big)
-    outcome = await run_cases(servers, logs, sources, args)
+    postmaster = info["servers"]["postmaster_pid"]
+    outcome = await run_cases(servers, logs, sources, args, postmaster)
     return report.results(args, info, sources, outcome, logs)
 
 
@@ -83,7 +91,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="one more (c) under py-spy; collapsed stacks to this path"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--chunk-bytes", type=size, help="CHUNK_BYTES for the workers (default: theirs)"
+    )
+    parser.add_argument("--quick", action="store_true", help="a few minutes: see above")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tenders, args.repeat, args.skip_big, args.naive_rows = 20_000, 1, True, 500
+        args.chunk_bytes = args.chunk_bytes or size("6M")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

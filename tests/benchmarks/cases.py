@@ -5,7 +5,7 @@
   (c) ours, end to end, into an empty database; (d) the same source again, unchanged;
   (e) the same source with some procedures changed             (c, d, e on one database)
   (f) the worker's peak RSS on a big file                       (once)
-  (g) (c) with 2 worker processes sharing one source
+  (g) (c) with 2 worker processes sharing one source: `tenders worker --processes 2 --burst`
   (h) one OCDS release of 5,000 lots, as (c)
 A case that breaks is reported, and the others still run."""
 
@@ -54,7 +54,7 @@ def make_cases(tenders: int, naive_rows: int, changed_tenders: int) -> dict[str,
         "c": Case("c", "ours: enqueue -> worker -> committed, empty database", n),
         "d": Case("d", "same source again, unchanged", n),
         "e": Case("e", f"same source, {changed_tenders:,} tenders changed", n),
-        "g2": Case("g2", "(c) with 2 worker processes on one source", n),
+        "g2": Case("g2", "(c) with 2 worker processes: worker --processes 2", n),
         "h": Case("h", f"one release of {MANY_LOTS:,} lots, empty database", MANY_LOTS),
     }
 
@@ -94,14 +94,25 @@ class Bench:
     databases: Databases
     logs: Path
     outcome: Outcome
+    worker_env: dict[str, str] = field(default_factory=dict)  # added to the deployed one
+    postmaster: int | None = None  # a local PostgreSQL, whose CPU time is measured
 
     @property
     def cases(self) -> dict[str, Case]:
         return self.outcome.cases
 
-    async def ingest(self, url: str, source: Source, label: str, workers: int = 1) -> IngestResult:
+    async def ingest(
+        self, url: str, source: Source, label: str, processes: int = 1
+    ) -> IngestResult:
         return await ingest(
-            self.servers, url, source.path, workers=workers, logs=self.logs, label=label
+            self.servers,
+            url,
+            source.path,
+            processes=processes,
+            logs=self.logs,
+            label=label,
+            env=self.worker_env,
+            postmaster=self.postmaster,
         )
 
 
@@ -228,7 +239,7 @@ async def cases_one_database(
 async def case_two_workers(bench: Bench, rep: int, base: Source) -> None:
     try:
         async with bench.databases.fresh() as url:
-            pair = await bench.ingest(url, base, f"g{rep}", workers=2)
+            pair = await bench.ingest(url, base, f"g{rep}", processes=2)
         bench.cases["g2"].record(pair)
         bench.outcome.check("(g)", pair, inserted=base.tenders, tenders_in_db=base.tenders)
     except Exception as error:  # noqa: BLE001
@@ -262,6 +273,13 @@ async def case_big(bench: Bench, big: Source) -> None:
         bench.outcome.failed("(f)", error)
 
 
+def chunk_env(args: argparse.Namespace) -> dict[str, str]:
+    """--chunk-bytes: a smaller source split into as many chunks as the full one would be."""
+    if args.chunk_bytes is None:
+        return {}
+    return {"CHUNK_BYTES": str(args.chunk_bytes), "CHUNK_MIN_BYTES": str(2 * args.chunk_bytes)}
+
+
 # --- the run ---------------------------------------------------------------------------------
 
 
@@ -270,13 +288,14 @@ async def run_cases(
     logs: Path,
     sources: tuple[Source, Source, Source | None],
     args: argparse.Namespace,
+    postmaster: int | None = None,
 ) -> Outcome:
     """Every case, --repeat rounds of (a) to (e) and (g), then (f) and the profile, once."""
     base, changed, big = sources
     many = make_many_lots_source(args.work_dir.resolve(), MANY_LOTS)
     databases = Databases(servers)
     cases = make_cases(base.tenders, args.naive_rows, changed.changed_tenders)
-    bench = Bench(servers, databases, logs, Outcome(cases))
+    bench = Bench(servers, databases, logs, Outcome(cases), chunk_env(args), postmaster)
     try:
         await databases.migrate_template()
         columns = await tender_columns(servers.database(databases.template))

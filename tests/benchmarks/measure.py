@@ -10,7 +10,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,30 +38,101 @@ class WorkerStats:
     pid: int
     returncode: int | None = None
     peak_rss_mb: float | None = None  # the highest RSS sampled while it ran
-    cpu_seconds: float | None = None  # user + system, at the last sample
+    cpu_seconds: float | None = None  # user + system, at the last sample (its children too)
     jobs_started: int | None = None
     log: str = ""
+    # with children (`worker --processes N`): each child's CPU seconds, by pid
+    children_cpu: dict[str, float] = field(default_factory=dict)
 
 
 class ProcessWatch:
-    """One process sampled with psutil: the highest RSS seen and its latest CPU time."""
+    """One process and its children (the workers of `worker --processes N`), sampled with
+    psutil: the highest RSS of one of them, and the CPU time of each at its last sample (a
+    child that exits keeps its last figure)."""
+
+    CHILDREN_EVERY = 20  # samples between two looks for new children
 
     def __init__(self, pid: int) -> None:
         try:
             self._process: psutil.Process | None = psutil.Process(pid)
         except psutil.Error:
             self._process = None  # gone already: nothing to sample
+        self._children: list[psutil.Process] = []
+        self._samples = 0
 
     def sample(self, stats: WorkerStats) -> None:
         if self._process is None:
             return
+        if self._samples % self.CHILDREN_EVERY == 0:
+            with contextlib.suppress(psutil.Error):
+                self._children = self._process.children(recursive=True)
+        self._samples += 1
+        own = _sample_one(self._process, stats)
+        if own is not None:
+            stats.cpu_seconds = own
+        for child in self._children:
+            cpu = _sample_one(child, stats)
+            if cpu is not None:
+                stats.children_cpu[str(child.pid)] = cpu
+        if stats.children_cpu:
+            stats.cpu_seconds = (own or 0.0) + sum(stats.children_cpu.values())
+
+
+def _sample_one(process: psutil.Process, stats: WorkerStats) -> float | None:
+    """Notes the process's RSS in the peak; its CPU seconds, or None when it is gone."""
+    with contextlib.suppress(psutil.Error):
+        rss = process.memory_info().rss
+        if rss:  # 0 for a process that has just exited
+            stats.peak_rss_mb = max(stats.peak_rss_mb or 0.0, rss / MB)
+    with contextlib.suppress(psutil.Error):
+        cpu = process.cpu_times()
+        return float(cpu.user + cpu.system)
+    return None
+
+
+class ServerWatch:
+    """The CPU seconds of a local PostgreSQL's backends connected to one database (other
+    databases' backends on a shared server, and the server's own processes, are left out),
+    sampled now and then: a backend that started after the first sample counts from zero,
+    one that exits keeps its last figure."""
+
+    def __init__(self, postmaster: int | None, database: str) -> None:
+        self._postmaster: psutil.Process | None = None
+        if postmaster is not None:
+            with contextlib.suppress(psutil.Error):
+                self._postmaster = psutil.Process(postmaster)
+        # a backend's process title: "postgres: 15/main: <user> <database> <client> <state>"
+        self._title = f" {database} "
+        self._ours: dict[int, bool] = {}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._started = False
+
+    def _is_ours(self, process: psutil.Process) -> bool:
+        if process.pid not in self._ours:
+            self._ours[process.pid] = self._title in " ".join(process.cmdline()) + " "
+        return self._ours[process.pid]
+
+    def sample(self) -> None:
+        if self._postmaster is None:
+            return
+        children: list[psutil.Process] = []
         with contextlib.suppress(psutil.Error):
-            rss = self._process.memory_info().rss
-            if rss:  # 0 for a process that has just exited
-                stats.peak_rss_mb = max(stats.peak_rss_mb or 0.0, rss / MB)
-        with contextlib.suppress(psutil.Error):
-            cpu = self._process.cpu_times()
-            stats.cpu_seconds = cpu.user + cpu.system
+            children = self._postmaster.children()
+        for process in children:
+            with contextlib.suppress(psutil.Error):
+                if not self._is_ours(process):
+                    continue
+                cpu = process.cpu_times()
+                seconds = float(cpu.user + cpu.system)
+                self._first.setdefault(process.pid, seconds if not self._started else 0.0)
+                self._last[process.pid] = seconds
+        self._started = True
+
+    def cpu_seconds(self) -> float | None:
+        if self._postmaster is None:
+            return None
+        return sum(self._last[pid] - self._first[pid] for pid in self._last)
 
 
 def first_child(pid: int) -> int | None:

@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.benchmarks.measure import (
     ProcessWatch,
+    ServerWatch,
     WorkerStats,
     busy_share,
     first_child,
@@ -24,6 +26,7 @@ from tests.support.processes import Workers, deployed_worker_env
 from tests.support.servers import Servers
 
 SAMPLE_SECONDS = 0.05
+SERVER_EVERY = 10  # worker samples between two samples of the server's processes
 
 
 class IngestFailedError(RuntimeError):
@@ -47,6 +50,12 @@ class IngestResult:
     tenders_in_db: int
     machine_cpu_busy: float | None  # share of all cores busy during the run
     workers: list[WorkerStats]
+    processes: int = 1  # worker processes (`worker --processes N` counts N)
+    postgres_cpu_seconds: float | None = None  # a local server's, enqueue -> last worker exit
+
+    @property
+    def worker_cpu_seconds(self) -> float:
+        return sum(w.cpu_seconds or 0.0 for w in self.workers)
 
     @property
     def rate(self) -> float:
@@ -68,6 +77,7 @@ def ingest_detail(result: IngestResult) -> dict[str, Any]:
     detail["rows_per_second"] = result.rate
     detail["job_rows_per_second"] = result.job_rate
     detail["peak_rss_mb"] = result.peak_rss_mb
+    detail["worker_cpu_seconds"] = result.worker_cpu_seconds
     return detail
 
 
@@ -77,48 +87,71 @@ async def ingest(
     source: Path,
     *,
     workers: int = 1,
+    processes: int = 1,
     logs: Path,
     label: str,
     timeout: float = 3600,
     wrap: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    postmaster: int | None = None,
 ) -> IngestResult:
-    """Enqueue `source` with the project's enqueue, run `workers` burst worker processes until
-    the queue is empty, and read what the runs say. Time: enqueue -> last run's finished_at."""
+    """Enqueue `source` with the project's enqueue, run `workers` burst workers (each
+    `tenders worker --processes <processes> --burst`) until the queue is empty, and read what
+    the runs say. Time: enqueue -> last run's finished_at. `env`: worker settings added to the
+    deployed environment; `postmaster`: a local PostgreSQL whose CPU time is measured."""
     queue = f"bench:{uuid.uuid4().hex[:12]}"
-    group = Workers(deployed_worker_env(url, servers.redis_url, queue), logs)
+    group = Workers({**deployed_worker_env(url, servers.redis_url, queue), **(env or {})}, logs)
+    arguments = ("--burst", *(("--processes", str(processes)) if processes > 1 else ()))
+    server = ServerWatch(postmaster, urlsplit(url).path.lstrip("/"))
     async with ingest_client(url, servers.redis_url, queue) as client:
         try:
             earlier = await client.run_ids()
             cpu_before = machine_cpu()
+            server.sample()
             enqueued_at = time.time()
             if not await client.enqueue(str(source)):
                 raise RuntimeError(f"{source} was already queued on {queue}")
             for index in range(workers):
-                group.start("--burst", log_name=f"{label}-w{index + 1}", wrap=wrap)
+                group.start(*arguments, log_name=f"{label}-w{index + 1}", wrap=wrap)
             stats = [
                 WorkerStats(pid=process.pid, log=str(path))
                 for process, path in zip(group.processes, group.log_paths, strict=True)
             ]
-            await watch(group, stats, wrapped=bool(wrap), timeout=timeout, label=label)
+            await watch(group, stats, server, wrapped=bool(wrap), timeout=timeout, label=label)
+            server.sample()
             busy = busy_share(cpu_before, machine_cpu())
             read_logs(group, stats, label)
             runs = await client.runs(excluding=earlier)
             in_db = await client.tenders()
         finally:
             group.stop_all()
-    return summarise(label, runs, stats, enqueued_at=enqueued_at, in_db=in_db, busy=busy)
+    result = summarise(label, runs, stats, enqueued_at=enqueued_at, in_db=in_db, busy=busy)
+    result.processes = workers * processes
+    result.postgres_cpu_seconds = server.cpu_seconds()
+    return result
 
 
 async def watch(
-    group: Workers, stats: list[WorkerStats], *, wrapped: bool, timeout: float, label: str
+    group: Workers,
+    stats: list[WorkerStats],
+    server: ServerWatch,
+    *,
+    wrapped: bool,
+    timeout: float,
+    label: str,
 ) -> None:
-    """Sample every running worker until all have exited (bounded by `timeout`)."""
+    """Sample every running worker (and now and then the server) until all have exited
+    (bounded by `timeout`)."""
     deadline = time.monotonic() + timeout
     pids = [process.pid for process in group.processes]
     if wrapped:  # a wrapper (py-spy) runs the worker as its child: watch the child
         pids = await until(lambda: _children(group), 30, "the wrapper to start the worker")
     watches = [ProcessWatch(pid) for pid in pids]
+    samples = 0
     while group.running():
+        samples += 1
+        if samples % SERVER_EVERY == 0:
+            server.sample()
         if time.monotonic() > deadline:
             for process in group.processes:
                 process.kill()

@@ -15,15 +15,19 @@ from tests.benchmarks.workspace import Source
 
 TARGETS = {"c/a": 0.5, "d/a": 1.0, "c/b": 10.0}
 RSS_TARGET_MB = 250.0
+SCALE_TARGET = 1.3  # (g) with 2 processes over (c)
+HOST_CORES = 8  # the worker host the scale-out estimate is for (PostgreSQL elsewhere)
 
 
 # --- the results -----------------------------------------------------------------------------
 
 
 def _idle_worker(workers: list[dict[str, Any]]) -> bool:
-    """A worker that ran no job, or used under a sixth of the busiest one's CPU time."""
-    cpu = [w["cpu_seconds"] or 0.0 for w in workers]
-    return any(not w["jobs_started"] for w in workers) or min(cpu) < max(cpu) / 6
+    """A worker process that ran no job, or used under a sixth of the busiest one's CPU."""
+    cpu = _process_cpu(workers)
+    if len(cpu) < 2:
+        return any(not w["jobs_started"] for w in workers)
+    return min(cpu) < max(cpu) / 6
 
 
 def _ratio(top: Case, bottom: Case) -> float | None:
@@ -104,10 +108,74 @@ def results(
         "ratios": ratios,
         "targets": _targets(ratios, f_detail),
         "g2_idle_workers": idle,
+        "scale": scale_figures(cases["c"], cases["g2"]),
         "profile": outcome.profile,
         "problems": outcome.problems,
         "failures": outcome.failures,
         "logs": str(logs),
+    }
+
+
+def _per_process(case: Case) -> dict[str, Any] | None:
+    """Medians over a case's runs: wall and CPU seconds per 1,000 rows, and how busy each
+    worker process kept its core."""
+    details = [d for d in case.details if d.get("worker_cpu_seconds")]
+    if not details:
+        return None
+    processes = details[0].get("processes", 1)
+
+    def median(values: list[float | None]) -> float | None:
+        known = [value for value in values if value is not None]
+        return statistics.median(known) if known else None
+
+    pg = [d["postgres_cpu_seconds"] for d in details]
+    return {
+        "processes": processes,
+        "rows_per_second": case.median,
+        "worker_cpu_ms_per_1000_rows": median(
+            [1e6 * d["worker_cpu_seconds"] / d["rows"] for d in details]
+        ),
+        "postgres_cpu_ms_per_1000_rows": median(
+            [None if v is None else 1e6 * v / d["rows"] for v, d in zip(pg, details, strict=True)]
+        ),
+        "worker_core_share": median(
+            [d["worker_cpu_seconds"] / d["seconds"] / processes for d in details]
+        ),
+        "postgres_cores": median(
+            [None if v is None else v / d["seconds"] for v, d in zip(pg, details, strict=True)]
+        ),
+        "machine_busy": median([d["machine_cpu_busy"] for d in details]),
+    }
+
+
+def scale_figures(one: Case, two: Case) -> dict[str, Any]:
+    """(g)/(c), and the estimate for a HOST_CORES-core worker host with PostgreSQL elsewhere:
+    the worker is CPU-bound (one process keeps a core busy on a quiet machine), so one
+    process per core, each at 1 / (its CPU per row) rows/s, and PostgreSQL needs that rate
+    x its CPU per row, in cores. Per-row CPU, unlike rates, holds up on a busy machine
+    (contention inflates it somewhat: the estimate errs low for the workers, high for
+    PostgreSQL)."""
+    single, pair = _per_process(one), _per_process(two)
+    ratio = _ratio(two, one)
+    estimate = None
+    figures = pair or single
+    if figures and figures["worker_cpu_ms_per_1000_rows"]:
+        rate = HOST_CORES * 1e6 / figures["worker_cpu_ms_per_1000_rows"]
+        pg_ms = figures["postgres_cpu_ms_per_1000_rows"]
+        estimate = {
+            "host_cores": HOST_CORES,
+            "processes": HOST_CORES,
+            "rows_per_second": rate,
+            "postgres_cores": None if pg_ms is None else rate * pg_ms / 1e6,
+            "from": "(g)" if pair else "(c)",
+        }
+    return {
+        "ratio": ratio,
+        "target": SCALE_TARGET,
+        "met": None if ratio is None else ratio >= SCALE_TARGET,
+        "one": single,
+        "two": pair,
+        "estimate": estimate,
     }
 
 
@@ -179,14 +247,18 @@ def _big_line(results: dict[str, Any]) -> str:
     return f"(f) {title:<58} {_n(f['peak_rss_mb']):>7} MB  {'(peak RSS, once)':<26} {outcome}"
 
 
+def _process_cpu(workers: list[dict[str, Any]]) -> list[float]:
+    """CPU seconds of each worker process: the children of a supervisor, or the workers."""
+    children = [cpu for w in workers for cpu in (w.get("children_cpu") or {}).values()]
+    return children or [w["cpu_seconds"] or 0.0 for w in workers]
+
+
 def _two_workers_lines(results: dict[str, Any]) -> list[str]:
     g2 = results["cases"]["g2"]
     c_rate = results["cases"]["c"]["rows_per_second"]
     g_note = ""
     if g2["details"]:
-        cpus = [
-            "/".join(f"{(w['cpu_seconds'] or 0):.0f}" for w in d["workers"]) for d in g2["details"]
-        ]
+        cpus = ["/".join(f"{cpu:.0f}" for cpu in _process_cpu(d["workers"])) for d in g2["details"]]
         g_note = f"worker CPU s: {', '.join(cpus)}"
         jobs = "/".join(str(w["jobs_started"]) for w in g2["details"][-1]["workers"])
         g_note += f"; jobs per worker {jobs}"
@@ -198,7 +270,8 @@ def _two_workers_lines(results: dict[str, Any]) -> list[str]:
     runs = " ".join(f"{value:,.0f}" for value in g2["runs"])
     return [
         f"(g) 1 worker = (c){'':<44} {_n(c_rate):>10}",
-        f"(g) 2 workers, one source{'':<37} {_n(g2['rows_per_second']):>10}  {runs:<26} {g_note}",
+        f"(g) worker --processes 2, one source{'':<26} {_n(g2['rows_per_second']):>10}  "
+        f"{runs:<26} {g_note}",
     ]
 
 
@@ -252,9 +325,51 @@ def _many_lots_line(results: dict[str, Any]) -> str:
     return f"(h) {h['title']:<58} {_n(h['rows_per_second']):>10}  {runs:<26} seconds: {seconds}"
 
 
+def _process_line(label: str, figures: dict[str, Any] | None) -> str:
+    if figures is None:
+        return f"  {label}: no CPU figures"
+    return (
+        f"  {label}: {_n(figures['rows_per_second'])} rows/s; per 1,000 rows "
+        f"{_n(figures['worker_cpu_ms_per_1000_rows'])} ms worker CPU, "
+        f"{_n(figures['postgres_cpu_ms_per_1000_rows'])} ms PostgreSQL CPU; each worker "
+        f"process {_n(100 * figures['worker_core_share'])}% of a core, PostgreSQL "
+        f"{_n(figures['postgres_cores'], 2)} cores; machine busy "
+        f"{_n(100 * (figures['machine_busy'] or 0))}%"
+    )
+
+
+def _scale_lines(results: dict[str, Any]) -> list[str]:
+    scale = results.get("scale")
+    if not scale:
+        return []
+    lines = [
+        "",
+        f"scale-out: (g)/(c) {_n(scale['ratio'], 2)} (target >= {scale['target']:g}: "
+        f"{_yes(scale['met'])})",
+        _process_line("(c) 1 process  ", scale["one"]),
+        _process_line("(g) 2 processes", scale["two"]),
+    ]
+    estimate = scale["estimate"]
+    if estimate:
+        lines.append(
+            f"  estimate, {estimate['host_cores']}-core worker host, PostgreSQL elsewhere "
+            f"(from {estimate['from']}'s CPU per row): --processes {estimate['processes']}, "
+            f"about {_n(estimate['rows_per_second'])} rows/s, if PostgreSQL has "
+            f"{_n(estimate['postgres_cores'], 1)} cores for it"
+        )
+    busy = [f["machine_busy"] for f in (scale["one"], scale["two"]) if f]
+    if any((share or 0) > 0.9 for share in busy):
+        lines.append(
+            "  NOTE: the machine's cores were (nearly) all busy: other work competed, rates "
+            "and the (g)/(c) ratio are not a quiet machine's; per-row CPU is inflated"
+        )
+    return lines
+
+
 def render_text(results: dict[str, Any]) -> str:
     lines = [*_header(results), *_case_lines(results), _big_line(results)]
     lines += _two_workers_lines(results)
+    lines += _scale_lines(results)
     lines.append(_many_lots_line(results))
     lines += _ratio_lines(results)
     lines += _trouble_lines(results)
@@ -302,9 +417,9 @@ def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             "target < 250 MB",
         ),
         (
-            "(g) 2 worker processes, one source",
+            "(g) `tenders worker --processes 2`, one source",
             rate("g2"),
-            f"1 worker: {rate('c')}"
+            f"g/c {_n(results['scale']['ratio'], 2)} (target ≥ 1.3)"
             + ("; the second worker (nearly) idled" if results["g2_idle_workers"] else ""),
         ),
         (f"(h) {cases['h']['title']}", rate("h"), "the mapping's cost per lot stays flat"),

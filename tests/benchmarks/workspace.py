@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+import psutil
 
 from tests.benchmarks import project
 from tests.benchmarks.measure import log
@@ -63,6 +64,7 @@ async def server_info(servers: Servers) -> dict[str, Any]:
     connection = await asyncpg.connect(servers.admin_dsn())
     try:
         version = await connection.fetchval("SHOW server_version")
+        postmaster = local_postmaster(await connection.fetchval("SELECT pg_backend_pid()"))
         settings = {
             name: await connection.fetchval(f"SHOW {name}")
             for name in ("shared_buffers", "synchronous_commit", "fsync", "max_wal_size")
@@ -74,9 +76,22 @@ async def server_info(servers: Servers) -> dict[str, Any]:
         "postgres": version,
         "postgres_settings": settings,
         "postgres_url": project.redact_url(servers.database_url),
+        "postmaster_pid": postmaster,
         "redis": await project.redis_version(servers.redis_url),
         "redis_url": project.redact_url(servers.redis_url),
     }
+
+
+def local_postmaster(backend_pid: int) -> int | None:
+    """The pid of the PostgreSQL server when it runs on this machine (its CPU time is then
+    measured): the parent of our backend; None for a server elsewhere."""
+    try:
+        process = psutil.Process(backend_pid)
+        if process.name() != "postgres":
+            return None
+        return process.ppid()
+    except psutil.Error:
+        return None
 
 
 # --- sources ---------------------------------------------------------------------------------
