@@ -1,12 +1,11 @@
 """One batch, two steps: its rows are COPied into a temporary staging table
 (`infra.database.staging`), then one `INSERT … SELECT … FROM <staging> ON CONFLICT … DO
 UPDATE … WHERE <newer or changed>` moves them on. Rows travel as tuples encoded by asyncpg in
-C, and the statement is the same text for every batch."""
+C, the statement is the same text for every batch, and new rows get their (version 4) ids
+from the server."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -53,23 +52,19 @@ def upsert_from_staging(
     returning: str | None = None,
 ) -> TextClause:
     """Every row of `staging` into `table`, taken out of `staging` as it is read (so the
-    next batch of the same transaction finds it empty); `updated` are the columns a newer
-    version sets. Rows go in `order_by` order, the order in which every writer locks them."""
+    next batch of the same transaction finds it empty), with a new random id; `updated` are
+    the columns a newer version sets. Rows go in `order_by` order, the order in which every
+    writer locks them."""
     names = ", ".join(staging.names)
     assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in updated)
     # Table and column names come from this module's callers, never from input.
     sql = (
         f"WITH batch AS (DELETE FROM {staging.qualified} RETURNING {names}) "  # noqa: S608
-        f"INSERT INTO {table} AS stored ({names}) SELECT {names} FROM batch ORDER BY {order_by} "
+        f"INSERT INTO {table} AS stored ({names}, id) "
+        f"SELECT {names}, gen_random_uuid() FROM batch ORDER BY {order_by} "
         f"ON CONFLICT {conflict} DO UPDATE SET {assignments}, updated_at = now() "
         f"WHERE {NEWER_OR_CHANGED}"
     )
     if returning:
         sql += f" RETURNING {returning}"
     return text(sql)
-
-
-def new_ids(count: int) -> list[uuid.UUID]:
-    """Random (version 4) ids from one read of the system's random source."""
-    data = os.urandom(16 * count)
-    return [uuid.UUID(bytes=data[i : i + 16], version=4) for i in range(0, 16 * count, 16)]

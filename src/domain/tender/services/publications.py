@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.domain.serialization import json_serializer
 from src.domain.tender.schemas import TenderRecord
 from src.domain.tender.schemas import content_hash as hash_document
-from src.domain.tender.services.bulk import needs_write, new_ids, upsert_from_staging, version
+from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
 from src.infra.database.staging import StagingTable, copy_to_staging
 
 DocumentKey = tuple[str, str, str]  # source, format, document key
@@ -26,7 +26,7 @@ _STORED_PUBLICATIONS = text(
     "CAST(:keys AS text[])) AS k(source, format, document_key) "
     "USING (source, format, document_key)"
 )
-# A document's columns, staged with its new id last.
+# A document's columns, in the order they are staged.
 _DOCUMENT_FIELDS = (
     "source",
     "procedure_id",
@@ -43,7 +43,7 @@ _staged_values = itemgetter(*_DOCUMENT_FIELDS)
 _TYPES = {"raw": "jsonb", "source_updated_at": "timestamptz", "record_count": "integer"}
 _STAGING = StagingTable(
     "staging_publications",
-    (*((name, _TYPES.get(name, "text")) for name in _DOCUMENT_FIELDS), ("id", "uuid")),
+    tuple((name, _TYPES.get(name, "text")) for name in _DOCUMENT_FIELDS),
 )
 _UPSERT = upsert_from_staging(
     "publications",
@@ -75,11 +75,7 @@ async def upsert_publications(session: AsyncSession, batch: Sequence[TenderRecor
         return
     for document in to_write:
         document["raw"] = json_serializer(document["raw"])  # once per document
-    staged = [
-        (*_staged_values(document), new_id)
-        for document, new_id in zip(to_write, new_ids(len(to_write)), strict=True)
-    ]
-    await copy_to_staging(session, _STAGING, staged)
+    await copy_to_staging(session, _STAGING, [_staged_values(document) for document in to_write])
     await session.execute(_UPSERT)
 
 

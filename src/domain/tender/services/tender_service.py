@@ -25,7 +25,7 @@ from src.domain.tender.schemas import (
     identity_key,
 )
 from src.domain.tender.schemas import content_hash as hash_document
-from src.domain.tender.services.bulk import needs_write, new_ids, upsert_from_staging, version
+from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
 from src.domain.tender.services.publications import upsert_publications
 from src.infra.database.staging import StagingTable, copy_to_staging
 
@@ -137,11 +137,7 @@ class TenderService:
         before = await _lock_tracked(
             session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
         )
-        staged = [
-            (*_staged_values(row), new_id)
-            for row, new_id in zip(to_write, new_ids(len(to_write)), strict=True)
-        ]
-        await copy_to_staging(session, _TENDER_STAGING, staged)
+        await copy_to_staging(session, _TENDER_STAGING, [_staged_values(row) for row in to_write])
         written = (await session.execute(_TENDER_UPSERT)).all()
         inserted = sum(1 for row in written if row.inserted)
         counts.inserted += inserted
@@ -213,12 +209,12 @@ _COLUMN_TYPES = {
     "awarded_at": _TIME,
     "source_updated_at": _TIME,
 }
-# A tender row as `_tender_row` builds it, in this order; staged with its new id last.
+# A tender row's columns, in the order they are staged.
 _ROW_FIELDS = (*HASHED_FIELDS, *UNHASHED_FIELDS, "identity_key", "content_hash")
 _staged_values = itemgetter(*_ROW_FIELDS)
 _TENDER_STAGING = StagingTable(
     "staging_tenders",
-    (*((name, _COLUMN_TYPES.get(name, _TEXT)) for name in _ROW_FIELDS), ("id", "uuid")),
+    tuple((name, _COLUMN_TYPES.get(name, _TEXT)) for name in _ROW_FIELDS),
 )
 _TENDER_UPSERT = upsert_from_staging(
     "tenders",
