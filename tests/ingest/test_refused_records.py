@@ -236,3 +236,44 @@ async def test_a_record_refused_by_the_database_is_isolated_from_its_batch(
     assert rejections["line 99"] == "a reader's own rejection"
     assert rejections["line 500"].startswith("the database refused this record:")
     assert "out of range" in rejections["line 500"]
+
+
+# Values no check caught, refused where the batch is written: by the COPY into the staging
+# table (NUL), or by the upsert from it into `tenders` (the column's length and precision).
+STAGED_REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
+    "NUL in a title": ({"title": "Gara\x00"}, "invalid byte sequence"),
+    "a CIG of 11 characters": ({"cig": "12345678901"}, "too long"),
+    "an amount past numeric(18, 2)": ({"amount": Decimal("1e17")}, "numeric field overflow"),
+}
+
+
+@pytest.mark.parametrize("kind", list(STAGED_REFUSALS))
+async def test_a_value_refused_by_the_staged_write_costs_only_its_record(
+    session_factory: async_sessionmaker[AsyncSession],
+    db_session: AsyncSession,
+    settings: Settings,
+    kind: str,
+) -> None:
+    fields, message = STAGED_REFUSALS[kind]
+    bad = TenderRecord.model_construct(**{**_record(500).__dict__, **fields})
+    items: list[SourceItem] = [
+        *(_record(i) for i in range(GOOD_BEFORE)),
+        bad,
+        *(_record(100 + i) for i in range(GOOD_AFTER)),
+    ]
+    async with session_factory() as session, session.begin():
+        session.add(run := IngestRun(source="mixed", status="running"))
+    policy = WritePolicy.of(IngestRequest("mixed"), settings)
+    totals = await ingest_items(
+        session_factory, run.id, iter(items), location="mixed", policy=policy, batch_size=100
+    )
+    assert (totals.counts.inserted, totals.rejected, totals.records) == (20, 1, 21)
+    stored = await db_session.scalar(
+        select(func.count()).select_from(Tender).where(Tender.source == "ocds:ocds-test00")
+    )
+    assert stored == 20
+    reasons = list(
+        await db_session.scalars(select(Rejection.reason).where(Rejection.run_id == run.id))
+    )
+    assert len(reasons) == 1 and reasons[0].startswith("the database refused this record:")
+    assert message in reasons[0], reasons

@@ -1,16 +1,17 @@
-"""One statement per batch: `INSERT … SELECT * FROM unnest(arrays) ON CONFLICT … DO UPDATE
-… WHERE <newer or changed>`. Each column travels as one array (encoded by asyncpg in C), so
-a batch costs one round trip and almost no Python per row, where an executemany costs a
-parameter set per row."""
+"""One batch, two steps: its rows are COPied into a temporary staging table
+(`infra.database.staging`), then one `INSERT … SELECT … FROM <staging> ON CONFLICT … DO
+UPDATE … WHERE <newer or changed>` moves them on. Rows travel as tuples encoded by asyncpg in
+C, the statement is the same text for every batch, and new rows get their (version 4) ids
+from the server."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy import TextClause, text
+
+from src.infra.database.staging import StagingTable
 
 _NEVER = "'1900-01-01T00:00:00Z'::timestamptz"
 _STORED_AT = f"COALESCE(stored.source_updated_at, {_NEVER})"
@@ -21,35 +22,49 @@ NEWER_OR_CHANGED = (
     "AND stored.content_hash IS DISTINCT FROM EXCLUDED.content_hash))"
 )
 
+_NEVER_AT = datetime(1900, 1, 1, tzinfo=UTC)
 
-def upsert_statement(
+
+def version(value: datetime | None) -> datetime:
+    """A source date as the rule compares it: none is older than any."""
+    return value if value is not None else _NEVER_AT
+
+
+def needs_write(
+    previous: tuple[str | None, datetime] | None, digest: str, incoming: datetime | None
+) -> bool:
+    """`NEWER_OR_CHANGED` on a batch's pre-read of (stored hash, `version` of its date): an
+    unchanged row costs a read, not a write."""
+    if previous is None:
+        return True
+    stored_digest, stored_at = previous
+    incoming_at = version(incoming)
+    return incoming_at > stored_at or (incoming_at == stored_at and digest != stored_digest)
+
+
+def upsert_from_staging(
     table: str,
-    columns: Sequence[tuple[str, str]],
+    staging: StagingTable,
     *,
     conflict: str,
+    order_by: str,
     updated: Sequence[str],
     returning: str | None = None,
 ) -> TextClause:
-    """`columns` are (name, PostgreSQL type); `updated` the columns a newer version sets."""
-    names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in columns)
+    """Every row of `staging` into `table`, taken out of `staging` as it is read (so the
+    next batch of the same transaction finds it empty), with a new random id; `updated` are
+    the columns a newer version sets. Rows go in `order_by` order, the order in which every
+    writer locks them."""
+    names = ", ".join(staging.names)
     assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in updated)
     # Table and column names come from this module's callers, never from input.
     sql = (
-        f"INSERT INTO {table} AS stored ({names}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        f"WITH batch AS (DELETE FROM {staging.qualified} RETURNING {names}) "  # noqa: S608
+        f"INSERT INTO {table} AS stored ({names}, id) "
+        f"SELECT {names}, gen_random_uuid() FROM batch ORDER BY {order_by} "
         f"ON CONFLICT {conflict} DO UPDATE SET {assignments}, updated_at = now() "
         f"WHERE {NEWER_OR_CHANGED}"
     )
     if returning:
         sql += f" RETURNING {returning}"
     return text(sql)
-
-
-def as_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    return {name: [row[name] for row in rows] for name, _ in columns}
-
-
-def new_ids(count: int) -> list[uuid.UUID]:
-    """Random (version 4) ids from one read of the system's random source."""
-    data = os.urandom(16 * count)
-    return [uuid.UUID(bytes=data[i : i + 16], version=4) for i in range(0, 16 * count, 16)]

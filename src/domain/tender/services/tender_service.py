@@ -4,16 +4,15 @@ the caller owns the unit of work."""
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.serialization import json_serializer
 from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
@@ -26,24 +25,9 @@ from src.domain.tender.schemas import (
     identity_key,
 )
 from src.domain.tender.schemas import content_hash as hash_document
-from src.domain.tender.services.bulk import as_arrays, new_ids, upsert_statement
-
-_NEVER = datetime(1900, 1, 1, tzinfo=UTC)
-
-
-def _version(value: datetime | None) -> datetime:
-    return value if value is not None else _NEVER
-
-
-def _needs_write(
-    previous: tuple[str | None, datetime] | None, digest: str, incoming: datetime | None
-) -> bool:
-    """The rule of `bulk.NEWER_OR_CHANGED`, on a batch's pre-read: unchanged costs a read."""
-    if previous is None:
-        return True
-    stored_digest, stored_at = previous
-    incoming_at = _version(incoming)
-    return incoming_at > stored_at or (incoming_at == stored_at and digest != stored_digest)
+from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
+from src.domain.tender.services.publications import upsert_publications
+from src.infra.database.staging import StagingTable, copy_to_staging
 
 
 def _latest_per_key(records: Sequence[TenderRecord]) -> list[TenderRecord]:
@@ -53,7 +37,7 @@ def _latest_per_key(records: Sequence[TenderRecord]) -> list[TenderRecord]:
     for record in records:
         key = record.identity_key
         kept = latest.get(key)
-        if kept is None or _version(record.source_updated_at) >= _version(kept.source_updated_at):
+        if kept is None or version(record.source_updated_at) >= version(kept.source_updated_at):
             latest[key] = record
     return [latest[key] for key in sorted(latest)]
 
@@ -116,7 +100,7 @@ class TenderService:
     async def store_publications(session: AsyncSession, records: Sequence[TenderRecord]) -> None:
         """Store the raw publications of `records` (once per document, newest version wins);
         `upsert_many` does it for the records it is given."""
-        await _upsert_publications(session, records)
+        await upsert_publications(session, records)
 
     @staticmethod
     async def upsert_many(
@@ -132,17 +116,17 @@ class TenderService:
             return UpsertCounts()
         batch = _latest_per_key(records)
         counts = UpsertCounts(unchanged=len(records) - len(batch))
-        await _upsert_publications(session, batch)
+        await upsert_publications(session, batch)
 
         rows = [_tender_row(record) for record in batch]
         stored = await session.execute(
             _STORED_TENDERS, {"keys": [row["identity_key"] for row in rows]}
         )
-        known = {key: (digest, _version(at)) for key, digest, at in stored}
+        known = {key: (digest, version(at)) for key, digest, at in stored}
         to_write = [
             row
             for row in rows
-            if _needs_write(
+            if needs_write(
                 known.get(row["identity_key"]), row["content_hash"], row["source_updated_at"]
             )
         ]
@@ -153,11 +137,8 @@ class TenderService:
         before = await _lock_tracked(
             session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
         )
-        for row, new_id in zip(to_write, new_ids(len(to_write)), strict=True):
-            row["id"] = new_id
-        written = (
-            await session.execute(_TENDER_UPSERT, as_arrays(to_write, _TENDER_COLUMNS))
-        ).all()
+        await copy_to_staging(session, _TENDER_STAGING, [_staged_values(row) for row in to_write])
+        written = (await session.execute(_TENDER_UPSERT)).all()
         inserted = sum(1 for row in written if row.inserted)
         counts.inserted += inserted
         counts.updated += len(written) - inserted
@@ -228,32 +209,21 @@ _COLUMN_TYPES = {
     "awarded_at": _TIME,
     "source_updated_at": _TIME,
 }
-_TENDER_COLUMNS = [
-    ("id", "uuid"),
-    ("identity_key", _TEXT),
-    *((name, _COLUMN_TYPES.get(name, _TEXT)) for name in (*HASHED_FIELDS, *UNHASHED_FIELDS)),
-    ("content_hash", _TEXT),
-]
-_TENDER_UPSERT = upsert_statement(
+# A tender row's columns, in the order they are staged.
+_ROW_FIELDS = (*HASHED_FIELDS, *UNHASHED_FIELDS, "identity_key", "content_hash")
+_staged_values = itemgetter(*_ROW_FIELDS)
+_TENDER_STAGING = StagingTable(
+    "staging_tenders",
+    tuple((name, _COLUMN_TYPES.get(name, _TEXT)) for name in _ROW_FIELDS),
+)
+_TENDER_UPSERT = upsert_from_staging(
     "tenders",
-    _TENDER_COLUMNS,
+    _TENDER_STAGING,
     conflict="(identity_key)",
-    updated=[name for name, _ in _TENDER_COLUMNS if name not in ("id", "identity_key")],
+    order_by="identity_key",
+    updated=[name for name in _ROW_FIELDS if name != "identity_key"],
     returning="stored.id, stored.identity_key, (stored.xmax = 0) AS inserted",
 )
-_PUBLICATION_COLUMNS = [
-    ("id", "uuid"),
-    ("source", _TEXT),
-    ("procedure_id", _TEXT),
-    ("document_key", _TEXT),
-    ("format", _TEXT),
-    ("raw", "jsonb"),
-    ("content_hash", _TEXT),
-    ("source_updated_at", _TIME),
-    ("source_url", _TEXT),
-    ("source_digest", _TEXT),
-    ("record_count", "integer"),
-]
 # The pre-reads: one array parameter each, however large the batch.
 _STORED_TENDERS = text(
     "SELECT identity_key, content_hash, source_updated_at FROM tenders "
@@ -263,32 +233,12 @@ _SOURCE_URL_OUTSIDE = text(
     "SELECT coalesce(source_url, '') FROM tenders WHERE source = :source "
     "AND NOT coalesce(source_url, '') LIKE ANY(CAST(:patterns AS text[])) LIMIT 1"
 )
-_STORED_PUBLICATIONS = text(
-    "SELECT p.source, p.format, p.document_key, p.content_hash, p.source_updated_at "
-    "FROM publications p JOIN unnest(CAST(:sources AS text[]), CAST(:formats AS text[]), "
-    "CAST(:keys AS text[])) AS k(source, format, document_key) "
-    "USING (source, format, document_key)"
-)
 _KNOWN_DOCUMENTS = text(
     "SELECT p.source, p.format, p.document_key, p.record_count "
     "FROM publications p JOIN unnest(CAST(:sources AS text[]), CAST(:formats AS text[]), "
     "CAST(:keys AS text[]), CAST(:digests AS text[])) AS k(source, format, document_key, digest) "
     "USING (source, format, document_key) "
     "WHERE p.source_digest = k.digest AND p.record_count IS NOT NULL"
-)
-_PUBLICATION_UPSERT = upsert_statement(
-    "publications",
-    _PUBLICATION_COLUMNS,
-    conflict="ON CONSTRAINT uq_publications_source_format_document_key",
-    updated=[
-        "procedure_id",
-        "raw",
-        "content_hash",
-        "source_updated_at",
-        "source_url",
-        "source_digest",
-        "record_count",
-    ],
 )
 
 
@@ -300,58 +250,3 @@ def _tender_row(record: TenderRecord) -> dict[str, Any]:
     row["identity_key"] = record.identity_key
     row["content_hash"] = digest
     return row
-
-
-async def _upsert_publications(session: AsyncSession, batch: Sequence[TenderRecord]) -> None:
-    """Store each procedure's raw publication once (lots share it), newest version wins."""
-    documents: dict[tuple[str, str, str], dict[str, Any]] = {}
-    hashes: dict[int, str] = {}
-    lots: Counter[tuple[str, str, str]] = Counter()
-    for record in batch:
-        if record.raw is None:
-            continue
-        digest = hashes.get(id(record.raw))
-        if digest is None:
-            digest = hashes[id(record.raw)] = hash_document(record.raw)
-        if record.source_digest is not None:
-            # The stored hash covers the bytes' digest too: a new digest rewrites the row once.
-            digest = hash_document([digest, record.source_digest])
-        key = (record.source, record.format, record.document_key or record.procedure_id)
-        lots[key] += 1
-        kept = documents.get(key)
-        if kept is None or _version(record.source_updated_at) >= _version(
-            kept["source_updated_at"]
-        ):
-            documents[key] = {
-                "source": record.source,
-                "procedure_id": record.procedure_id,
-                "document_key": key[2],
-                "format": record.format,
-                "raw": record.raw,
-                "content_hash": digest,
-                "source_updated_at": record.source_updated_at,
-                "source_url": record.source_url,
-                "source_digest": record.source_digest,
-            }
-    if not documents:
-        return
-    for key, document in documents.items():
-        document["record_count"] = lots[key] if document["source_digest"] else None
-    sources, formats, keys = (list(part) for part in zip(*documents, strict=True))
-    stored = await session.execute(
-        _STORED_PUBLICATIONS, {"sources": sources, "formats": formats, "keys": keys}
-    )
-    known = {(src, fmt, doc): (digest, _version(at)) for src, fmt, doc, digest, at in stored}
-    to_write = [
-        documents[key]
-        for key in sorted(documents)
-        if _needs_write(
-            known.get(key), documents[key]["content_hash"], documents[key]["source_updated_at"]
-        )
-    ]
-    if not to_write:
-        return
-    for document, new_id in zip(to_write, new_ids(len(to_write)), strict=True):
-        document["id"] = new_id
-        document["raw"] = json_serializer(document["raw"])
-    await session.execute(_PUBLICATION_UPSERT, as_arrays(to_write, _PUBLICATION_COLUMNS))

@@ -1,0 +1,114 @@
+"""The raw publications behind a batch of tenders: stored once per document (a procedure's
+lots share it), the newest version winning, by the same rule and the same two steps as the
+tenders (a pre-read of what is stored, then COPY into staging and one upsert)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.serialization import json_serializer
+from src.domain.tender.schemas import TenderRecord
+from src.domain.tender.schemas import content_hash as hash_document
+from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
+from src.infra.database.staging import StagingTable, copy_to_staging
+
+DocumentKey = tuple[str, str, str]  # source, format, document key
+
+_STORED_PUBLICATIONS = text(
+    "SELECT p.source, p.format, p.document_key, p.content_hash, p.source_updated_at "
+    "FROM publications p JOIN unnest(CAST(:sources AS text[]), CAST(:formats AS text[]), "
+    "CAST(:keys AS text[])) AS k(source, format, document_key) "
+    "USING (source, format, document_key)"
+)
+# A document's columns, in the order they are staged.
+_DOCUMENT_FIELDS = (
+    "source",
+    "procedure_id",
+    "document_key",
+    "format",
+    "raw",
+    "content_hash",
+    "source_updated_at",
+    "source_url",
+    "source_digest",
+    "record_count",
+)
+_staged_values = itemgetter(*_DOCUMENT_FIELDS)
+_TYPES = {"raw": "jsonb", "source_updated_at": "timestamptz", "record_count": "integer"}
+_STAGING = StagingTable(
+    "staging_publications",
+    tuple((name, _TYPES.get(name, "text")) for name in _DOCUMENT_FIELDS),
+)
+_UPSERT = upsert_from_staging(
+    "publications",
+    _STAGING,
+    conflict="ON CONSTRAINT uq_publications_source_format_document_key",
+    order_by="source, format, document_key",
+    updated=[name for name in _DOCUMENT_FIELDS if name not in ("source", "format", "document_key")],
+)
+
+
+async def upsert_publications(session: AsyncSession, batch: Sequence[TenderRecord]) -> None:
+    """Store each document's raw publication once, newest version wins."""
+    documents = _documents(batch)
+    if not documents:
+        return
+    sources, formats, keys = (list(part) for part in zip(*documents, strict=True))
+    stored = await session.execute(
+        _STORED_PUBLICATIONS, {"sources": sources, "formats": formats, "keys": keys}
+    )
+    known = {(src, fmt, doc): (digest, version(at)) for src, fmt, doc, digest, at in stored}
+    to_write = [
+        documents[key]
+        for key in sorted(documents)
+        if needs_write(
+            known.get(key), documents[key]["content_hash"], documents[key]["source_updated_at"]
+        )
+    ]
+    if not to_write:
+        return
+    for document in to_write:
+        document["raw"] = json_serializer(document["raw"])  # once per document
+    await copy_to_staging(session, _STAGING, [_staged_values(document) for document in to_write])
+    await session.execute(_UPSERT)
+
+
+def _documents(batch: Sequence[TenderRecord]) -> dict[DocumentKey, dict[str, Any]]:
+    """The batch's documents, the newest version of each, with the count of its lots."""
+    documents: dict[DocumentKey, dict[str, Any]] = {}
+    hashes: dict[int, str] = {}
+    lots: Counter[DocumentKey] = Counter()
+    for record in batch:
+        if record.raw is None:
+            continue
+        digest = hashes.get(id(record.raw))
+        if digest is None:
+            digest = hashes[id(record.raw)] = hash_document(record.raw)
+        if record.source_digest is not None:
+            # The stored hash covers the bytes' digest too: a new digest rewrites the row once.
+            digest = hash_document([digest, record.source_digest])
+        key = (record.source, record.format, record.document_key or record.procedure_id)
+        lots[key] += 1
+        kept = documents.get(key)
+        if kept is None or version(record.source_updated_at) >= version(kept["source_updated_at"]):
+            documents[key] = {
+                "source": record.source,
+                "procedure_id": record.procedure_id,
+                "document_key": key[2],
+                "format": record.format,
+                "raw": record.raw,
+                "content_hash": digest,
+                "source_updated_at": record.source_updated_at,
+                "source_url": record.source_url,
+                "source_digest": record.source_digest,
+                "record_count": None,
+            }
+    for key, document in documents.items():
+        document["record_count"] = lots[key] if document["source_digest"] else None
+    return documents

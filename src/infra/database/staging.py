@@ -1,0 +1,94 @@
+"""Binary COPY into a temporary staging table, on the session's own connection: inside the
+caller's transaction (or savepoint), so a batch staged here is written or rolled back with
+everything else the unit of work did.
+
+A batch travels as tuples that asyncpg encodes in C, where an `INSERT … SELECT FROM
+unnest(arrays)` costs statement building and one array per column; one `INSERT … SELECT …
+FROM <staging>` then moves it on (see `domain.tender.services.bulk`).
+
+The table is created once per connection (`IF NOT EXISTS`, so a rolled-back creation or a
+PgBouncer in transaction mode costs one more `CREATE`), in `pg_temp`, and emptied at every
+commit (`ON COMMIT DELETE ROWS`, which PostgreSQL skips for transactions that touched no
+temporary table). Whoever reads it empties it too (`DELETE … RETURNING`): a savepoint's
+release is no commit, and two batches in one transaction must not see each other's rows.
+
+What the database (or the driver, encoding a value) refuses is raised as a SQLAlchemy
+`DBAPIError` over the asyncpg error, with its SQLSTATE, as a statement's error would be: the
+callers' handling of refused data (`infra.errors.is_refused_data`) sees no difference."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy import TextClause, text
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TEMPORARY_SCHEMA = "pg_temp"
+
+
+@dataclass(frozen=True)
+class StagingTable:
+    """A temporary table of `columns`, (name, PostgreSQL type), in that order: the order of
+    the tuples `copy_to_staging` is given."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    create: TextClause = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        # Names and types come from the callers' constants, never from input.
+        ddl = (
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.qualified} ({columns}) "
+            "ON COMMIT DELETE ROWS"
+        )
+        object.__setattr__(self, "create", text(ddl))
+
+    @property
+    def qualified(self) -> str:
+        return f"{TEMPORARY_SCHEMA}.{self.name}"
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+async def copy_to_staging(
+    session: AsyncSession, staging: StagingTable, records: Sequence[tuple[Any, ...]]
+) -> None:
+    """Create `staging` if this connection has none, and COPY `records` into it."""
+    # Through the session first: this also starts the driver's transaction, which asyncpg
+    # begins lazily on the first statement (a COPY before it would commit on its own).
+    await session.execute(staging.create)
+    connection = await session.connection()
+    driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    if not driver.is_in_transaction():
+        raise RuntimeError(f"COPY into {staging.qualified} outside a transaction")
+    statement = f"COPY {staging.qualified} FROM STDIN (FORMAT binary)"
+    try:
+        await driver.copy_records_to_table(
+            staging.name, records=records, columns=staging.names, schema_name=TEMPORARY_SCHEMA
+        )
+    except asyncpg.PostgresError as error:
+        raise _statement_error(statement, error) from error
+    except (ArithmeticError, ValueError, TypeError) as error:
+        if isinstance(error, asyncpg.InterfaceError):
+            raise
+        # A value the driver could not encode: refused data, as asyncpg reports it for a
+        # statement's parameters (SQLSTATE 22000); the COPY was cancelled.
+        refused = asyncpg.DataError(f"invalid input for {statement}: {error}")
+        refused.__cause__ = error
+        raise _statement_error(statement, refused) from refused
+
+
+def _statement_error(statement: str, error: asyncpg.PostgresError) -> StatementError:
+    """The error as SQLAlchemy raises a statement's (a `DBAPIError` subclass by SQLSTATE
+    class), without parameters: the rows may be whole publications."""
+    wrapped: StatementError = DBAPIError.instance(
+        statement, None, error, asyncpg.PostgresError, hide_parameters=True
+    )
+    return wrapped
