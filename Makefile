@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run stop test test-fast check lint format typecheck bench clean
+.PHONY: install run stop test test-fast check lint format typecheck bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,14 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-# Throughput and memory, side by side with PostgreSQL's COPY (prints a table, writes JSON).
-# BENCH_DATABASE_URL / BENCH_REDIS_URL pick the servers; unset, the embedded ones.
+# Throughput and memory, side by side with PostgreSQL's COPY, and the read API under load
+# (prints a table, writes JSON). BENCH_DATABASE_URL / BENCH_REDIS_URL pick the servers; unset,
+# the embedded ones. `make bench-api`: the API case alone, in about two minutes.
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench --json bench-results.json --markdown bench-results.md
+
+bench-api: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench --api-only --json bench-api.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

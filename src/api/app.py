@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from arq.connections import ArqRedis
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
@@ -50,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     analytics_engine=analytics_engine,
                     analytics_session_factory=create_session_factory(analytics_engine),
                     queue=queue,
+                    read_engine=autocommit(engine),
+                    analytics_read_engine=autocommit(analytics_engine),
                 )
                 yield
             finally:
@@ -82,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.api_allowed_hosts)
     app.add_middleware(JsonErrors, settings=settings)
     return app
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The engine (its pool) with connections that send no BEGIN / COMMIT."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def queue_pool(settings: Settings) -> ArqRedis:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from arq.connections import ArqRedis
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.infra.source_policy import Resolver, system_resolver
@@ -25,6 +25,10 @@ class ApiState:
     analytics_engine: AsyncEngine
     analytics_session_factory: async_sessionmaker[AsyncSession]
     queue: ArqRedis
+    # The same two engines (and pools) in autocommit, for routes that read with one statement:
+    # no BEGIN and COMMIT round trips (one statement sees one snapshot anyway).
+    read_engine: AsyncEngine
+    analytics_read_engine: AsyncEngine
 
 
 def get_state(request: Request) -> ApiState:
@@ -53,6 +57,18 @@ async def get_analytics_db(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for lists and feeds: on the replica when one is configured."""
     async with get_state(request).analytics_session_factory() as session:
         yield session
+
+
+async def get_reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A connection for one reading statement on the primary (autocommit), for this request."""
+    async with get_state(request).read_engine.connect() as connection:
+        yield connection
+
+
+async def get_analytics_reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    """The same on the replica when one is configured."""
+    async with get_state(request).analytics_read_engine.connect() as connection:
+        yield connection
 
 
 def get_queue(request: Request) -> ArqRedis:

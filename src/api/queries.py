@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import RowMapping, Select, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.api.cursors import Key
+from src.api.rows import TENDER_COLUMNS
 from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.services.filters import (
     MAX_WORDS,
@@ -40,6 +41,7 @@ __all__ = [
     "cpv_prefix",
     "search_words",
     "since_key",
+    "tender_by",
     "tender_page",
     "tender_page_query",
 ]
@@ -47,22 +49,29 @@ __all__ = [
 _LAST_UUID = uuid.UUID(int=(1 << 128) - 1)
 
 
-def tender_page_query(filters: TenderFilters, after: Key | None, limit: int) -> Select[Tender]:
-    """One page and one row more (to tell whether another page follows)."""
-    query = select(Tender).where(*conditions(filters))
+def tender_page_query(filters: TenderFilters, after: Key | None, limit: int) -> Select[Any]:
+    """One page and one row more (to tell whether another page follows), as the columns
+    the API answers."""
+    query = select(*TENDER_COLUMNS).where(*conditions(filters))
     if after is not None:
         query = query.where(tuple_(Tender.created_at, Tender.id) < tuple_(after.at, after.id))
     return query.order_by(Tender.created_at.desc(), Tender.id.desc()).limit(limit + 1)
 
 
 async def tender_page(
-    session: AsyncSession, filters: TenderFilters, after: Key | None, limit: int
-) -> tuple[Sequence[Tender], Key | None]:
-    rows = (await session.scalars(tender_page_query(filters, after, limit))).all()
+    connection: AsyncConnection, filters: TenderFilters, after: Key | None, limit: int
+) -> tuple[Sequence[RowMapping], Key | None]:
+    rows = (await connection.execute(tender_page_query(filters, after, limit))).mappings().all()
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
-    return rows[:limit], Key(last.created_at, last.id)
+    return rows[:limit], Key(last["created_at"], last["id"])
+
+
+async def tender_by(connection: AsyncConnection, condition: Any) -> RowMapping | None:
+    """The columns the API answers of the one tender that meets `condition` (a unique key)."""
+    query = select(*TENDER_COLUMNS).where(condition)
+    return (await connection.execute(query)).mappings().one_or_none()
 
 
 def since_key(since: datetime) -> Key:

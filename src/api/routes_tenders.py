@@ -7,22 +7,27 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.responses import Response
 
 from src.api import cursors
 from src.api.auth import AUTH_RESPONSES, require_read
-from src.api.deps import get_analytics_db, get_db
+from src.api.deps import get_analytics_db, get_analytics_reader, get_reader
 from src.api.params import Cig, Cpv, Cursor, Limit, Text, UtcDateTime, invalid
-from src.api.queries import TenderFilters, cpv_prefix, search_words, tender_page
+from src.api.queries import TenderFilters, cpv_prefix, search_words, tender_by, tender_page
+from src.api.rows import tender_page_response, tender_response
 from src.api.schemas import ErrorMessage, TenderChangeOut, TenderHistory, TenderOut, TenderPage
+from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import TenderStatus
 from src.domain.tender.services import TenderService
 from src.domain.tender.services.history import tender_history
 
 router = APIRouter(tags=["tenders"], dependencies=[Depends(require_read)], responses=AUTH_RESPONSES)
 
-Db = Annotated[AsyncSession, Depends(get_db)]
 ReadDb = Annotated[AsyncSession, Depends(get_analytics_db)]
+# One reading statement: a connection in autocommit, no session (see deps.get_reader).
+Reader = Annotated[AsyncConnection, Depends(get_reader)]
+AnalyticsReader = Annotated[AsyncConnection, Depends(get_analytics_reader)]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": "No such tender."}
 }
@@ -83,10 +88,10 @@ def tender_filters(
 @router.get("/tenders", response_model=TenderPage, summary="List tenders, newest first")
 async def list_tenders(
     filters: Annotated[TenderFilters, Depends(tender_filters)],
-    db: ReadDb,
+    db: AnalyticsReader,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> TenderPage:
+) -> Response:
     """Tenders matching every given filter, newest first (by when they were first stored).
     Page with `next_cursor`: pages never repeat or skip a tender, whatever is ingested
     meanwhile; tenders first stored after you started come before your first page."""
@@ -97,26 +102,24 @@ async def list_tenders(
         except cursors.InvalidCursor as error:
             invalid(("query", "cursor"), str(error), cursor)
     rows, last = await tender_page(db, filters, after, limit)
-    return TenderPage(
-        items=[TenderOut.model_validate(row) for row in rows],
-        next_cursor=cursors.encode(TENDER_CURSOR, last) if last is not None else None,
-    )
+    next_cursor = cursors.encode(TENDER_CURSOR, last) if last is not None else None
+    return tender_page_response(rows, next_cursor)
 
 
 @router.get("/tenders/by-cig/{cig}", response_model=TenderOut, responses=NOT_FOUND)
-async def get_tender_by_cig(cig: Cig, db: Db) -> TenderOut:
-    tender = await TenderService.get_by_cig(db, cig)
-    if tender is None:
+async def get_tender_by_cig(cig: Cig, db: Reader) -> Response:
+    row = await tender_by(db, Tender.cig == cig)
+    if row is None:
         raise HTTPException(404, f"no tender has CIG {cig}")
-    return TenderOut.model_validate(tender)
+    return tender_response(row)
 
 
 @router.get("/tenders/{tender_id}", response_model=TenderOut, responses=NOT_FOUND)
-async def get_tender(tender_id: uuid.UUID, db: Db) -> TenderOut:
-    tender = await TenderService.get_by_id(db, tender_id)
-    if tender is None:
+async def get_tender(tender_id: uuid.UUID, db: Reader) -> Response:
+    row = await tender_by(db, Tender.id == tender_id)
+    if row is None:
         raise HTTPException(404, f"no tender has id {tender_id}")
-    return TenderOut.model_validate(tender)
+    return tender_response(row)
 
 
 @router.get("/tenders/{tender_id}/history", response_model=TenderHistory, responses=NOT_FOUND)

@@ -241,12 +241,22 @@ def api(
         bool,
         typer.Option(help="Serve without API_TOKENS on a non-loopback address (no auth)."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (uvicorn's supervisor); about one per core.",
+        ),
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line per request (off: a few percent more req/s).")
+    ] = True,
 ) -> None:
     """Serve the HTTP API (tenders, changes, ingest jobs, /healthz, /metrics) with uvicorn.
     Clients need a token from API_TOKENS; without any, only on a loopback address."""
     from src.cli.serve_api import serve
 
-    serve(host, port, insecure=insecure)
+    serve(host, port, insecure=insecure, workers=workers, access_log=access_log)
 
 
 @app.command("api-token")

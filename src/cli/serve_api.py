@@ -1,4 +1,4 @@
-"""Running the API with uvicorn: what `tenders api [--host] [--port] [--insecure]` calls,
+"""Running the API with uvicorn: what `tenders api [--host] [--port] [--workers N]` calls,
 after the CLI has resolved the servers' URLs (so `get_settings()` sees them). The app is
 named by its import string, so the CLI does not import the API, and uvicorn can build it in
 each of several worker processes.
@@ -46,14 +46,21 @@ def allow_without_tokens(host: str, *, insecure: bool) -> None:
     get_settings.cache_clear()
 
 
-def serve(host: str, port: int, *, insecure: bool = False) -> None:
-    """Serve until interrupted; the app's lifespan opens and closes the pools."""
+def serve(
+    host: str, port: int, *, insecure: bool = False, workers: int = 1, access_log: bool = True
+) -> None:
+    """Serve until interrupted; the app's lifespan opens and closes the pools. With several
+    `workers`, uvicorn's supervisor runs that many processes on the one socket, each with
+    its own app, pools and connections (DB_POOL_SIZE each); the rate limit is shared, in
+    Redis, and /metrics reads the database, so every process answers alike."""
     allow_without_tokens(host, insecure=insecure)
     uvicorn.run(
         APP_FACTORY,
         factory=True,
         host=host,
         port=port,
+        workers=workers,
+        access_log=access_log,
         proxy_headers=True,
         server_header=False,
         timeout_graceful_shutdown=30,

@@ -5,10 +5,12 @@ script reads, refills and takes in one step (atomic), on Redis' own clock."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable
 from typing import cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 # KEYS[1]: the bucket. ARGV: refill per second, capacity. Returns the seconds to wait before
 # a request would be allowed, as a string (Lua numbers become integers on the way out):
@@ -34,10 +36,18 @@ return tostring(wait)
 """
 
 
+_TAKE_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
 async def take(redis: Redis, key: str, *, per_minute: int, burst: int) -> float:
     """Take one request from the bucket at `key`: 0.0 when allowed, else the seconds until
-    one would be."""
-    pending = redis.eval(_TAKE, 1, key, str(per_minute / 60), str(burst))
-    waited = await cast(Awaitable[object], pending)
+    one would be. The script is sent by its SHA-1 (EVALSHA), and whole only when Redis does
+    not know it yet (after a restart or SCRIPT FLUSH)."""
+    arguments = (key, str(per_minute / 60), str(burst))
+    try:
+        pending = redis.evalsha(_TAKE_SHA, 1, *arguments)
+        waited = await cast(Awaitable[object], pending)
+    except NoScriptError:
+        waited = await cast(Awaitable[object], redis.eval(_TAKE, 1, *arguments))
     text = waited.decode() if isinstance(waited, bytes) else str(waited)
     return max(0.0, float(text))

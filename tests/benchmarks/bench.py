@@ -3,6 +3,7 @@
     python -m tests.benchmarks.bench [--tenders 100000] [--big-bytes 1G] [--skip-big]
                                      [--json bench-results.json] [--markdown FILE]
                                      [--chunk-bytes SIZE] [--quick]
+                                     [--skip-api | --api-only] [--api-seconds 10]
 
 --quick: a few minutes instead of an hour: 20,000 tenders, one round, no big file, 500 naive
 rows, and the source split into 6 MiB chunks (CHUNK_BYTES; the full source's 32 MiB chunks
@@ -25,13 +26,17 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
       processes sharing the source's chunks); the CPU seconds of the workers and of a local
       PostgreSQL, per case, give the figures for sizing N on another machine
   (h) (c) on one OCDS release of 5,000 lots (a procedure's lots are mapped in linear time)
+  (i) the read API on the source's tenders: by CIG with 1 and 32 clients, a page of 50 with
+      32 clients; req/s, p50/p99, CPU per request of the API and of the load generator
+      (`--api-only --repeat 1 --api-seconds 5` runs just this, in about a minute)
 
 Generated sources are cached under .data/bench/ (the generator is deterministic).
 Worker RSS and CPU figures are sampled with psutil while the workers run.
 
 The modules: cases (the cases and their run), pipeline (enqueue -> workers -> runs), measure
 (timing, process figures), report (JSON, table, markdown), workspace (databases, sources),
-profiling (--profile), project (all the bench takes from configs/ and src/).
+profiling (--profile), api_case and api_load (the read API), project (all the bench takes
+from configs/ and src/).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import Any
 import orjson
 
 from tests.benchmarks import report
+from tests.benchmarks.api_case import run_api_case
 from tests.benchmarks.cases import run_cases
 from tests.benchmarks.measure import log, machine_info
 from tests.benchmarks.workspace import make_source, server_info
@@ -63,6 +69,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"servers: {info['servers']['postgres_url']} / {info['servers']['redis_url']}")
 
     base = make_source(work, tenders=args.tenders, seed=args.seed)
+    if args.api_only:
+        alone = await run_api_case(servers, logs, base, args)
+        return report.api_results(args, info, base, alone, logs)
     changed = make_source(
         work, tenders=args.tenders, seed=args.seed, change_fraction=args.change_fraction
     )
@@ -70,7 +79,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     sources = (base, changed, big)
     postmaster = info["servers"]["postmaster_pid"]
     outcome = await run_cases(servers, logs, sources, args, postmaster)
-    return report.results(args, info, sources, outcome, logs)
+    api: dict[str, Any] | None = None
+    if not args.skip_api:
+        try:
+            api = await run_api_case(servers, logs, base, args)
+        except Exception as error:  # noqa: BLE001 - reported, the ingest figures stand
+            outcome.failed("(i)", error)
+    return report.results(args, info, sources, outcome, logs, api)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,6 +110,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--chunk-bytes", type=size, help="CHUNK_BYTES for the workers (default: theirs)"
     )
     parser.add_argument("--quick", action="store_true", help="a few minutes: see above")
+    api = parser.add_mutually_exclusive_group()
+    api.add_argument("--skip-api", action="store_true", help="skip (i), the read API")
+    api.add_argument("--api-only", action="store_true", help="run (i) alone")
+    parser.add_argument("--api-seconds", type=float, default=10, help="per (i) run")
+    parser.add_argument(
+        "--api-baseline",
+        type=Path,
+        help="another checkout of the project (the code before a change): (i) serves it too",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.tenders, args.repeat, args.skip_big, args.naive_rows = 20_000, 1, True, 500

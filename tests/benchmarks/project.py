@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings, redact_url
+from configs.tokens import new_token
+from src.cli.serve_api import APP_FACTORY
 from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
@@ -28,6 +30,7 @@ from src.ingest.enqueue import enqueue_ingest
 from src.readers import UnmappedDocument, map_document, read_source
 
 __all__ = [
+    "APP_FACTORY",
     "IngestClient",
     "RunFigures",
     "TenderCreate",
@@ -37,6 +40,7 @@ __all__ = [
     "migrate",
     "one_commit_per_row",
     "read_records",
+    "read_token",
     "record_values",
     "redact_url",
     "redis_version",
@@ -58,6 +62,12 @@ async def redis_version(redis_url: str) -> Any:
         return (await pool.info("server")).get("redis_version")
     finally:
         await pool.aclose()
+
+
+def read_token() -> tuple[str, str]:
+    """A new token with the read scope, and its API_TOKENS entry."""
+    token, entry = new_token("bench", ["read"])
+    return token, entry.entry()
 
 
 # --- rows built beforehand: the project's reader, its records and its naive service ----------

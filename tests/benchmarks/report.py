@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks import api_case
 from tests.benchmarks.cases import Case, Outcome
 from tests.benchmarks.measure import MB
 from tests.benchmarks.pipeline import IngestResult, ingest_detail
@@ -77,6 +78,7 @@ def results(
     sources: tuple[Source, Source, Source | None],
     outcome: Outcome,
     logs: Path,
+    api: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     cases = outcome.cases
     a, b, c, d, e = (cases[k] for k in "abcde")
@@ -110,6 +112,7 @@ def results(
         "g2_idle_workers": idle,
         "scale": scale_figures(cases["c"], cases["g2"]),
         "profile": outcome.profile,
+        "api": api,
         "problems": outcome.problems,
         "failures": outcome.failures,
         "logs": str(logs),
@@ -179,6 +182,20 @@ def scale_figures(one: Case, two: Case) -> dict[str, Any]:
     }
 
 
+def api_results(
+    args: argparse.Namespace, info: dict[str, Any], base: Source, api: dict[str, Any], logs: Path
+) -> dict[str, Any]:
+    """--api-only: the API case alone."""
+    parameters = {"tenders": base.tenders, "source_mb": base.bytes / MB, "repeat": args.repeat}
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **info,
+        "parameters": parameters,
+        "api": api,
+        "logs": str(logs),
+    }
+
+
 # --- the table -------------------------------------------------------------------------------
 
 
@@ -190,14 +207,21 @@ def _yes(met: bool | None) -> str:
     return "-" if met is None else ("yes" if met else "NO")
 
 
-def _header(results: dict[str, Any]) -> list[str]:
-    p, m, s = results["parameters"], results["machine"], results["servers"]
+def _machine_lines(results: dict[str, Any]) -> list[str]:
+    m, s = results["machine"], results["servers"]
     return [
-        f"tenders ingestion benchmark, {results['measured_at']}",
+        f"tenders benchmark, {results['measured_at']}",
         f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, {m['os']}, "
         f"Python {m['python']}",
         f"servers ({s['kind']}): PostgreSQL {s['postgres']} {s['postgres_url']} "
         f"{s['postgres_settings']}; Redis {s['redis']} {s['redis_url']}",
+    ]
+
+
+def _header(results: dict[str, Any]) -> list[str]:
+    p = results["parameters"]
+    return [
+        *_machine_lines(results),
         f"source: {p['tenders']:,} tenders (lots) in {p['procedures']:,} ANAC-like procedures, "
         f"{p['source_mb']:,.0f} MB, seed {p['seed']}; median of {p['repeat']}",
         "",
@@ -367,11 +391,16 @@ def _scale_lines(results: dict[str, Any]) -> list[str]:
 
 
 def render_text(results: dict[str, Any]) -> str:
+    if "cases" not in results:  # --api-only
+        p = results["parameters"]
+        source = f"source: {p['tenders']:,} tenders, {p['source_mb']:,.0f} MB"
+        return "\n".join([*_machine_lines(results), source, *api_case.render_lines(results["api"])])
     lines = [*_header(results), *_case_lines(results), _big_line(results)]
     lines += _two_workers_lines(results)
     lines += _scale_lines(results)
     lines.append(_many_lots_line(results))
     lines += _ratio_lines(results)
+    lines += api_case.render_lines(results.get("api"))
     lines += _trouble_lines(results)
     lines += _profile_lines(results.get("profile"))
     return "\n".join(lines)
@@ -429,6 +458,8 @@ def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 def render_markdown(results: dict[str, Any]) -> str:
     """The table for the README."""
     p, m, s = results["parameters"], results["machine"], results["servers"]
+    if "cases" not in results:  # --api-only
+        return "\n".join(api_case.render_markdown(results["api"])).strip()
     lines = [
         f"Measured {results['measured_at'][:10]} on {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB RAM; PostgreSQL {s['postgres']}, Redis {s['redis']} "
@@ -438,5 +469,6 @@ def render_markdown(results: dict[str, Any]) -> str:
         "| case | rows/s | |",
         "|---|---:|---|",
         *(f"| {name} | {value} | {note} |" for name, value, note in _markdown_rows(results)),
+        *api_case.render_markdown(results.get("api")),
     ]
     return "\n".join(lines)

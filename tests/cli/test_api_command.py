@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import httpx
+import psutil
 import pytest
 
 from configs.config import Settings
@@ -103,3 +104,36 @@ def test_served_with_tokens_the_api_wants_one(env: dict[str, str]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_several_workers_serve_one_port(env: dict[str, str]) -> None:
+    """`--workers 2`: two API processes behind uvicorn's supervisor, one port, the same
+    answers (with the access log off)."""
+    token, entry = new_token(env, "reader")
+    port = free_port()
+    command = ["api", "--port", str(port), "--workers", "2", "--no-access-log"]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "src.cli", *command],
+        cwd=ROOT,
+        env={**without_api_settings(env), "API_TOKENS": entry},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    authorized = {"Authorization": f"Bearer {token}"}
+
+    def both_answer() -> bool:
+        try:
+            healthy = httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+        return healthy and len(psutil.Process(server.pid).children()) >= 2
+
+    try:
+        wait_for(both_answer, 60, "two API processes to answer /healthz")
+        with httpx.Client(base_url=base, headers=authorized) as http:
+            assert {http.get("/tenders").status_code for _ in range(10)} == {200}
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert b"GET /tenders" not in output, "no access log"
