@@ -39,6 +39,7 @@ class Publication(Base):
 
     __table_args__ = (
         UniqueConstraint("source", "format", "document_key"),
-        # A procedure's stored notices, merged field by field (ingest.notices).
-        Index("ix_publications_source_format_procedure", "source", "format", "procedure_id"),
+        # A procedure's stored notices, merged field by field (ingest.notices). The procedure
+        # leads, so lookups by document key never take this index for the unique one.
+        Index("ix_publications_procedure", "procedure_id", "source", "format"),
     )

@@ -7,8 +7,10 @@ Create Date: 2026-11-29
 - `rejections.kind`: `record` (a rejected item, as before) or `field` (a tender kept with one
   field left empty: `field` names it, `raw_value` holds what the source said);
   `ingest_runs.warnings` counts the latter.
-- `ix_publications_source_format_procedure`: a procedure's stored notices, merged field by
-  field into its tenders' state.
+- `ix_publications_procedure`: a procedure's stored notices, merged field by
+  field into its tenders' state. The procedure leads: with `(source, format)` first, the
+  planner took it for lookups by document key on a table not yet analyzed, and scanned a
+  whole source for each key.
 - eForms publications were stored once per procedure (the newest notice); they are now one
   per notice, keyed by notice id: existing rows are re-keyed (the notice id is in the raw).
 """
@@ -48,16 +50,16 @@ def upgrade() -> None:
         sa.Column("warnings", sa.Integer(), nullable=False, server_default="0"),
     )
     op.create_index(
-        "ix_publications_source_format_procedure",
+        "ix_publications_procedure",
         "publications",
-        ["source", "format", "procedure_id"],
+        ["procedure_id", "source", "format"],
     )
     op.execute(_REKEY_EFORMS)
 
 
 def downgrade() -> None:
     # eForms notices stay keyed by notice id: the older code reads them as well.
-    op.drop_index("ix_publications_source_format_procedure", table_name="publications")
+    op.drop_index("ix_publications_procedure", table_name="publications")
     op.drop_column("ingest_runs", "warnings")
     op.drop_column("rejections", "raw_value")
     op.drop_column("rejections", "field")
