@@ -127,7 +127,11 @@ async def empty_database(servers: Servers) -> AsyncIterator[str]:
 
 
 def address_of(url: str) -> str:
+    """host:port, or the socket folder of a unix-socket URL (the embedded server's)."""
     parsed = make_url(url)
+    socket_dir = parsed.query.get("host")
+    if parsed.host is None and isinstance(socket_dir, str):
+        return socket_dir
     return f"{parsed.host}:{parsed.port or 5432}"
 
 
@@ -166,7 +170,7 @@ async def test_a_database_behind_the_code_is_not_migrated(
 async def test_a_missing_database_is_named(api_settings: Settings, servers: Servers) -> None:
     missing = servers.database(f"no_such_db_{uuid.uuid4().hex[:6]}")
     settings = with_(api_settings, database_url=missing)
-    name = missing.rsplit("/", 1)[1]
+    name = make_url(missing).database  # without a unix socket's `?host=`
     reason = (
         f'postgres: database "{name}" does not exist at {address_of(missing)}; '
         "create it or correct DATABASE_URL"
