@@ -119,7 +119,9 @@ async def _write(target: Target, items: Sequence[SourceItem], records_done: int)
     position = target.position
     async with target.sessions() as session, session.begin():
         skipped = await _complete(session, batch, target.policy)
-        counts = await TenderService.upsert_many(session, batch.records, run_id=target.run_id)
+        counts = await TenderService.upsert_many(
+            session, batch.records, run_id=target.run_id, events=target.policy.events
+        )
         counts.unchanged += skipped
         await RunService.record_batch(
             session,

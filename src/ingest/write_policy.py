@@ -41,6 +41,8 @@ class WritePolicy:
     settings: Settings
     location: str
     trusted: bool = True
+    # Alert events are written with the tenders unless the run is quiet.
+    events: bool = True
     _refusals: dict[str, str | None] = field(default_factory=dict)  # per namespace
 
     @classmethod
@@ -48,7 +50,7 @@ class WritePolicy:
         trusted = not request.restricted or any(
             _under(request.location, prefix) for prefix in settings.trusted_sources
         )
-        return cls(settings, request.location, trusted)
+        return cls(settings, request.location, trusted, events=not request.quiet)
 
     @property
     def host(self) -> str | None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -7,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import src.domain.alerts.entities
 import src.domain.runs.entities
 import src.domain.tender.entities  # noqa: F401 - registers every table
 from src.infra.database import Base
@@ -59,6 +62,8 @@ async def test_0004_rekeys_the_rows_written_with_ambiguous_keys(fresh_database_u
     """A database holding keys in the old format: the rows whose ids hold a separator or a
     backslash get the new key, the others (ANAC, ordinary ids) keep theirs, history still
     points at its tender, and the lot that used to share a key gets a row of its own."""
+    from sqlalchemy import text
+
     from configs.config import Settings
     from src.domain.tender.entities import Tender, TenderChange
     from src.domain.tender.schemas import TenderRecord, identity_key
@@ -70,14 +75,26 @@ async def test_0004_rekeys_the_rows_written_with_ambiguous_keys(fresh_database_u
     sessions = create_session_factory(engine)
     try:
         await downgrade(engine, "0003_tender_filters")
+        ids = [uuid.uuid4() for _ in _OLD_ROWS]
         async with sessions() as session, session.begin():
-            tenders = [
-                Tender(title="t", source=s, procedure_id=p, lot_id=lot, cig=c, identity_key=k)
-                for s, p, lot, c, k in _OLD_ROWS
-            ]
-            session.add_all(tenders)
-            await session.flush()
-            session.add(TenderChange(tender_id=tenders[2].id, field="title", new_value="t"))
+            # Columns of that revision only (the model has more since).
+            await session.execute(
+                text(
+                    "INSERT INTO tenders (id, title, source, procedure_id, lot_id, cig, "
+                    "identity_key) VALUES (:id, 't', :s, :p, :lot, :c, :k)"
+                ),
+                [
+                    {"id": i, "s": s, "p": p, "lot": lot, "c": c, "k": k}
+                    for i, (s, p, lot, c, k) in zip(ids, _OLD_ROWS, strict=True)
+                ],
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO tender_changes (id, tender_id, field, new_value) "
+                    "VALUES (:id, :tender, 'title', 't')"
+                ),
+                {"id": uuid.uuid4(), "tender": ids[2]},
+            )
         await upgrade(engine)
 
         async with sessions() as session:
@@ -92,7 +109,7 @@ async def test_0004_rekeys_the_rows_written_with_ambiguous_keys(fresh_database_u
             "ted:folder:LOT\\\\1",
             "ted:folder-2:",
         }
-        assert change == tenders[2].id
+        assert change == ids[2]
 
         other_lot = TenderRecord(title="t", source="ted", procedure_id="A", lot_id="B:C")
         async with sessions() as session, session.begin():

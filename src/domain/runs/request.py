@@ -24,6 +24,8 @@ class IngestRequest:
     restricted: bool = False
     run_id: uuid.UUID = field(default_factory=uuid.uuid4)
     submitted_by: str | None = None
+    # A quiet run writes its tenders without alert events (a new source's first ingest).
+    quiet: bool = False
 
     def to_job(self) -> dict[str, Any]:
         """The job's keyword arguments: JSON values only (payloads are never pickled)."""
@@ -35,6 +37,7 @@ class IngestRequest:
             "restricted": self.restricted,
             "run_id": str(self.run_id),
             "submitted_by": self.submitted_by,
+            "quiet": self.quiet,
         }
 
     @classmethod
@@ -55,6 +58,7 @@ class IngestRequest:
             restricted=bool(payload.get("restricted", False)),
             run_id=uuid.UUID(run_id) if run_id else uuid.uuid4(),
             submitted_by=submitted_by if isinstance(submitted_by, str) else None,
+            quiet=bool(payload.get("quiet", False)),
         )
 
     def with_location(self, location: str) -> IngestRequest:

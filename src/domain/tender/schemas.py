@@ -52,6 +52,7 @@ HASHED_FIELDS: tuple[str, ...] = (
     "buyer_name",
     "buyer_id",
     "cpv",
+    "nuts",
     "procedure_type",
     "status",
     "amount",
@@ -124,6 +125,7 @@ class TenderCreate(BaseModel):
     buyer_name: str | None = Field(default=None, max_length=2000)
     buyer_id: str | None = Field(default=None, max_length=100)
     cpv: str | None = Field(default=None, max_length=12)
+    nuts: str | None = Field(default=None, max_length=10)
     procedure_type: str | None = Field(default=None, max_length=500)
     status: TenderStatus | None = None
     amount: Decimal | None = None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import JSON, Text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+# A list of strings: text[] in PostgreSQL (array operators, GIN-able), JSON elsewhere.
+TextList = JSON().with_variant(ARRAY(Text()), "postgresql")

@@ -35,6 +35,8 @@ class IngestRun(Base):
     restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The API token that queued it (None: the CLI, a feed); its unfinished runs are capped.
     submitted_by: Mapped[str | None] = mapped_column(String(64))
+    # Written without alert events (`tenders ingest --quiet`).
+    quiet: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     inserted: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
@@ -78,4 +80,5 @@ class IngestRun(Base):
             restricted=self.restricted,
             run_id=self.id,
             submitted_by=self.submitted_by,
+            quiet=self.quiet,
         )

@@ -365,4 +365,5 @@ def _request_columns(request: IngestRequest) -> dict[str, object]:
         "feed_id": request.feed_id,
         "restricted": request.restricted,
         "submitted_by": request.submitted_by,
+        "quiet": request.quiet,
     }

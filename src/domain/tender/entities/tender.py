@@ -28,6 +28,8 @@ class Tender(Base):
     buyer_name: Mapped[str | None] = mapped_column(Text)
     buyer_id: Mapped[str | None] = mapped_column(String(100))
     cpv: Mapped[str | None] = mapped_column(String(12))
+    # The place of performance as a NUTS code (country, region, province: `ITC4`, `ITI43`).
+    nuts: Mapped[str | None] = mapped_column(String(10))
     procedure_type: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str | None] = mapped_column(String(20))
     amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
@@ -62,6 +64,9 @@ class Tender(Base):
         Index("ix_tenders_buyer_id_created_at_id", "buyer_id", "created_at", "id"),
         Index("ix_tenders_source_created_at_id", "source", "created_at", "id"),
         Index("ix_tenders_cpv_prefix", "cpv", postgresql_ops={"cpv": "text_pattern_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
+        Index("ix_tenders_nuts_prefix", "nuts", postgresql_ops={"nuts": "text_pattern_ops"}).ddl_if(
             dialect="postgresql"
         ),
         Index("ix_tenders_published_at", "published_at"),

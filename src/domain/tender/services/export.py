@@ -28,6 +28,7 @@ EXPORT_FIELDS: tuple[str, ...] = (
     "buyer_id",
     "buyer_name",
     "cpv",
+    "nuts",
     "published_at",
     "deadline_at",
     "award_amount",

@@ -13,6 +13,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from src.domain.alerts.services.outbox import record_events
 from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.schemas import (
     HASHED_FIELDS,
@@ -108,10 +109,12 @@ class TenderService:
         records: Sequence[TenderRecord],
         *,
         run_id: uuid.UUID | None = None,
+        events: bool = True,
     ) -> UpsertCounts:
         """Insert new tenders, update those whose source version is newer (or equal with other
         content), and write nothing for the rest. Idempotent; never regresses a row. Changes of
-        tracked fields are recorded as history, with the run that made them."""
+        tracked fields are recorded as history, with the run that made them, and (unless not
+        `events`: a quiet run) as alert events in the same transaction."""
         if not records:
             return UpsertCounts()
         batch = _latest_per_key(records)
@@ -155,6 +158,13 @@ class TenderService:
         ]
         if changes:
             await session.execute(sa_insert(TenderChange), changes)
+        if events:
+            await record_events(
+                session,
+                inserted=[row.id for row in written if row.inserted],
+                changed=_changed_fields(changes),
+                run_id=run_id,
+            )
         return counts
 
 
@@ -171,6 +181,17 @@ async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dic
         .with_for_update()
     )
     return {row[0]: dict(zip(TRACKED_FIELDS, row[1:], strict=True)) for row in result}
+
+
+def _changed_fields(
+    changes: list[dict[str, Any]],
+) -> list[tuple[uuid.UUID, dict[str, list[str | None]]]]:
+    """History rows grouped by tender: {field: [old, new]}."""
+    grouped: dict[uuid.UUID, dict[str, list[str | None]]] = {}
+    for change in changes:
+        fields = grouped.setdefault(change["tender_id"], {})
+        fields[change["field"]] = [change["old_value"], change["new_value"]]
+    return list(grouped.items())
 
 
 def _as_text(value: Any) -> str | None:

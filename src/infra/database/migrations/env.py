@@ -9,6 +9,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import src.domain.alerts.entities
 import src.domain.runs.entities
 import src.domain.tender.entities  # noqa: F401 - registers the tables on Base.metadata
 from configs.config import get_settings

@@ -1,0 +1,1 @@
+"""Alert services: watches, the outbox, matching, deliveries (import the modules)."""
