@@ -183,6 +183,26 @@ class Settings(BaseSettings):
     # /openapi.json; off, the schema is at /openapi.json for holders of a read token.
     api_docs: bool = False
 
+    # Alerts (watches). Webhooks: the same policy as API-submitted sources (public hosts
+    # only, checked at creation and at every connection) unless ALLOW_PRIVATE_WEBHOOKS.
+    allow_private_webhooks: bool = False
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    # A failed delivery is retried this many times in all, with exponential backoff from
+    # WEBHOOK_BACKOFF_SECONDS up to WEBHOOK_BACKOFF_MAX_SECONDS (a Retry-After is honoured,
+    # capped at the latter); a watch whose deliveries fail this many times in a row pauses.
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_backoff_seconds: float = Field(default=30, ge=0)
+    webhook_backoff_max_seconds: float = Field(default=3600, ge=0)
+    watch_pause_after_failures: int = Field(default=20, ge=1)
+    # Events sent in one webhook POST or one email, and how long a claimed delivery is held
+    # by the dispatcher sending it before another may take it (a dispatcher that died).
+    alerts_batch_size: int = Field(default=100, ge=1, le=1000)
+    alerts_lease_seconds: int = Field(default=120, ge=10)
+    # Email: smtp://user:password@host:port (smtps:// for TLS from the start; STARTTLS is used
+    # when the server offers it), and the From address.
+    smtp_url: SecretStr | None = None
+    alerts_email_from: str = "tenders@localhost"
+
     # Embedded servers (developer machines): where their data lives.
     data_dir: Path = Path(".data")
 
