@@ -14,6 +14,7 @@ from configs.config import Settings
 
 INGEST_FUNCTION = "ingest_source"
 CHUNK_FUNCTION = "ingest_chunk"
+DISPATCH_FUNCTION = "dispatch_alerts"
 
 
 class SafeRedisSettings(RedisSettings):
@@ -77,6 +78,12 @@ def ingest_job_id(
     arq's job keys are global to a Redis database, hence the queue name in the id."""
     key = f"{queue_name}\0{source}\0{format_name or ''}\0{chunk or ''}".encode()
     return "ingest:" + hashlib.sha256(key).hexdigest()[:32]
+
+
+def dispatch_job_id(queue_name: str) -> str:
+    """One alert dispatcher queued at a time per queue: enqueues while it is queued collapse
+    into it."""
+    return f"alerts:dispatch:{queue_name}"
 
 
 async def job_in_redis(redis: ArqRedis, job_id: str) -> bool:
