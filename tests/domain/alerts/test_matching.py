@@ -16,6 +16,7 @@ from src.domain.alerts.schemas import WatchSpec
 from src.domain.alerts.services.deliveries import make_deadline_events
 from src.domain.alerts.services.matching import match_pending
 from src.domain.alerts.services.watches import OPERATOR, WatchExistsError, WatchService
+from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import TenderRecord
 from src.domain.tender.services import TenderService
 
@@ -101,6 +102,21 @@ async def test_an_unchanged_write_and_a_second_match_make_nothing(db_session: As
     assert first.deliveries == 1
     assert second.deliveries == 0
     assert len(await _delivered(db_session, watch)) == 1
+
+
+async def test_an_event_no_watch_wants_leaves_nothing_behind(db_session: AsyncSession) -> None:
+    watch = await _watch(db_session, "works", cpv=["45"])
+    await TenderService.upsert_many(db_session, [_record("1"), _record("2", cpv="45210000")])
+    await match_pending(db_session)
+    kept = (
+        await db_session.scalars(
+            select(TenderEvent.kind)
+            .join(Tender, Tender.id == TenderEvent.tender_id)
+            .where(Tender.procedure_id == "proc-1", Tender.source == "ted")
+        )
+    ).all()
+    assert kept == ["new"]
+    assert await _delivered(db_session, watch) == [("new", None)]
 
 
 async def test_a_quiet_write_makes_no_event(db_session: AsyncSession) -> None:

@@ -5,7 +5,10 @@ codes) meet the watches' entries (`watch_keys`, primary key first on `key`): onl
 whose most selective filter fits are candidates, and each candidate's every filter is then
 checked against the tender's current state. So a batch costs its events times the few
 watches that could match, not times every watch. Each event is matched once (`matched_at`);
-a delivery is unique per watch and event, so matching again changes nothing."""
+a delivery is unique per watch and event, so matching again changes nothing. An event no
+watch wanted is deleted as it is matched: the outbox keeps only what was or is to be sent
+(the history of changes is `tender_changes`), so a fresh ingest of millions of tenders
+leaves no million rows behind."""
 
 from __future__ import annotations
 
@@ -76,12 +79,22 @@ WITH pending AS (
     JOIN tenders t ON t.id = p.tender_id
     WHERE w.created_at <= p.created_at AND {WATCH_MATCHES}
     ON CONFLICT (watch_id, event_id) WHERE NOT replay DO NOTHING
-    RETURNING watch_id
-), done AS (
+    RETURNING event_id
+), kept AS (
     UPDATE tender_events SET matched_at = clock_timestamp()
-    WHERE id IN (SELECT id FROM pending) RETURNING 1
+    WHERE id IN (SELECT id FROM pending)
+      AND (id IN (SELECT event_id FROM matched)
+           OR EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = tender_events.id))
+    RETURNING 1
+), dropped AS (
+    DELETE FROM tender_events
+    WHERE id IN (SELECT id FROM pending)
+      AND id NOT IN (SELECT event_id FROM matched)
+      AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = tender_events.id)
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM done), (SELECT count(*) FROM matched)
+SELECT (SELECT count(*) FROM kept) + (SELECT count(*) FROM dropped),
+       (SELECT count(*) FROM matched)
 """)  # noqa: S608 - no input in the text: every value is a bound parameter
 
 
