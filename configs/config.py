@@ -198,6 +198,9 @@ class Settings(BaseSettings):
     # by the dispatcher sending it before another may take it (a dispatcher that died).
     alerts_batch_size: int = Field(default=100, ge=1, le=1000)
     alerts_lease_seconds: int = Field(default=120, ge=10)
+    # Deliveries that ended (sent or failed) are kept this long (for `tenders deliveries` and
+    # `watch replay`), then pruned with their events by the cron.
+    alerts_retention_days: int = Field(default=90, ge=1)
     # Email: smtp://user:password@host:port (smtps:// for TLS from the start; STARTTLS is used
     # when the server offers it), and the From address.
     smtp_url: SecretStr | None = None

@@ -15,6 +15,7 @@ from src.domain.alerts.entities import Delivery, TenderEvent, Watch
 from src.domain.alerts.schemas import WatchSpec
 from src.domain.alerts.services.deliveries import make_deadline_events
 from src.domain.alerts.services.matching import match_pending
+from src.domain.alerts.services.retention import prune
 from src.domain.alerts.services.watches import OPERATOR, WatchExistsError, WatchService
 from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import TenderRecord
@@ -180,3 +181,25 @@ def test_a_watch_is_indexed_by_its_most_selective_filter() -> None:
     assert spec.nuts == ["ITC4"]
     assert spec.index_keys() == ["cpv:45", "cpv:4521"]
     assert WatchSpec(name="w", email="a@b.org", words="Mensa").index_keys() == ["*"]
+
+
+async def test_ended_deliveries_and_their_events_are_pruned_after_retention(
+    db_session: AsyncSession,
+) -> None:
+    watch = await _watch(db_session, "all")
+    await TenderService.upsert_many(db_session, [_record("1"), _record("2")])
+    await match_pending(db_session)
+    deliveries = (
+        await db_session.scalars(select(Delivery).where(Delivery.watch_id == watch.id))
+    ).all()
+    sent, pending = deliveries
+    sent.status, sent.sent_at = "sent", NOW
+    await db_session.flush()
+    pruned = await prune(db_session, datetime.now(UTC) + timedelta(days=1))
+    assert pruned.deliveries >= 1
+    left = (
+        await db_session.scalars(select(Delivery.id).where(Delivery.watch_id == watch.id))
+    ).all()
+    assert left == [pending.id]
+    assert await db_session.get(TenderEvent, sent.event_id) is None
+    assert await db_session.get(TenderEvent, pending.event_id) is not None
