@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.alerts.entities import Delivery, TenderEvent, Watch
-from src.domain.alerts.services.matching import WATCH_MATCHES
+from src.domain.alerts.services.matching import SEARCH_DOCUMENT, watch_matches
 from src.domain.tender.entities import Tender
 from src.domain.tender.services.export import EXPORT_FIELDS
 
@@ -256,7 +256,7 @@ SELECT gen_random_uuid(), t.id, 'deadline_near', w.id
 FROM watches w JOIN tenders t
   ON t.deadline_at > :now AND t.deadline_at <= :now + make_interval(days => w.deadline_days)
 CROSS JOIN LATERAL (SELECT 'deadline_near'::text AS kind, NULL::jsonb AS changes) AS p
-WHERE 'deadline_near' = ANY(w.events) AND {WATCH_MATCHES}
+WHERE 'deadline_near' = ANY(w.events) AND {watch_matches(SEARCH_DOCUMENT)}
 ON CONFLICT (watch_id, tender_id) WHERE kind = 'deadline_near' DO NOTHING
 """)  # noqa: S608 - no input in the text
 

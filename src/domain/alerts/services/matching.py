@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.alerts.schemas import CLOSED_STATUSES
 
-# The tender's entries, as `WatchSpec.keys` writes a watch's.
+# The tender's entries, as `WatchSpec.index_keys` writes a watch's.
 _TENDER_KEYS = (
     "ARRAY['*', 'source:' || coalesce(t.source, ''), 'buyer:' || coalesce(t.buyer_id, '')]"
     " || ARRAY(SELECT 'cpv:' || left(t.cpv, n)"
@@ -27,7 +27,7 @@ _TENDER_KEYS = (
     " || ARRAY(SELECT 'nuts:' || left(t.nuts, n)"
     " FROM generate_series(2, length(coalesce(t.nuts, ''))) AS n)"
 )
-_SEARCH = (
+SEARCH_DOCUMENT = (
     "to_tsvector('simple'::regconfig, left((t.title || ' ') || coalesce(t.description, ''),"
     " 100000))"
 )
@@ -40,8 +40,12 @@ def _query(words: str) -> str:
 
 _BUYER = "to_tsvector('simple'::regconfig, coalesce(t.buyer_name, ''))"
 _CLOSED = ", ".join(f"'{status}'" for status in CLOSED_STATUSES)
-# Every filter of the watch against the tender (empty filters hold).
-WATCH_MATCHES = f"""
+
+
+def watch_matches(document: str) -> str:
+    """Every filter of watch `w` against tender `t` for event `p` (empty filters hold);
+    `document` is the tender's search document (computed once per tender by the caller)."""
+    return f"""
     (p.kind = ANY(w.events))
     AND (p.kind <> 'changed' OR w.fields = '{{}}' OR p.changes ?| w.fields)
     AND (p.kind <> 'deadline_near' OR coalesce(t.status, '') NOT IN ({_CLOSED}))
@@ -54,10 +58,13 @@ WATCH_MATCHES = f"""
     AND (w.statuses = '{{}}' OR t.status = ANY(w.statuses))
     AND (w.amount_min IS NULL OR t.amount >= w.amount_min)
     AND (w.amount_max IS NULL OR t.amount <= w.amount_max)
-    AND (w.words IS NULL OR {_SEARCH} @@ {_query("w.words")})
+    AND (w.words IS NULL OR {document} @@ {_query("w.words")})
     AND (w.buyer_words IS NULL OR {_BUYER} @@ {_query("w.buyer_words")})
 """  # noqa: S608 - constants only
 
+
+# The candidates' search documents are computed once per tender, and only for tenders with
+# a candidate watch that has words (the costly part of matching).
 _MATCH = text(f"""
 WITH pending AS (
     SELECT id, tender_id, kind, changes, watch_id, created_at FROM tender_events
@@ -70,6 +77,12 @@ WITH pending AS (
     WHERE p.watch_id IS NULL
     UNION
     SELECT p.id, p.watch_id FROM pending p WHERE p.watch_id IS NOT NULL
+), worded AS (
+    SELECT DISTINCT c.event_id FROM candidates c JOIN watches w ON w.id = c.watch_id
+    WHERE w.words IS NOT NULL
+), documents AS MATERIALIZED (
+    SELECT x.event_id, {SEARCH_DOCUMENT} AS document
+    FROM worded x JOIN pending p ON p.id = x.event_id JOIN tenders t ON t.id = p.tender_id
 ), matched AS (
     INSERT INTO deliveries (id, watch_id, event_id)
     SELECT gen_random_uuid(), w.id, p.id
@@ -77,7 +90,8 @@ WITH pending AS (
     JOIN pending p ON p.id = c.event_id
     JOIN watches w ON w.id = c.watch_id
     JOIN tenders t ON t.id = p.tender_id
-    WHERE w.created_at <= p.created_at AND {WATCH_MATCHES}
+    LEFT JOIN documents d ON d.event_id = p.id
+    WHERE w.created_at <= p.created_at AND {watch_matches("d.document")}
     ON CONFLICT (watch_id, event_id) WHERE NOT replay DO NOTHING
     RETURNING event_id
 ), kept AS (
