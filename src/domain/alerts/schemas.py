@@ -23,6 +23,9 @@ _CPV_PREFIX = re.compile(r"^\d{1,8}$")
 _EMAIL = re.compile(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]{1,255}\.[^@\s<>,;.]{2,63}$")
 _NAME = re.compile(r"^[^\x00-\x1f/]{1,200}$")
 MAX_LIST = 100
+# A watch of words only is indexed by the start of its longest word (words are prefixes)
+# when that word has at least this many letters.
+WORD_KEY_CHARS = 4
 
 
 def _words(value: str | None) -> str | None:
@@ -153,4 +156,8 @@ class WatchSpec(BaseModel):
         ):
             if values:
                 return [f"{prefix}:{value}" for value in values]
+        word = max((self.words or "").split(), key=len, default="")
+        if len(word) >= WORD_KEY_CHARS:
+            # Its longest word's start, as the tenders' words are cut (see services.matching).
+            return [f"word:{word[:WORD_KEY_CHARS]}"]
         return ["*"]

@@ -94,6 +94,22 @@ async def test_new_and_changed_tenders_reach_the_watches_whose_filters_hold(
     ]
 
 
+async def test_a_watch_of_words_only_finds_its_words_anywhere(db_session: AsyncSession) -> None:
+    words = await _watch(db_session, "words", words="scolast mensa")
+    short = await _watch(db_session, "short", words="di")
+    await TenderService.upsert_many(
+        db_session,
+        [
+            _record("1"),
+            _record("2", title="Refezione", description="mensa per la scuola scolastica"),
+            _record("3", title="Pulizia", description="mensa aziendale"),
+        ],
+    )
+    await match_pending(db_session)
+    assert len(await _delivered(db_session, words)) == 2
+    assert len(await _delivered(db_session, short)) == 1
+
+
 async def test_an_unchanged_write_and_a_second_match_make_nothing(db_session: AsyncSession) -> None:
     watch = await _watch(db_session, "all")
     await TenderService.upsert_many(db_session, [_record("1")])
@@ -180,7 +196,9 @@ def test_a_watch_is_indexed_by_its_most_selective_filter() -> None:
     assert spec.cpv == ["45", "4521"]
     assert spec.nuts == ["ITC4"]
     assert spec.index_keys() == ["cpv:45", "cpv:4521"]
-    assert WatchSpec(name="w", email="a@b.org", words="Mensa").index_keys() == ["*"]
+    assert WatchSpec(name="w", email="a@b.org", words="la Mensa").index_keys() == ["word:mens"]
+    assert WatchSpec(name="w", email="a@b.org", words="la ASL").index_keys() == ["*"]
+    assert WatchSpec(name="w", email="a@b.org").index_keys() == ["*"]
 
 
 async def test_ended_deliveries_and_their_events_are_pruned_after_retention(

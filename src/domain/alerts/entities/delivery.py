@@ -43,4 +43,5 @@ class Delivery(Base):
         ),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
         Index("ix_deliveries_watch_created", "watch_id", "created_at"),
+        Index("ix_deliveries_event_id", "event_id"),
     )

@@ -161,6 +161,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
     )
     op.create_index("ix_deliveries_watch_created", "deliveries", ["watch_id", "created_at"])
+    op.create_index("ix_deliveries_event_id", "deliveries", ["event_id"])
 
 
 def downgrade() -> None:
