@@ -1,4 +1,5 @@
-"""The HTTP API: read tenders, enqueue and follow ingest jobs, health and metrics.
+"""The HTTP API: read tenders, enqueue and follow ingest jobs, manage watches (alerts),
+health and metrics.
 
 `create_app(settings)` builds the app; its lifespan owns the engines (primary, and the
 analytics/replica one when ANALYTICS_DATABASE_URL is set) and the arq pool, and disposes them
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
-from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders
+from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders, routes_watches
 from src.api.auth import TokenAuth, require_read
 from src.api.deps import ApiState
 from src.api.errors import JsonErrors
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.api = None
-    for module in (routes_tenders, routes_changes, routes_jobs, routes_ops):
+    for module in (routes_tenders, routes_changes, routes_jobs, routes_watches, routes_ops):
         app.include_router(module.router)
     if not docs:
         _schema_for_readers(app)

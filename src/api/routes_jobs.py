@@ -69,6 +69,7 @@ async def create_ingest_job(
             encoding=body.encoding,
             restricted=True,
             submitted_by=caller.name,
+            quiet=body.quiet,
             resolve=resolve,
         )
     except RequestRefused as refused:
@@ -175,6 +176,7 @@ def job_out(run: IngestRun) -> IngestJobOut:
             "format": run.format,
             "encoding": run.encoding,
             "status": run.status,
+            "quiet": run.quiet,
             "counts": RunCounts(
                 inserted=run.inserted,
                 updated=run.updated,

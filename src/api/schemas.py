@@ -115,6 +115,11 @@ class IngestJobRequest(BaseModel):
     encoding: Annotated[str | None, Field(max_length=32), AfterValidator(_known_encoding)] = Field(
         default=None, description="For sources that are not UTF-8, e.g. cp1252."
     )
+    quiet: bool = Field(
+        default=False,
+        description="Write the tenders without alert events: for the first ingest of a new "
+        "source, so watches are not flooded.",
+    )
 
 
 class IngestJobAccepted(BaseModel):
@@ -156,6 +161,7 @@ class IngestJobOut(BaseModel):
     format: str | None
     encoding: str | None
     status: JobStatus
+    quiet: bool = Field(description="Written without alert events.")
     counts: RunCounts
     records_done: int
     attempts: int

@@ -61,6 +61,7 @@ RUN_FIELDS = (
     "bytes_read",
     "bytes_total",
     "progress_at",
+    "quiet",
 )
 
 
@@ -90,13 +91,19 @@ def _dumps(row: dict[str, Any]) -> bytes:
 
 
 async def ingest(
-    source: str, format_name: str | None, encoding: str | None, *, wait: bool = False
+    source: str,
+    format_name: str | None,
+    encoding: str | None,
+    *,
+    wait: bool = False,
+    quiet: bool = False,
 ) -> None:
     """Check the request at the door (the API's check), write its run row, then queue it:
-    a refused request or a database that cannot take the row queues nothing."""
+    a refused request or a database that cannot take the row queues nothing. A `quiet` run
+    writes no alert events."""
     settings = get_settings()
     try:
-        request = await admit(source, settings, format=format_name, encoding=encoding)
+        request = await admit(source, settings, format=format_name, encoding=encoding, quiet=quiet)
     except RequestRefused as refused:
         raise CliError(str(refused), EXIT_UNREACHABLE if refused.retry_later else 2) from None
     async with redis_errors(settings):

@@ -13,6 +13,7 @@ import typer
 
 from src.cli import commands, errors
 from src.cli import inspect as inspect_cli
+from src.cli import watches as watches_cli
 from src.cli.bootstrap import configure_logging, resolve_servers
 from src.cli.help import HELP_ONLY, TendersGroup, quiet_flag_types
 from src.cli.inspect import tracked_fields
@@ -30,6 +31,7 @@ feeds_app = typer.Typer(help="Sources ingested on a schedule.", no_args_is_help=
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
 app.add_typer(db_app, name="db")
+app.add_typer(watches_cli.watch_app, name="watch")
 
 EncodingOption = Annotated[
     str | None,
@@ -78,11 +80,19 @@ def ingest(
             "exit 0 if it completes, 1 if it fails.",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            help="Write the tenders without alert events: for the first ingest of a new "
+            "source, so watches are not flooded.",
+        ),
+    ] = False,
 ) -> None:
     """Queue SOURCE for ingestion; prints the job and run ids. The source is checked first
     (a readable file, a host that resolves, a known format and encoding): a refused one is
     one line on stderr, exit 2, and nothing is queued."""
-    asyncio.run(commands.ingest(source, format, encoding, wait=wait))
+    asyncio.run(commands.ingest(source, format, encoding, wait=wait, quiet=quiet))
 
 
 @app.command()
@@ -265,7 +275,8 @@ def api_token(
     scope: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: read (tenders, changes, jobs), write (queue ingests), metrics."
+            help="Comma-separated: read (tenders, changes, jobs, watches), write (queue "
+            "ingests, manage watches), metrics."
         ),
     ] = "read",
 ) -> None:
@@ -309,6 +320,8 @@ app.command()(inspect_cli.show)
 app.command()(inspect_cli.stats)
 app.command()(inspect_cli.servers)
 app.command()(inspect_cli.stop)
+# What alerts were sent (`tenders watch …` manages the watches).
+app.command()(watches_cli.deliveries)
 
 
 def main() -> None:

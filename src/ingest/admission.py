@@ -73,10 +73,12 @@ async def admit(
     encoding: str | None = None,
     restricted: bool = False,
     submitted_by: str | None = None,
+    quiet: bool = False,
     resolve: Resolver = system_resolver,
 ) -> IngestRequest:
     """The request to queue, its location normalised (an absolute path for a file); raises
-    RequestRefused. It resolves host names and touches the file system (off the loop)."""
+    RequestRefused. It resolves host names and touches the file system (off the loop). A
+    `quiet` request writes its tenders without alert events."""
     checked_format = known_format(format)
     checked_encoding = known_encoding(encoding)
     checked = await asyncio.to_thread(
@@ -88,6 +90,7 @@ async def admit(
         encoding=checked_encoding,
         restricted=restricted,
         submitted_by=submitted_by,
+        quiet=quiet,
     )
 
 

@@ -15,11 +15,13 @@ import httpx
 import orjson
 import pytest
 from arq.connections import ArqRedis
+from arq.jobs import Job
 from prometheus_client.parser import text_string_to_metric_families
 
 from configs.config import Settings
 from src.api.deps import get_queue
 from src.api.schemas import IngestJobRequest
+from src.infra.queue import create_queue_pool, deserialize
 from src.readers.registry import FORMATS
 from tests.support.api import build_app, clear_queue, running
 from tests.support.paths import FIXTURES, ROOT
@@ -79,6 +81,24 @@ async def test_a_public_url_with_a_format_and_an_encoding(client: httpx.AsyncCli
     assert response.json()["source"] == "https://feeds.example.org/cig.csv"
     job = (await client.get(response.headers["location"])).json()
     assert job["format"] == "anac_csv"
+
+
+async def test_a_quiet_ingest_is_queued_as_one(
+    client: httpx.AsyncClient, sources_dir: Path, api_settings: Settings
+) -> None:
+    pool = await create_queue_pool(api_settings)
+    try:
+        for name, body in (("quiet.json", {"quiet": True}), ("loud.json", {})):
+            source = sources_dir / name
+            source.write_text("[]")
+            accepted = await client.post("/ingest-jobs", json={"source": str(source), **body})
+            assert accepted.status_code == 202, accepted.text
+            job = (await client.get(accepted.headers["location"])).json()
+            info = await Job(accepted.json()["job_id"], pool, _deserializer=deserialize).info()
+            assert info is not None
+            assert job["quiet"] is info.kwargs["quiet"] is (name == "quiet.json"), name
+    finally:
+        await pool.aclose()
 
 
 @pytest.mark.parametrize(

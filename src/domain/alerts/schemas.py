@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,8 +20,13 @@ Digest = Literal["immediate", "hourly", "daily"]
 CLOSED_STATUSES: tuple[str, ...] = ("cancelled", "complete", "unsuccessful", "withdrawn")
 
 _NUTS = re.compile(r"^[A-Z]{2}[0-9A-Z]{0,3}$")
-_CPV_PREFIX = re.compile(r"^\d{1,8}$")
-_EMAIL = re.compile(r"^[^@\s<>,;]{1,64}@[^@\s<>,;]{1,255}\.[^@\s<>,;.]{2,63}$")
+_CPV_PREFIX = re.compile(r"^[0-9]{1,8}$")
+_EMAIL = re.compile(
+    r"^[^@\s<>,;\x00-\x1f\x7f]{1,64}@[^@\s<>,;\x00-\x1f\x7f]{1,255}"
+    r"\.[^@\s<>,;.\x00-\x1f\x7f]{2,63}$"
+)
+# Control characters (NUL cannot even be stored) and whitespace have no place in a URL.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 _NAME = re.compile(r"^[^\x00-\x1f/]{1,200}$")
 MAX_LIST = 100
 # A watch of words only is indexed by the start of its longest word (words are prefixes)
@@ -47,8 +53,9 @@ class WatchSpec(BaseModel):
     buyer_ids: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     buyer_words: str | None = Field(default=None, max_length=500)
     nuts: list[str] = Field(default_factory=list, max_length=MAX_LIST)
-    amount_min: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e16"))
-    amount_max: Decimal | None = Field(default=None, ge=0, lt=Decimal("1e16"))
+    # As stored: 16 digits and cents.
+    amount_min: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
+    amount_max: Decimal | None = Field(default=None, ge=0, max_digits=18, decimal_places=2)
     words: str | None = Field(default=None, max_length=500)
     sources: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     statuses: list[str] = Field(default_factory=list, max_length=MAX_LIST)
@@ -90,6 +97,8 @@ class WatchSpec(BaseModel):
         cleaned = sorted({value.strip() for value in values if value.strip()})
         if any(len(value) > 500 for value in cleaned):
             raise ValueError("at most 500 characters each")
+        if any("\x00" in value for value in cleaned):
+            raise ValueError("NUL characters are not allowed")
         return cleaned
 
     @field_validator("statuses")
@@ -128,8 +137,19 @@ class WatchSpec(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().startswith(("http://", "https://")):
+        if value is None:
+            return None
+        if not value.lower().startswith(("http://", "https://")):
             raise ValueError("a webhook is an http:// or https:// URL")
+        if _NOT_IN_URL.search(value):
+            raise ValueError("a URL has no spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError when it is not a number
+        except ValueError as error:
+            raise ValueError(f"not a URL ({error})") from None
+        if not parts.hostname:
+            raise ValueError("the URL has no host name")
         return value
 
     @model_validator(mode="after")

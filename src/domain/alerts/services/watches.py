@@ -1,4 +1,4 @@
-"""Watches: made, listed, found, paused, resumed and removed. `owner` is the API token that
+"""Watches: made, changed, listed, found, paused, resumed and removed. `owner` is the API token that
 made a watch ("operator" for the CLI); a token sees its own watches only, the CLI (owner
 None here) sees every one."""
 
@@ -47,6 +47,29 @@ class WatchService:
         await session.flush()
         await session.refresh(watch)
         return watch
+
+    @staticmethod
+    async def update(session: AsyncSession, watch: Watch, spec: WatchSpec) -> Watch:
+        """The watch (loaded in `session`) made as `spec` says, its index entries rewritten
+        for its new filters; the secret, the state and the deliveries stay."""
+        for name, value in spec.model_dump().items():
+            setattr(watch, name, value)
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            raise WatchExistsError(f"a watch named {spec.name!r} exists already") from error
+        await session.execute(delete(WatchKey).where(WatchKey.watch_id == watch.id))
+        session.add_all(WatchKey(key=key, watch_id=watch.id) for key in spec.index_keys())
+        await session.flush()
+        await session.refresh(watch)
+        return watch
+
+    @staticmethod
+    def spec(watch: Watch) -> WatchSpec:
+        """The watch's description as `create` took it: change some of it, then `update`."""
+        return WatchSpec.model_validate(
+            {name: getattr(watch, name) for name in WatchSpec.model_fields}
+        )
 
     @staticmethod
     async def list(session: AsyncSession, *, owner: str | None = None) -> Sequence[Watch]:

@@ -147,25 +147,37 @@ class TenderService:
         counts.updated += len(written) - inserted
         # Rows that lost a race to a newer version written meanwhile were not written.
         counts.unchanged += len(to_write) - len(written)
-        by_key = {row["identity_key"]: row for row in to_write}
-        changes = [
-            change
-            for row in written
-            if not row.inserted and row.identity_key in before
-            for change in _changes(
-                row.id, before[row.identity_key], by_key[row.identity_key], run_id
-            )
-        ]
-        if changes:
-            await session.execute(sa_insert(TenderChange), changes)
-        if events:
-            await record_events(
-                session,
-                inserted=[row.id for row in written if row.inserted],
-                changed=_changed_fields(changes),
-                run_id=run_id,
-            )
+        await _record_changes(session, written, before, to_write, run_id=run_id, events=events)
         return counts
+
+
+async def _record_changes(
+    session: AsyncSession,
+    written: Sequence[Any],
+    before: dict[str, dict[str, Any]],
+    to_write: list[dict[str, Any]],
+    *,
+    run_id: uuid.UUID | None,
+    events: bool,
+) -> None:
+    """The history of the updated rows' tracked fields, and (unless `events` is off) their
+    alert events with those of the inserted rows."""
+    by_key = {row["identity_key"]: row for row in to_write}
+    changes = [
+        change
+        for row in written
+        if not row.inserted and row.identity_key in before
+        for change in _changes(row.id, before[row.identity_key], by_key[row.identity_key], run_id)
+    ]
+    if changes:
+        await session.execute(sa_insert(TenderChange), changes)
+    if events:
+        await record_events(
+            session,
+            inserted=[row.id for row in written if row.inserted],
+            changed=_changed_fields(changes),
+            run_id=run_id,
+        )
 
 
 async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dict[str, Any]]:
