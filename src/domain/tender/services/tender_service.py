@@ -159,7 +159,7 @@ class TenderService:
         if changes:
             await session.execute(sa_insert(TenderChange), changes)
         if events:
-            await record_events(
+            counts.events = await record_events(
                 session,
                 inserted=[row.id for row in written if row.inserted],
                 changed=_changed_fields(changes),
