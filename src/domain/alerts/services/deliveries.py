@@ -70,19 +70,20 @@ async def claim(
     lease: timedelta,
     limit: int = 100,
 ) -> list[EventPayload]:
-    """Up to `limit` due deliveries of one watch, oldest first, leased for `lease` and
-    counted as an attempt; those another dispatcher holds are skipped."""
+    """Up to `limit` due deliveries of one watch, oldest event first, leased for `lease`
+    and counted as an attempt; those another dispatcher holds are skipped."""
     ids = (
         await session.scalars(
             select(Delivery.id)
+            .join(TenderEvent, TenderEvent.id == Delivery.event_id)
             .where(
                 Delivery.watch_id == watch_id,
                 Delivery.status == "pending",
                 Delivery.next_attempt_at <= now,
             )
-            .order_by(Delivery.created_at, Delivery.id)
+            .order_by(TenderEvent.seq, Delivery.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Delivery, skip_locked=True)
         )
     ).all()
     if not ids:
