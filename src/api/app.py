@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
-from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders
+from src.api import routes_changes, routes_deliveries, routes_jobs, routes_ops, routes_tenders
 from src.api.auth import TokenAuth, require_read
 from src.api.deps import ApiState
 from src.api.errors import JsonErrors
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.api = None
-    for module in (routes_tenders, routes_changes, routes_jobs, routes_ops):
+    for module in (routes_tenders, routes_changes, routes_jobs, routes_ops, routes_deliveries):
         app.include_router(module.router)
     if not docs:
         _schema_for_readers(app)

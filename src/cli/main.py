@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from src.cli import commands, errors
+from src.cli import alerts_send, commands, errors
 from src.cli import inspect as inspect_cli
 from src.cli.bootstrap import configure_logging, resolve_servers
 from src.cli.help import HELP_ONLY, TendersGroup, quiet_flag_types
@@ -309,6 +309,8 @@ app.command()(inspect_cli.show)
 app.command()(inspect_cli.stats)
 app.command()(inspect_cli.servers)
 app.command()(inspect_cli.stop)
+# Alerts. `watch-test` becomes `tenders watch test` once the `watch` group exists.
+app.command("watch-test")(alerts_send.watch_test)
 
 
 def main() -> None:
