@@ -147,17 +147,7 @@ class TenderService:
         counts.updated += len(written) - inserted
         # Rows that lost a race to a newer version written meanwhile were not written.
         counts.unchanged += len(to_write) - len(written)
-        by_key = {row["identity_key"]: row for row in to_write}
-        changes = [
-            change
-            for row in written
-            if not row.inserted and row.identity_key in before
-            for change in _changes(
-                row.id, before[row.identity_key], by_key[row.identity_key], run_id
-            )
-        ]
-        if changes:
-            await session.execute(sa_insert(TenderChange), changes)
+        changes = await _record_history(session, written, before, to_write, run_id)
         if events:
             counts.events = await record_events(
                 session,
@@ -166,6 +156,26 @@ class TenderService:
                 run_id=run_id,
             )
         return counts
+
+
+async def _record_history(
+    session: AsyncSession,
+    written: Sequence[Any],
+    before: dict[str, dict[str, Any]],
+    to_write: list[dict[str, Any]],
+    run_id: uuid.UUID | None,
+) -> list[dict[str, Any]]:
+    """The history rows of the updated tenders whose tracked fields changed, written."""
+    by_key = {row["identity_key"]: row for row in to_write}
+    changes = [
+        change
+        for row in written
+        if not row.inserted and row.identity_key in before
+        for change in _changes(row.id, before[row.identity_key], by_key[row.identity_key], run_id)
+    ]
+    if changes:
+        await session.execute(sa_insert(TenderChange), changes)
+    return changes
 
 
 async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dict[str, Any]]:
