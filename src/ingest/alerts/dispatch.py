@@ -99,7 +99,7 @@ async def _record(
     async with deps.sessions() as session, session.begin():
         if outcome.sent:
             await record_sent(session, target.id, ids, now, response_code=outcome.response_code)
-            log.info("watch %s: %d event(s) sent (%s)", target.name, len(ids), outcome.describe())
+            log.info("watch %s: %d event(s) %s", target.name, len(ids), outcome.describe())
             return
         attempts = max(event.attempts for event in events)
         retry = retry_at(outcome, attempts, now, settings)

@@ -105,7 +105,7 @@ def sample_event(kind: str, now: datetime) -> EventPayload:
         procedure_id="sample-procedure",
         lot_id="1",
         source="sample",
-        title="Sample tender sent by `tenders watch test`",
+        title="Sample tender: a test of this watch",
         description="Not a real tender: it shows what this watch's events look like.",
         status="active",
         amount=Decimal("100000.00"),
