@@ -244,3 +244,22 @@ async def test_an_unchanged_write_sends_nothing(world: AlertWorld, receiver: Rec
     assert (counts.unchanged, counts.events) == (2, 0)
     summary = await world.dispatch()
     assert (summary.matched, summary.batches, len(receiver.received)) == (0, 0, 1)
+
+
+async def test_in_a_failed_batch_only_the_deliveries_out_of_attempts_fail_for_good(
+    world: AlertWorld, receiver: Receiver
+) -> None:
+    world.configure(
+        webhook_max_attempts=2, webhook_backoff_seconds=60, webhook_backoff_max_seconds=3600
+    )
+    receiver.default = Answer(500)
+    watch = await world.watch("all", webhook_url=receiver.url())
+    await world.store([record(1)])
+    await world.dispatch()  # the first attempt at the first event
+    await _force_due(world)
+    await world.store([record(2)])
+    await world.dispatch()  # both in one POST: the first event's last attempt
+    assert [len(post.event_ids()) for post in receiver.received] == [1, 2]
+    first, second = await world.deliveries(watch)
+    assert (first.status, first.attempts) == ("failed", 2)
+    assert (second.status, second.attempts) == ("pending", 1)

@@ -101,8 +101,12 @@ async def _record(
             await record_sent(session, target.id, ids, now, response_code=outcome.response_code)
             log.info("watch %s: %d event(s) %s", target.name, len(ids), outcome.describe())
             return
+        # Those out of attempts fail for good; the others wait as their attempts say.
+        last = settings.webhook_max_attempts
+        give_up = [event.delivery_id for event in events if event.attempts >= last]
+        retriable = [event.attempts for event in events if event.attempts < last]
+        retry = retry_at(outcome, max(retriable), now, settings) if retriable else None
         attempts = max(event.attempts for event in events)
-        retry = retry_at(outcome, attempts, now, settings)
         paused = await record_failed(
             session,
             target.id,
@@ -112,7 +116,7 @@ async def _record(
             error=outcome.error or "failed",
             retry_at=retry,
             pause_after=settings.watch_pause_after_failures,
-            give_up=[e.delivery_id for e in events if e.attempts >= settings.webhook_max_attempts],
+            give_up=give_up,
         )
     again = f"again at {retry:%H:%M:%S} UTC" if retry else "failed for good"
     log.warning(
@@ -131,6 +135,7 @@ async def deliver_watch(deps: IngestDeps, senders: Senders, target: Target) -> D
     done = DispatchSummary()
     now = datetime.now(UTC)
     settings = deps.settings
+    events: list[EventPayload] = []
     async with deps.sessions() as session, session.begin():
         if target.email is not None and settings.smtp_url is None:
             done.held = await hold(

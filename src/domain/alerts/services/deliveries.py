@@ -155,7 +155,8 @@ async def record_failed(
     good either way. The watch is paused after `pause_after` failures in a row, with the
     reason; returns whether it was."""
     final = set(give_up) if retry_at is not None else set(delivery_ids)
-    for ids, retry in (([i for i in delivery_ids if i not in final], retry_at), (final, None)):
+    retried = [i for i in delivery_ids if i not in final]
+    for ids, retry in ((retried, retry_at), ([i for i in delivery_ids if i in final], None)):
         if not ids:
             continue
         await session.execute(
