@@ -18,7 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from configs.config import Settings, get_settings
 from src.infra.database import create_engine, create_session_factory
 from src.infra.guarded_http import PolicyTransport
+from src.infra.queue import dispatch_job_id
 from src.infra.source_policy import Resolver, system_resolver
+from src.ingest.alerts.wake import wake_if_dirty
+from src.ingest.alerts.webhook import webhook_client
 from src.ingest.deps import Attempt, IngestDeps
 
 log = logging.getLogger("tenders.worker")
@@ -65,12 +68,15 @@ class WorkerDeps(IngestDeps):
             http=http,
             http_restricted=http_restricted,
             resolve=resolve,
+            http_webhooks=webhook_client(settings, resolve=resolve, network=network),
             engine=engine,
         )
 
     async def close(self) -> None:
         await self.http.aclose()
         await self.http_restricted.aclose()
+        if self.http_webhooks is not None:
+            await self.http_webhooks.aclose()
         if self.engine is not None:
             await self.engine.dispose()
 
@@ -132,15 +138,20 @@ def jobs_ran(ctx: dict[str, Any]) -> list[str]:
     return ran
 
 
+# Jobs whose in-progress key is kept alive in short steps: ingests and the alert dispatcher.
+KEPT_ALIVE = ("ingest:", "alerts:")
+
+
 async def on_job_start(ctx: dict[str, Any]) -> None:
     """arq marks a running job with an in-progress key that lives as long as the longest job
-    timeout (an hour here): a killed worker's job would wait that long to run again. Ingest
-    jobs keep the key alive in short steps instead, so recovery takes seconds."""
+    timeout (an hour here): a killed worker's job would wait that long to run again (and a
+    dispatcher's id would refuse every wake-up meanwhile). Ingest and dispatcher jobs keep
+    the key alive in short steps instead, so recovery takes seconds."""
     job_id = str(ctx.get("job_id", ""))
     ran = ctx.get(JOBS_RAN)
     if isinstance(ran, list):  # the same list as the worker's ctx: job ctxs are shallow copies
         ran.append(job_id)
-    if job_id.startswith("ingest:"):
+    if job_id.startswith(KEPT_ALIVE):
         deps = WorkerDeps.of(ctx)
         key = in_progress_key_prefix + job_id
         seconds = deps.settings.job_keepalive_seconds
@@ -152,6 +163,17 @@ async def on_job_end(ctx: dict[str, Any]) -> None:
     if keepalive is not None:
         keepalive.cancel()
         await asyncio.gather(keepalive, return_exceptions=True)
+
+
+async def after_job_end(ctx: dict[str, Any]) -> None:
+    """Once arq has let go of the dispatcher's job id: a wake-up that came in after its last
+    look (and whose enqueue arq refused, the job running) queues it again (see
+    `src.ingest.alerts.wake`)."""
+    deps = ctx.get(_DEPS)
+    if not isinstance(deps, WorkerDeps):
+        return
+    if ctx.get("job_id") == dispatch_job_id(deps.settings.queue_name):
+        await wake_if_dirty(deps.queue, deps.settings.queue_name)
 
 
 async def on_shutdown(ctx: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 from arq import Retry
 
 from src.domain.runs.request import IngestRequest
+from src.ingest.alerts import dispatch
 from src.ingest.chunked import run_chunk
 from src.ingest.deps import Attempt
 from src.ingest.outcome import settle_failure, settle_interrupted
@@ -46,6 +47,16 @@ async def ingest_chunk(
     except (Exception, asyncio.CancelledError) as error:  # noqa: BLE001 - sorted, re-raised
         await _retry_or_fail(deps, error, request, attempt, uuid.UUID(chunk_id))
     return {"chunk_id": summary.chunk_id, "index": summary.index, "status": summary.status}
+
+
+async def dispatch_alerts(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Deliver the alerts that wait (see `src.ingest.alerts.dispatch`). Stopped at its time
+    budget with work left, it runs again at once (the same job: arq keeps it queued). It
+    takes no arguments, so every wake-up is the same job."""
+    summary = await dispatch.dispatch_alerts(WorkerDeps.of(ctx))
+    if summary.more:
+        raise Retry(defer=None)
+    return summary.as_dict()
 
 
 async def _retry_or_fail(

@@ -13,19 +13,29 @@ from arq.worker import Worker, func
 from configs.config import Settings, get_settings
 from src.infra.queue import (
     CHUNK_FUNCTION,
+    DISPATCH_FUNCTION,
     INGEST_FUNCTION,
     deserialize,
     redis_settings,
     serialize,
 )
-from workers.context import on_job_end, on_job_start, on_shutdown, on_startup
+from src.ingest.alerts.dispatch import longest_run_seconds
+from workers.context import after_job_end, on_job_end, on_job_start, on_shutdown, on_startup
 from workers.cron import scheduled
-from workers.jobs import ingest_chunk, ingest_source
+from workers.jobs import dispatch_alerts, ingest_chunk, ingest_source
 
 # Ingest jobs stop themselves at WORKER_JOB_TIMEOUT (a timed-out attempt is a failed attempt,
 # see src.ingest.outcome.job_deadline); arq's own timeout, which cancels a job the way a
 # shutdown does, comes this much later, for a job that could not stop in time.
 TIMEOUT_GRACE_SECONDS = 60
+# The dispatcher runs again each time it stops at its budget (a Retry counts as a try):
+# its tries are not a failure count.
+DISPATCH_MAX_TRIES = 1_000_000
+
+
+def dispatch_timeout(settings: Settings) -> float:
+    """The dispatcher's longest run, and time to record what its last sends came to."""
+    return longest_run_seconds(settings) + TIMEOUT_GRACE_SECONDS
 
 
 def worker_options(settings: Settings) -> dict[str, Any]:
@@ -47,6 +57,13 @@ def worker_options(settings: Settings) -> dict[str, Any]:
                 timeout=job_timeout,
                 keep_result=0,
             ),
+            func(
+                dispatch_alerts,
+                name=DISPATCH_FUNCTION,
+                max_tries=DISPATCH_MAX_TRIES,
+                timeout=dispatch_timeout(settings),
+                keep_result=0,
+            ),
         ],
         "cron_jobs": [
             cron(
@@ -66,6 +83,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         "on_shutdown": on_shutdown,
         "on_job_start": on_job_start,
         "on_job_end": on_job_end,
+        "after_job_end": after_job_end,
         "max_jobs": settings.worker_max_jobs,
         "job_timeout": job_timeout,
         "keep_result": 0,

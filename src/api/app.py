@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from configs.config import Settings, get_settings
-from src.api import routes_changes, routes_jobs, routes_ops, routes_tenders, routes_watches
+from src.api import (
+    routes_changes,
+    routes_deliveries,
+    routes_jobs,
+    routes_ops,
+    routes_tenders,
+    routes_watches,
+)
 from src.api.auth import TokenAuth, require_read
 from src.api.deps import ApiState
 from src.api.errors import JsonErrors
@@ -76,7 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.api = None
-    for module in (routes_tenders, routes_changes, routes_jobs, routes_watches, routes_ops):
+    routers = (routes_tenders, routes_changes, routes_jobs, routes_watches, routes_deliveries)
+    for module in (*routers, routes_ops):
         app.include_router(module.router)
     if not docs:
         _schema_for_readers(app)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from src.cli import commands, errors
+from src.cli import alerts_send, commands, errors
 from src.cli import inspect as inspect_cli
 from src.cli import watches as watches_cli
 from src.cli.bootstrap import configure_logging, resolve_servers
@@ -320,8 +320,9 @@ app.command()(inspect_cli.show)
 app.command()(inspect_cli.stats)
 app.command()(inspect_cli.servers)
 app.command()(inspect_cli.stop)
-# What alerts were sent (`tenders watch …` manages the watches).
+# What alerts were sent (`tenders watch …` manages the watches; `watch test` sends a sample).
 app.command()(watches_cli.deliveries)
+watches_cli.watch_app.command("test")(alerts_send.watch_test)
 
 
 def main() -> None:

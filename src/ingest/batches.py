@@ -18,6 +18,7 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.errors import database_message, is_refused_data
 from src.infra.streams import ReadPosition
+from src.ingest.alerts.wake import DispatchSignal
 from src.ingest.deps import run_log
 from src.ingest.notices import merge_with_stored_notices
 from src.ingest.releases import resolve_releases
@@ -103,7 +104,8 @@ class Written:
 @dataclass(frozen=True)
 class Target:
     """Where a batch's outcome is written: its run (and chunk), under the run's source;
-    `position` says how far in the source's bytes the reading is (the run's progress)."""
+    `position` says how far in the source's bytes the reading is (the run's progress);
+    `alerts` wakes the alert dispatcher after a batch that wrote events commits."""
 
     sessions: Sessions
     run_id: uuid.UUID
@@ -111,6 +113,7 @@ class Target:
     policy: WritePolicy
     chunk_id: uuid.UUID | None = None
     position: ReadPosition | None = None
+    alerts: DispatchSignal | None = None
 
 
 async def _write(target: Target, items: Sequence[SourceItem], records_done: int) -> Written:
@@ -135,6 +138,8 @@ async def _write(target: Target, items: Sequence[SourceItem], records_done: int)
             bytes_read=None if position is None else position.bytes_read(),
             bytes_total=None if position is None else position.total,
         )
+    if counts.events and target.alerts is not None:
+        await target.alerts.events_committed()  # never fails: the cron is the safety net
     return Written(counts, len(batch.rejected))
 
 

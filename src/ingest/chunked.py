@@ -165,4 +165,5 @@ async def _read_chunk(
             resume_from=chunk.records_done,
             chunk_id=chunk.id,
             position=position,
+            alerts=deps.alerts,
         )

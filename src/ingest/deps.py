@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from configs.config import Settings
 from src.domain.runs.request import IngestRequest
 from src.infra.source_policy import Resolver, system_resolver
+from src.ingest.alerts.wake import DispatchSignal
 from src.readers import ReadLimits
 
 
@@ -21,7 +22,9 @@ from src.readers import ReadLimits
 class IngestDeps:
     """`http` fetches sources the operator named; `http_restricted` those named by the API or
     a feed, whose every connection (redirects included) passes the source policy. `resolve`
-    is the DNS the policy asks (tests give their own: no test traffic leaves the machine)."""
+    is the DNS the policy asks (tests give their own: no test traffic leaves the machine).
+    `http_webhooks` sends alert webhooks under the webhook policy (the alert dispatcher
+    opens one of its own when it is not given)."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -29,9 +32,15 @@ class IngestDeps:
     http: httpx.AsyncClient
     http_restricted: httpx.AsyncClient
     resolve: Resolver = system_resolver
+    http_webhooks: httpx.AsyncClient | None = None
 
     def http_for(self, request: IngestRequest) -> httpx.AsyncClient:
         return self.http_restricted if request.restricted else self.http
+
+    @property
+    def alerts(self) -> DispatchSignal:
+        """How an ingest wakes the alert dispatcher after a batch that wrote events."""
+        return DispatchSignal(self.queue, self.settings.queue_name)
 
     @property
     def read_limits(self) -> ReadLimits:

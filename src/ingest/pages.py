@@ -69,6 +69,7 @@ async def ingest_pages(
                 resume_from=resume_from,
                 already_done=done,
                 position=opened.position.after(bytes_before),
+                alerts=deps.alerts,
             )
             done = totals.records
             bytes_before += opened.position.size

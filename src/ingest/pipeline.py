@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 from src.infra.streams import ReadPosition
+from src.ingest.alerts.wake import DispatchSignal
 from src.ingest.batches import Target, write_batch
 from src.ingest.write_policy import WritePolicy
 from src.readers import SourceItem
@@ -72,14 +73,16 @@ async def ingest_items(
     already_done: int = 0,
     chunk_id: uuid.UUID | None = None,
     position: ReadPosition | None = None,
+    alerts: DispatchSignal | None = None,
 ) -> IngestTotals:
     """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
     current one. The first `resume_from` items were committed by an earlier attempt;
     `already_done` counts the run's items before this source (earlier pages). `policy` says
     what the run may write; `position`, how far in the source's bytes the reading is (written
-    with each batch: the run's progress)."""
+    with each batch: the run's progress); `alerts`, whom to wake after a batch that wrote
+    alert events commits."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
-    target = Target(session_factory, run_id, location, policy, chunk_id, position)
+    target = Target(session_factory, run_id, location, policy, chunk_id, position, alerts)
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))

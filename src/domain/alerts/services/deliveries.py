@@ -37,6 +37,8 @@ class EventPayload:
     tender: dict[str, Any]
     changes: dict[str, Any] | None
     replay: bool
+    # Attempts at this delivery so far, the one being made included (a claim counts it).
+    attempts: int = 0
 
 
 async def due_watches(session: AsyncSession, now: datetime, *, limit: int = 100) -> Sequence[Watch]:
@@ -68,19 +70,20 @@ async def claim(
     lease: timedelta,
     limit: int = 100,
 ) -> list[EventPayload]:
-    """Up to `limit` due deliveries of one watch, oldest first, leased for `lease` and
-    counted as an attempt; those another dispatcher holds are skipped."""
+    """Up to `limit` due deliveries of one watch, oldest event first, leased for `lease`
+    and counted as an attempt; those another dispatcher holds are skipped."""
     ids = (
         await session.scalars(
             select(Delivery.id)
+            .join(TenderEvent, TenderEvent.id == Delivery.event_id)
             .where(
                 Delivery.watch_id == watch_id,
                 Delivery.status == "pending",
                 Delivery.next_attempt_at <= now,
             )
-            .order_by(Delivery.created_at, Delivery.id)
+            .order_by(TenderEvent.seq, Delivery.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=Delivery, skip_locked=True)
         )
     ).all()
     if not ids:
@@ -96,7 +99,7 @@ async def claim(
 async def payloads(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> list[EventPayload]:
     columns = [getattr(Tender, name) for name in EXPORT_FIELDS]
     rows = await session.execute(
-        select(Delivery.id, Delivery.replay, TenderEvent, *columns)
+        select(Delivery.id, Delivery.replay, Delivery.attempts, TenderEvent, *columns)
         .join(TenderEvent, TenderEvent.id == Delivery.event_id)
         .join(Tender, Tender.id == TenderEvent.tender_id)
         .where(Delivery.id.in_(delivery_ids))
@@ -105,12 +108,13 @@ async def payloads(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> 
     return [
         EventPayload(
             delivery_id=row[0],
-            event_id=row[2].id,
-            kind=row[2].kind,
-            created_at=row[2].created_at,
-            tender=dict(zip(EXPORT_FIELDS, row[3:], strict=True)),
-            changes=row[2].changes,
+            event_id=row[3].id,
+            kind=row[3].kind,
+            created_at=row[3].created_at,
+            tender=dict(zip(EXPORT_FIELDS, row[4:], strict=True)),
+            changes=row[3].changes,
             replay=row[1],
+            attempts=row[2],
         )
         for row in rows
     ]
@@ -144,19 +148,27 @@ async def record_failed(
     error: str,
     retry_at: datetime | None,
     pause_after: int,
+    give_up: Sequence[uuid.UUID] = (),
 ) -> bool:
-    """A failed attempt: due again at `retry_at`, or failed for good (None). The watch is
-    paused after `pause_after` failures in a row, with the reason; returns whether it was."""
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids))
-        .values(
-            status="pending" if retry_at is not None else "failed",
-            next_attempt_at=retry_at if retry_at is not None else now,
-            response_code=response_code,
-            error=error[:2000],
+    """A failed attempt (one send, however many deliveries it carried): due again at
+    `retry_at`, or failed for good (None); those in `give_up` (out of attempts) fail for
+    good either way. The watch is paused after `pause_after` failures in a row, with the
+    reason; returns whether it was."""
+    final = set(give_up) if retry_at is not None else set(delivery_ids)
+    retried = [i for i in delivery_ids if i not in final]
+    for ids, retry in ((retried, retry_at), ([i for i in delivery_ids if i in final], None)):
+        if not ids:
+            continue
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(
+                status="pending" if retry is not None else "failed",
+                next_attempt_at=retry if retry is not None else now,
+                response_code=response_code,
+                error=error[:2000],
+            )
         )
-    )
     failures = (
         await session.execute(
             update(Watch)
@@ -172,12 +184,48 @@ async def record_failed(
         .where(Watch.id == watch_id, Watch.paused_at.is_(None))
         .values(
             paused_at=now,
-            paused_reason=f"paused after {failures} failed deliveries in a row; last: {error}"[
-                :2000
-            ],
+            paused_reason=(
+                f"paused after {failures} failed deliveries in a row (the last: {error[:1000]}); "
+                "fix the target, then resume the watch"
+            )[:2000],
         )
     )
     return True
+
+
+async def hold(
+    session: AsyncSession, watch_id: uuid.UUID, now: datetime, *, until: datetime, error: str
+) -> int:
+    """The watch's due deliveries wait until `until`, with `error` saying why, without an
+    attempt counted (nothing was tried: the means of sending is missing). Returns how many."""
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.watch_id == watch_id,
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=until, error=error[:2000])
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the next pending delivery of an unpaused watch falls due (an email digest's
+    period counted), or None when nothing is pending."""
+    rows = await session.execute(
+        select(Watch.email, Watch.digest, Watch.last_sent_at, func.min(Delivery.next_attempt_at))
+        .join(Delivery, Delivery.watch_id == Watch.id)
+        .where(Delivery.status == "pending", Watch.paused_at.is_(None))
+        .group_by(Watch.id)
+    )
+    moments: list[datetime] = []
+    for email, digest, last_sent_at, due_at in rows:
+        period = DIGEST_PERIODS.get(digest) if email else None
+        if period is not None and last_sent_at is not None:
+            due_at = max(due_at, last_sent_at + period)
+        moments.append(due_at)
+    return min(moments, default=None)
 
 
 async def list_deliveries(

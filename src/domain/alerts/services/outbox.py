@@ -26,8 +26,9 @@ async def record_events(
     inserted: Sequence[uuid.UUID],
     changed: Sequence[tuple[uuid.UUID, dict[str, list[str | None]]]],
     run_id: uuid.UUID | None,
-) -> None:
-    """`inserted`: ids of new tenders; `changed`: (id, {field: [old, new]}) of updated ones."""
+) -> int:
+    """`inserted`: ids of new tenders; `changed`: (id, {field: [old, new]}) of updated ones.
+    Returns how many events were written."""
     if inserted:
         await session.execute(_NEW_EVENTS, {"ids": list(inserted), "run_id": run_id})
     if changed:
@@ -36,3 +37,4 @@ async def record_events(
             for tender_id, changes in changed
         ]
         await session.execute(insert(TenderEvent), rows)
+    return len(inserted) + len(changed)

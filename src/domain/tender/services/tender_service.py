@@ -147,21 +147,25 @@ class TenderService:
         counts.updated += len(written) - inserted
         # Rows that lost a race to a newer version written meanwhile were not written.
         counts.unchanged += len(to_write) - len(written)
-        await _record_changes(session, written, before, to_write, run_id=run_id, events=events)
+        changes = await _record_history(session, written, before, to_write, run_id)
+        if events:
+            counts.events = await record_events(
+                session,
+                inserted=[row.id for row in written if row.inserted],
+                changed=_changed_fields(changes),
+                run_id=run_id,
+            )
         return counts
 
 
-async def _record_changes(
+async def _record_history(
     session: AsyncSession,
     written: Sequence[Any],
     before: dict[str, dict[str, Any]],
     to_write: list[dict[str, Any]],
-    *,
     run_id: uuid.UUID | None,
-    events: bool,
-) -> None:
-    """The history of the updated rows' tracked fields, and (unless `events` is off) their
-    alert events with those of the inserted rows."""
+) -> list[dict[str, Any]]:
+    """The history rows of the updated tenders whose tracked fields changed, written."""
     by_key = {row["identity_key"]: row for row in to_write}
     changes = [
         change
@@ -171,13 +175,7 @@ async def _record_changes(
     ]
     if changes:
         await session.execute(sa_insert(TenderChange), changes)
-    if events:
-        await record_events(
-            session,
-            inserted=[row.id for row in written if row.inserted],
-            changed=_changed_fields(changes),
-            run_id=run_id,
-        )
+    return changes
 
 
 async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dict[str, Any]]:
