@@ -18,7 +18,7 @@ from src.domain.alerts.entities import Watch
 from src.domain.alerts.schemas import WatchSpec
 from src.domain.alerts.services.deliveries import replay
 from src.domain.alerts.services.watches import WatchService
-from src.infra.queue import DISPATCH_FUNCTION, dispatch_job_id
+from src.ingest.alerts.wake import request_dispatch
 
 log = logging.getLogger("tenders.alerts")
 
@@ -46,10 +46,10 @@ class Changed:
 
 
 async def enqueue_dispatch(pool: ArqRedis) -> bool:
-    """Queue the alert dispatcher (one at a time per queue: a second enqueue while one is
-    queued collapses into it). False when Redis did not take the job."""
+    """Wake the alert dispatcher (marked, then queued: one that is running looks again).
+    False when Redis did not take it: the cron sends within a minute."""
     try:
-        await pool.enqueue_job(DISPATCH_FUNCTION, _job_id=dispatch_job_id(pool.default_queue_name))
+        await request_dispatch(pool, pool.default_queue_name)
     except (redis.exceptions.RedisError, OSError) as error:
         log.warning("the alert dispatcher was not queued (%r): the cron will send", error)
         return False

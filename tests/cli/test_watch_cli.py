@@ -238,6 +238,9 @@ async def test_a_quiet_ingest_writes_no_event(
     env: dict[str, str], sessions: async_sessionmaker[AsyncSession], redis: Redis
 ) -> None:
     assert "so watches are not flooded" in ok(env, "ingest", "--help")
+    # A watch that wants every tender: the dispatcher keeps the events it matched (those no
+    # watch wants are dropped as they are matched).
+    ok(env, "watch", "add", "everything", "--email", "team@example.org")
     quiet = _ingested(env, str(FIXTURES / "ocds" / "anac_two_procedures.json"), "--quiet")
     loud = _ingested(env, str(FIXTURES / "ocds" / "releases.jsonl"))
     assert await _events_of(sessions, quiet) == 0
