@@ -96,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tenders", type=int, default=100_000)
     parser.add_argument("--big-bytes", type=size, default=size("1G"))
     parser.add_argument("--skip-big", action="store_true", help="skip (f), the big file")
+    parser.add_argument("--skip-alerts", action="store_true", help="skip (j), the watches")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--markdown", type=Path, help="also write the README table here")
     parser.add_argument("--repeat", type=int, default=3)

@@ -7,6 +7,7 @@
   (f) the worker's peak RSS on a big file                       (once)
   (g) (c) with 2 worker processes sharing one source: `tenders worker --processes 2 --burst`
   (h) one OCDS release of 5,000 lots, as (c)
+  (j) (c) with 1,000 watches waiting: alert events matched and webhooks sent (alerts_case)
 A case that breaks is reported, and the others still run."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.benchmarks import profiling, project
+from tests.benchmarks import alerts_case, profiling, project
 from tests.benchmarks.measure import MB, log, stopwatch
 from tests.benchmarks.pipeline import IngestFailedError, IngestResult, ingest, ingest_detail
 from tests.benchmarks.workspace import Databases, Source, make_many_lots_source
@@ -56,6 +57,7 @@ def make_cases(tenders: int, naive_rows: int, changed_tenders: int) -> dict[str,
         "e": Case("e", f"same source, {changed_tenders:,} tenders changed", n),
         "g2": Case("g2", "(c) with 2 worker processes: worker --processes 2", n),
         "h": Case("h", f"one release of {MANY_LOTS:,} lots, empty database", MANY_LOTS),
+        "j": Case("j", f"(c) with {alerts_case.WATCHES:,} watches, webhooks delivered", n),
     }
 
 
@@ -102,7 +104,12 @@ class Bench:
         return self.outcome.cases
 
     async def ingest(
-        self, url: str, source: Source, label: str, processes: int = 1
+        self,
+        url: str,
+        source: Source,
+        label: str,
+        processes: int = 1,
+        extra_env: dict[str, str] | None = None,
     ) -> IngestResult:
         return await ingest(
             self.servers,
@@ -111,7 +118,7 @@ class Bench:
             processes=processes,
             logs=self.logs,
             label=label,
-            env=self.worker_env,
+            env={**self.worker_env, **(extra_env or {})},
             postmaster=self.postmaster,
         )
 
@@ -314,6 +321,9 @@ async def run_cases(
             await case_two_workers(bench, rep, base)
             log(f"{round_}: (h) one release of {many.tenders:,} lots")
             await case_many_lots(bench, rep, many)
+            if not args.skip_alerts:
+                log(f"{round_}: (j) (c) with {alerts_case.WATCHES:,} watches")
+                await alerts_case.case_watches(bench, rep, base)
         if big is not None:
             await case_big(bench, big)
         if args.profile:

@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from configs.config import Settings, redact_url
 from configs.tokens import new_token
 from src.cli.serve_api import APP_FACTORY
+from src.domain.alerts.entities import Delivery, TenderEvent
+from src.domain.alerts.schemas import WatchSpec
+from src.domain.alerts.services.watches import WatchService
 from src.domain.runs.entities import IngestRun
 from src.domain.runs.request import IngestRequest
 from src.domain.tender.entities import Tender
@@ -31,10 +34,14 @@ from src.readers import UnmappedDocument, map_document, read_source
 
 __all__ = [
     "APP_FACTORY",
+    "Delivery",
     "IngestClient",
     "RunFigures",
     "TenderCreate",
+    "TenderEvent",
     "TenderRecord",
+    "WatchService",
+    "WatchSpec",
     "as_create",
     "ingest_client",
     "migrate",
@@ -44,6 +51,7 @@ __all__ = [
     "record_values",
     "redact_url",
     "redis_version",
+    "sessions_of",
 ]
 
 
@@ -171,6 +179,16 @@ def _figures(run: IngestRun) -> RunFigures:
         unchanged=run.unchanged,
         rejected=run.rejected,
     )
+
+
+@asynccontextmanager
+async def sessions_of(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on one database, for a case that reads or writes it directly."""
+    engine = create_engine(Settings(database_url=database_url))
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 @asynccontextmanager
