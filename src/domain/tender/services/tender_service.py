@@ -147,15 +147,7 @@ class TenderService:
         counts.updated += len(written) - inserted
         # Rows that lost a race to a newer version written meanwhile were not written.
         counts.unchanged += len(to_write) - len(written)
-        by_key = {row["identity_key"]: row for row in to_write}
-        changes = [
-            change
-            for row in written
-            if not row.inserted and row.identity_key in before
-            for change in _changes(
-                row.id, before[row.identity_key], by_key[row.identity_key], run_id
-            )
-        ]
+        changes = _history(written, before, to_write, run_id)
         if changes:
             await session.execute(sa_insert(TenderChange), changes)
         if events:
@@ -181,6 +173,22 @@ async def _lock_tracked(session: AsyncSession, keys: list[str]) -> dict[str, dic
         .with_for_update()
     )
     return {row[0]: dict(zip(TRACKED_FIELDS, row[1:], strict=True)) for row in result}
+
+
+def _history(
+    written: Sequence[Any],
+    before: dict[str, dict[str, Any]],
+    to_write: list[dict[str, Any]],
+    run_id: uuid.UUID | None,
+) -> list[dict[str, Any]]:
+    """The history rows of the updated tenders: their tracked fields that changed."""
+    by_key = {row["identity_key"]: row for row in to_write}
+    return [
+        change
+        for row in written
+        if not row.inserted and row.identity_key in before
+        for change in _changes(row.id, before[row.identity_key], by_key[row.identity_key], run_id)
+    ]
 
 
 def _changed_fields(
