@@ -9,6 +9,11 @@ without a zone are Italian; a date-only deadline is the end of that day, any oth
 value its start (`anac_values`). Only a missing or invalid CIG, or no title, rejects a row: a
 date or amount that cannot be read is left empty with a field warning.
 
+The place of performance (`nuts`): the detail's LUOGO_NUTS when it is a NUTS code (any level:
+"ITG13", "ITG1"), else the NUTS 3 region of its municipality's ISTAT code (luogo_istat /
+LUOGO_ISTAT, "083048"; `istat_nuts`), the only place the bulk CSV gives. A value that is no
+such code is no place (None, no warning: `nuts`).
+
 Status (OCDS codes): `cancelled` when data_cancellazione is set or STATO is CANCELLATO (any
 case); else `complete` once data_comunicazione_esito (the outcome) is set; else `active`. It
 depends on the data only, never on the clock: re-reading the same row gives the same tender
@@ -45,9 +50,11 @@ from src.readers.common import (
 )
 from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES, CsvRecords
 from src.readers.fields import FieldWarnings, build_record
+from src.readers.istat_nuts import istat_nuts3
 from src.readers.items import ReadItem
 from src.readers.json_values import iter_json_values
 from src.readers.limits import ReadLimits
+from src.readers.nuts import nuts_code
 
 # The row's dates that say when ANAC last changed the CIG (the latest one wins).
 _CHANGE_DATES = ("data_pubblicazione", "data_creazione", "data_cancellazione",
@@ -91,6 +98,8 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "data_ultimo_perfezionamento": ("data_ultimo_perfezionamento",
                                     "bando_dettaglio_stato_data_ultimo_perfezionamento"),
     "data_comunicazione_esito": ("data_comunicazione_esito", "bando_data_comunicazione_esito"),
+    "luogo_nuts": ("luogo_nuts", "bando_luogo_nuts"),
+    "luogo_istat": ("luogo_istat", "bando_luogo_istat"),
 }
 # fmt: on
 
@@ -300,6 +309,7 @@ def _map(
         "buyer_name": clean_text(fields.get("buyer_name")),
         "buyer_id": clean_text(fields.get("buyer_id")),
         "cpv": cpv_code(fields.get("cod_cpv")),
+        "nuts": nuts_code(fields.get("luogo_nuts")) or istat_nuts3(fields.get("luogo_istat")),
         "procedure_type": enum_text(fields.get("tipo_scelta_contraente")),
         "status": _status(fields, parsed),
         "amount": lot_amount,

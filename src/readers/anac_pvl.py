@@ -14,7 +14,10 @@ be without, is the notice's own text when it has one).
 Dates (`anac_values.pvl_timestamp`): an offset is kept; `T00:00:00Z` and a date with an offset
 but no time are date-only (a deadline is 23:59:59 that day in Rome, a publication the start of
 the day); a `T23:59:00Z` deadline is 23:59 in Rome; no offset means Rome. A CPV is kept only
-when given as a code: PVL usually gives its label, which stays in the stored notice.
+when given as a code: PVL usually gives its label, which stays in the stored notice. So is
+the place of performance: a lot's `luogo_nuts` counts only when it is a NUTS code (`nuts`),
+and its `luogo_istat` only when it is an ISTAT municipality code (`istat_nuts`); PVL mostly
+writes names there ("Genova", "ITALIA", "GENOVA"), which stay in the stored notice.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from src.readers.anac_values import (
 from src.readers.common import InvalidCig, ReadStream, clean_text, normalize_cig
 from src.readers.common import validation_problems as problems_of
 from src.readers.fields import FieldWarnings, build_record
+from src.readers.istat_nuts import istat_nuts3
 from src.readers.items import ReadItem
 from src.readers.json_values import iter_json_values
 from src.readers.limits import ReadLimits
+from src.readers.nuts import nuts_code
 
 FORMAT = "anac_pvl"
 _WRAPPER_KEYS = ("records", "content")
@@ -268,6 +273,7 @@ def _stated(
         "buyer_name": joined(name for name, _ in parts.buyers),
         "buyer_id": next((code for _, code in parts.buyers if code), None),
         "cpv": cpv_code_or_none(lot.get("cpv")),
+        "nuts": nuts_code(lot.get("luogo_nuts")) or istat_nuts3(lot.get("luogo_istat")),
         "procedure_type": enum_text(procedure),
         "status": lot_status(lot, award, deadline_at),
         "amount": estimate,

@@ -9,11 +9,17 @@ Dates without an offset are local time of the buyer's country (UTC when unknown)
 secondary field is left empty with a warning (only an unreadable notice, or one without
 ContractFolderID nor notice id, is rejected). The XML is parsed without DTDs, entities or
 network access; a notice that declares a DOCTYPE is refused outright.
+
+The place of performance (`nuts`) is the lot's first place with a NUTS code (BT-5071), an
+extra-regio `..ZZZ` ("not specified") skipped, else the procedure's; a code that is not one is
+no place, without a warning (`readers.nuts`). `LU000` is kept as published: it is Luxembourg's
+one NUTS 3 region, and in the SDK's examples it stands in an address in Luxembourg.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any, BinaryIO
@@ -32,6 +38,7 @@ from src.readers.eforms_xml import text as _text
 from src.readers.eforms_xml import texts as _texts
 from src.readers.fields import FieldWarnings, build_record
 from src.readers.items import ReadItem
+from src.readers.nuts import nuts_code
 from src.readers.zones import zone_or_utc
 
 __all__ = ["NS", "EformsError", "notice_bytes", "read_eforms"]
@@ -52,6 +59,9 @@ _DEADLINES = (
     "cac:TenderingProcess/cac:ParticipationRequestReceptionPeriod",
     f"cac:TenderingProcess/{_EXT}/efac:InterestExpressionReceptionPeriod",
 )
+_PLACES = "cac:RealizedLocation/cac:Address"
+_PLACE_NUTS = "cbc:CountrySubentityCode[@listName='nuts']"
+_PLACE_COUNTRY = "cac:Country/cbc:IdentificationCode"
 
 
 class EformsError(ValueError):
@@ -126,6 +136,7 @@ class _Notice:
         self.language = (_text(root, "cbc:NoticeLanguageCode") or "").upper() or None
         self.notice_type = _text(root, "cbc:NoticeTypeCode")
         self.project = root.find("cac:ProcurementProject", NS)
+        self.place = _Place.of(self.project)
         self.procedure_type = _text(root, "cac:TenderingProcess/cbc:ProcedureCode")
         self.orgs = self._organizations()
         self._buyers()
@@ -264,12 +275,25 @@ class _Notice:
             "title": " ".join((pick("cbc:Name") or "").split()),  # names may span lines
             "description": pick("cbc:Description"),
             "cpv": cpv,
+            "nuts": self._nuts(project),
             "procedure_type": self.procedure_type,
             "status": self._default_status(),
             "amount": amount,
             "currency": currency,
             "deadline_at": None if lot is None else self._deadline(lot, warnings),
         }
+
+    def _nuts(self, project: etree._Element | None) -> str | None:
+        """The lot's place of performance (`_Place`), else the procedure's, unless the lot
+        names only places in other countries than that (cn_81_FRA: the procedure in FRL04,
+        its lot "anywhere in the United Kingdom", which is no place in France)."""
+        own = _Place.of(project)
+        if own.nuts is not None:
+            return own.nuts
+        procedure = self.place
+        if procedure.country and own.countries and procedure.country not in own.countries:
+            return None
+        return procedure.nuts
 
     def _deadline(self, lot: etree._Element, warnings: FieldWarnings) -> datetime | None:
         """The first deadline the lot states (see _DEADLINES). A date without a time is the
@@ -292,3 +316,24 @@ def _is_lot(lot: etree._Element) -> bool:
         return False
     scheme = found.get("schemeName")
     return scheme == "Lot" or (scheme is None and (_content(found) or "").startswith("LOT-"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where a project (a lot's or the procedure's) is performed: the NUTS code (BT-5071) of
+    the first of its places that has a real one (`..ZZZ`, no region given, is skipped: see
+    `readers.nuts`), the country (BT-5141) of that place, and the countries of all."""
+
+    nuts: str | None
+    country: str | None
+    countries: frozenset[str]
+
+    @classmethod
+    def of(cls, project: etree._Element | None) -> _Place:
+        addresses = [] if project is None else project.findall(_PLACES, NS)
+        countries = frozenset(c for a in addresses if (c := _text(a, _PLACE_COUNTRY)))
+        for address in addresses:
+            code = nuts_code(_text(address, _PLACE_NUTS))
+            if code is not None:
+                return cls(code, _text(address, _PLACE_COUNTRY), countries)
+        return cls(None, None, countries)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, BinaryIO
 
 from src.domain.tender import schemas as tender_schemas
@@ -16,6 +17,8 @@ from src.domain.tender.schemas import DocumentDigest, RejectedRecord
 from src.readers import (
     common,
     fields,
+    items,
+    nuts,
     ocds_awards,
     ocds_mapping,
     ocds_parties,
@@ -63,22 +66,23 @@ def read_ocds(
 
 
 # What the mapping of a compiled release depends on: a change to any of these files changes
-# every digest, so a corrected mapping reaches stored tenders on the next ingest.
+# every digest, so a corrected mapping reaches stored tenders on the next ingest. Every module
+# `map_release` imports, directly or not, is here (tests/readers/test_places.py checks it).
+MAPPING_MODULES: tuple[ModuleType, ...] = (
+    ocds_mapping,
+    ocds_awards,
+    ocds_parties,
+    ocds_values,
+    ocds_versioned,
+    nuts,
+    fields,
+    items,
+    zones,
+    common,
+    tender_schemas,
+)
 _MAPPING_VERSION = hashlib.sha256(
-    b"".join(
-        Path(module.__file__ or "").read_bytes()
-        for module in (
-            ocds_mapping,
-            ocds_awards,
-            ocds_parties,
-            ocds_values,
-            ocds_versioned,
-            fields,
-            zones,
-            common,
-            tender_schemas,
-        )
-    )
+    b"".join(Path(module.__file__ or "").read_bytes() for module in MAPPING_MODULES)
 ).hexdigest()
 
 

@@ -1,5 +1,12 @@
-"""What each lot of an OCDS release looks up: its CPV, its first item description and its
-awards, indexed once per release instead of rescanned for every lot.
+"""What each lot of an OCDS release looks up: its CPV, its first item description, its place
+of performance and its awards, indexed once per release instead of rescanned for every lot.
+
+A lot's place (`nuts`) is the first NUTS code that its items state (else the items of no lot;
+a release without lots: any item), where an item states one as the Location extension's
+gazetteer of scheme NUTS (`deliveryLocations` / `deliveryLocation`, its `identifiers`), else as
+the `region` of a delivery address (`deliveryAddresses` / `deliveryAddress`) that is a NUTS
+code. The explicit gazetteer comes first; a region that is a place's name ("Kyiv oblast",
+Mexico's "DF") is not a code and no warning (`readers.nuts`).
 
 A lot's award is every award of it that is in force (status `active`, or no status: many
 publishers leave it empty); `pending`, `cancelled` and `unsuccessful` awards do not count, as
@@ -17,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from src.readers.common import clean_text
+from src.readers.nuts import first_nuts, nuts_code
 from src.readers.ocds_parties import Parties
 from src.readers.ocds_values import ReleaseValues
 
@@ -37,14 +45,38 @@ def _lot_key(value: object) -> bool:
     return isinstance(value, str) or value is None
 
 
+def _objects(value: object) -> list[Mapping[str, Any]]:
+    if isinstance(value, Mapping):
+        return [value]
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def delivery_nuts(holder: Mapping[str, Any]) -> str | None:
+    """The first NUTS code where an item (or a tender) is delivered (see the module's rule)."""
+    locations = holder.get("deliveryLocations") or holder.get("deliveryLocation")
+    addresses = holder.get("deliveryAddresses") or holder.get("deliveryAddress")
+    if locations is None and addresses is None:
+        return None  # most releases: the hot path
+    for location in _objects(locations):
+        gazetteer = location.get("gazetteer")
+        if isinstance(gazetteer, Mapping) and str(gazetteer.get("scheme")).upper() == "NUTS":
+            identifiers = gazetteer.get("identifiers")
+            code = first_nuts(identifiers) if isinstance(identifiers, list) else None
+            if code is not None:
+                return code
+    return next((code for a in _objects(addresses) if (code := nuts_code(a.get("region")))), None)
+
+
 @dataclass(frozen=True)
 class LotIndex:
-    """Each lot's first CPV item and first item description, and the awards that may be a
-    lot's."""
+    """Each lot's first CPV item, first item description and place, and the awards that may
+    be a lot's."""
 
     main_cpv_item: Mapping[str, Any] | None  # the release's first CPV item
     cpv_by_lot: dict[str | None, tuple[int, Mapping[str, Any]]]  # relatedLot -> (item, it)
     text_by_lot: dict[str | None, str]  # relatedLot -> the first item description
+    nuts_by_lot: dict[str | None, str]  # relatedLot -> the first NUTS code of its items
+    main_nuts: str | None  # the first NUTS code of any item
     awards: list[Mapping[str, Any]]  # the awards in force, in order
     awards_by_lot: dict[str, list[int]]  # lot id -> the awards (in `awards`) naming it
     unrelated: list[int]  # awards that name no lot
@@ -54,9 +86,18 @@ class LotIndex:
     def of(cls, items: list[Mapping[str, Any]], awards: Any) -> LotIndex:
         cpv_by_lot: dict[str | None, tuple[int, Mapping[str, Any]]] = {}
         text_by_lot: dict[str | None, str] = {}
+        nuts_by_lot: dict[str | None, str] = {}
+        main_nuts = None
         for number, item in enumerate(items):
             related = item.get("relatedLot")
-            if not _lot_key(related):
+            keyed = _lot_key(related)
+            if (main_nuts is None or (keyed and related not in nuts_by_lot)) and (
+                code := delivery_nuts(item)
+            ):
+                main_nuts = main_nuts or code
+                if keyed:
+                    nuts_by_lot.setdefault(related, code)
+            if not keyed:
                 continue
             if related not in cpv_by_lot and is_cpv_item(item):
                 cpv_by_lot[related] = (number, item)
@@ -69,7 +110,7 @@ class LotIndex:
             for award in (awards if isinstance(awards, list) else [])
             if isinstance(award, Mapping) and award.get("status") not in _NOT_IN_FORCE
         ]
-        index = cls(main, cpv_by_lot, text_by_lot, kept, {}, [], [])
+        index = cls(main, cpv_by_lot, text_by_lot, nuts_by_lot, main_nuts, kept, {}, [], [])
         for number, award in enumerate(kept):
             related = award.get("relatedLots") or []
             if not related:
@@ -92,6 +133,12 @@ class LotIndex:
     def item_text(self, lot_id: str | None) -> str | None:
         """The first item description of the lot, else of an item of no lot."""
         return self.text_by_lot.get(lot_id) or self.text_by_lot.get(None)
+
+    def nuts(self, lot_id: str | None) -> str | None:
+        """The lot's place: its own items', else those of no lot's; any item's without a lot."""
+        if lot_id is None:
+            return self.main_nuts
+        return self.nuts_by_lot.get(lot_id) or self.nuts_by_lot.get(None)
 
     def lot_awards(self, lot_id: str | None, lots: int) -> list[Mapping[str, Any]]:
         """The awards of a lot (of the whole tender when it has one lot or none)."""

@@ -25,7 +25,7 @@ from src.domain.tender.schemas import (
 from src.readers.common import InvalidCig, clean_text, normalize_cig, validation_problems
 from src.readers.fields import build_record
 from src.readers.items import ReadItem
-from src.readers.ocds_awards import LotIndex, award_fields, first_title
+from src.readers.ocds_awards import LotIndex, award_fields, delivery_nuts, first_title
 from src.readers.ocds_parties import Parties, buyers, release_zone
 from src.readers.ocds_values import ReleaseValues, obj, text_value
 from src.readers.ocds_versioned import is_versioned, latest_state
@@ -136,6 +136,7 @@ class _Procedure:
     tender_amount: Any
     tender_currency: str | None
     tender_deadline: datetime | None
+    tender_nuts: str | None  # where the tender as a whole is delivered
 
     @classmethod
     def of(
@@ -181,6 +182,7 @@ class _Procedure:
             tender_amount=amount,
             tender_currency=currency,
             tender_deadline=values.date("deadline_at", period.get("endDate"), end_of_day=True),
+            tender_nuts=delivery_nuts(tender),
         )
 
 
@@ -269,6 +271,7 @@ def _map_lot(
         "title": _title(procedure, lot, lot_id, description, values) or "",
         "description": description,
         "cpv": values.warnings.take("cpv", normalize_cpv, cpv_code),
+        "nuts": procedure.index.nuts(lot_id) or procedure.tender_nuts,
         "status": _derived_status(tender, lot, award, "planning" in release),
         "amount": amount,
         "currency": currency,
