@@ -42,6 +42,13 @@ class Delivery(Base):
             postgresql_where=text("NOT replay"),
         ),
         Index("ix_deliveries_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+        # Whether a watch has a delivery due: one probe per watch (`due_watches`, `claim`).
+        Index(
+            "ix_deliveries_watch_due",
+            "watch_id",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
         Index("ix_deliveries_watch_created", "watch_id", "created_at"),
         Index("ix_deliveries_event_id", "event_id"),
     )

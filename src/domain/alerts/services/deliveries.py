@@ -43,17 +43,19 @@ class EventPayload:
 
 async def due_watches(session: AsyncSession, now: datetime, *, limit: int = 100) -> Sequence[Watch]:
     """Unpaused watches with a delivery due, whose digest period (email) has passed."""
+    # One index probe per watch (ix_deliveries_watch_due), whatever the planner thinks of
+    # tables not analyzed yet: a join with the distinct due watch ids was planned as a
+    # nested loop that sorted every due delivery once per watch (seconds at 1,000 watches).
     due = (
-        select(Delivery.watch_id)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-        .distinct()
-        .subquery()
-    )
-    watches = (
-        await session.scalars(
-            select(Watch).join(due, due.c.watch_id == Watch.id).where(Watch.paused_at.is_(None))
+        select(Delivery.id)
+        .where(
+            Delivery.watch_id == Watch.id,
+            Delivery.status == "pending",
+            Delivery.next_attempt_at <= now,
         )
-    ).all()
+        .exists()
+    )
+    watches = (await session.scalars(select(Watch).where(Watch.paused_at.is_(None), due))).all()
     return [watch for watch in watches if _digest_due(watch, now)][:limit]
 
 

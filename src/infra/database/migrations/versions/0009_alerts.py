@@ -160,6 +160,12 @@ def upgrade() -> None:
         ["next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"),
     )
+    op.create_index(
+        "ix_deliveries_watch_due",
+        "deliveries",
+        ["watch_id", "next_attempt_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
     op.create_index("ix_deliveries_watch_created", "deliveries", ["watch_id", "created_at"])
     op.create_index("ix_deliveries_event_id", "deliveries", ["event_id"])
 
