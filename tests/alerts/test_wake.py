@@ -15,7 +15,11 @@ import pytest
 from arq.connections import ArqRedis
 from sqlalchemy import text
 
+from src.domain.alerts.entities import Delivery, TenderEvent
+from src.domain.alerts.schemas import WatchSpec
 from src.domain.alerts.services.matching import match_pending
+from src.domain.alerts.services.watches import OPERATOR, WatchService
+from src.domain.tender.entities import Tender
 from src.infra.queue import DISPATCH_FUNCTION, dispatch_job_id, job_in_redis
 from src.ingest.alerts.clock import alerts_tick
 from src.ingest.alerts.dispatch import dispatch_alerts
@@ -175,3 +179,25 @@ async def test_the_cron_makes_deadline_events_and_wakes_the_dispatcher(
     await _forget_wakeups(world)
     tick = await alerts_tick(world.deps)
     assert (tick.deadline_events, tick.waiting, tick.queued) == (0, False, False)
+
+
+async def test_the_cron_prunes_what_ended_before_the_retention_once_an_hour(
+    world: AlertWorld,
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=world.settings.alerts_retention_days + 1)
+    async with world.sessions() as session, session.begin():
+        watch = await WatchService.create(
+            session, WatchSpec(name="old", email="a@example.org"), owner=OPERATOR
+        )
+        tender = Tender(title="t", source="ted", procedure_id="p", identity_key="ted:p:")
+        session.add(tender)
+        await session.flush()
+        event = TenderEvent(tender_id=tender.id, kind="new", matched_at=old)
+        session.add(event)
+        await session.flush()
+        session.add(Delivery(watch_id=watch.id, event_id=event.id, status="sent", sent_at=old))
+    first = await alerts_tick(world.deps)
+    second = await alerts_tick(world.deps)
+    assert first.pruned is not None and first.pruned.deliveries == 1
+    assert first.pruned.events == 1
+    assert second.pruned is None  # within the hour
