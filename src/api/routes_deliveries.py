@@ -7,16 +7,16 @@ import logging
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
 from src.api.auth import AUTH_RESPONSES, Principal, require_write
 from src.api.deps import get_resolver, get_session_factory, get_settings
+from src.api.routes_watches import owned_watch
 from src.api.schemas import ErrorMessage
 from src.domain.alerts.entities import Watch
-from src.domain.alerts.services.watches import WatchNotFoundError, WatchService
 from src.infra.source_policy import Resolver
 from src.ingest.alerts.send import open_senders, send_test_event
 
@@ -43,10 +43,7 @@ async def own_watch(
 ) -> Watch:
     """The caller's watch of that id (a short session: nothing is held while sending)."""
     async with sessions() as session:
-        try:
-            return await WatchService.get(session, str(watch_id), owner=caller.name)
-        except WatchNotFoundError:
-            raise HTTPException(404, f"no watch has id {watch_id}") from None
+        return await owned_watch(session, watch_id, caller)
 
 
 @router.post(

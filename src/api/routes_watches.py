@@ -71,7 +71,8 @@ async def _answer(session: AsyncSession, watch: Watch) -> dict[str, Any]:
     return watch_out(watch, counts)
 
 
-async def _own(session: AsyncSession, watch_id: uuid.UUID, caller: Principal) -> Watch:
+async def owned_watch(session: AsyncSession, watch_id: uuid.UUID, caller: Principal) -> Watch:
+    """The caller's watch of that id, or a 404 (another token's watch is not found)."""
     try:
         return await WatchService.get(session, str(watch_id), owner=caller.name)
     except WatchNotFoundError:
@@ -129,7 +130,7 @@ async def list_watches(caller: Reader, db: Db) -> WatchList:
     "/watches/{watch_id}", response_model=WatchOut, responses=NOT_FOUND, summary="One watch"
 )
 async def get_watch(watch_id: uuid.UUID, caller: Reader, db: Db) -> dict[str, Any]:
-    return await _answer(db, await _own(db, watch_id, caller))
+    return await _answer(db, await owned_watch(db, watch_id, caller))
 
 
 def _merged(watch: Watch, changes: dict[str, Any]) -> WatchSpec:
@@ -165,7 +166,7 @@ async def patch_watch(
     changes = body.description_changes()
     if changes:
         async with sessions() as session:
-            watch = await _own(session, watch_id, caller)
+            watch = await owned_watch(session, watch_id, caller)
         spec = _merged(watch, changes)
         if spec.webhook_url is not None and spec.webhook_url != watch.webhook_url:
             spec = await _admitted(spec, settings, resolve)
@@ -190,7 +191,7 @@ async def patch_watch(
 )
 async def delete_watch(watch_id: uuid.UUID, caller: Writer, sessions: Sessions) -> Response:
     async with sessions() as session, session.begin():
-        await WatchService.remove(session, await _own(session, watch_id, caller))
+        await WatchService.remove(session, await owned_watch(session, watch_id, caller))
     return Response(status_code=204)
 
 
@@ -209,7 +210,7 @@ async def get_deliveries(
     ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryPage:
-    watch = await _own(db, watch_id, caller)
+    watch = await owned_watch(db, watch_id, caller)
     rows = await list_deliveries(db, watch_ids=[watch.id], failed=failed, limit=limit)
     return DeliveryPage(watch_id=watch.id, items=[DeliveryOut.model_validate(r) for r in rows])
 
