@@ -153,6 +153,7 @@ async def test_deadline_near_once_per_watch_and_tender_never_when_closed(
             _record("soon", deadline_at=NOW + timedelta(days=3)),
             _record("later", deadline_at=NOW + timedelta(days=9)),
             _record("cancelled", deadline_at=NOW + timedelta(days=2), status="cancelled"),
+            _record("awarded", deadline_at=NOW + timedelta(days=2), awarded_at=NOW),
             _record("past", deadline_at=NOW - timedelta(days=1)),
         ],
     )

@@ -56,7 +56,8 @@ def watch_matches(document: str) -> str:
     return f"""
     (p.kind = ANY(w.events))
     AND (p.kind <> 'changed' OR w.fields = '{{}}' OR p.changes ?| w.fields)
-    AND (p.kind <> 'deadline_near' OR coalesce(t.status, '') NOT IN ({_CLOSED}))
+    AND (p.kind <> 'deadline_near' OR (coalesce(t.status, '') NOT IN ({_CLOSED})
+                                       AND t.awarded_at IS NULL AND t.supplier_name IS NULL))
     AND (w.cpv = '{{}}' OR EXISTS (SELECT 1 FROM unnest(w.cpv) AS c(prefix)
                                    WHERE t.cpv LIKE c.prefix || '%'))
     AND (w.nuts = '{{}}' OR EXISTS (SELECT 1 FROM unnest(w.nuts) AS c(prefix)
