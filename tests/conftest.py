@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
 from tests.support.jobs import job_ctx
 from tests.support.paths import ROOT, require_shared_data
+from tests.support.processes import Workers
 from tests.support.servers import Servers, admin, copy_database, resolve_servers
 from workers.context import WorkerDeps
 
@@ -156,3 +157,19 @@ def env(servers: Servers, fresh_database_url: str) -> dict[str, str]:
         "WORKER_POLL_DELAY": "0.05",
         "COLUMNS": "250",
     }
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Workers]]:
+    """Worker processes (`tenders worker`) with a given environment; killed at the end."""
+    made: list[Workers] = []
+
+    def make(env: dict[str, str]) -> Workers:
+        logs = tmp_path / f"logs{len(made)}"
+        logs.mkdir()
+        made.append(Workers(env, logs))
+        return made[-1]
+
+    yield make
+    for group in made:
+        group.stop_all()

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from src.infra.queue import create_queue_pool, dispatch_job_id
 from src.ingest.alerts.dispatch import DispatchSummary, dispatch_alerts
 from src.ingest.alerts.webhook import webhook_client
 from tests.support.paths import ROOT
-from tests.support.processes import Workers
 from tests.support.receivers import Inbox, Receiver, receiving, smtp_server
 from tests.support.servers import Servers
 from workers.context import WorkerDeps
@@ -110,22 +108,6 @@ async def world(servers: Servers, fresh_database_url: str) -> AsyncIterator[Aler
         await queue.delete(settings.queue_name, f"arq:job:{job_id}", f"{job_id}:dirty")
         await queue.aclose()
         await engine.dispose()
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Workers]]:
-    """Worker processes (`tenders worker`) with a given environment; killed at the end."""
-    made: list[Workers] = []
-
-    def make(env: dict[str, str]) -> Workers:
-        logs = tmp_path / f"logs{len(made)}"
-        logs.mkdir()
-        made.append(Workers(env, logs))
-        return made[-1]
-
-    yield make
-    for group in made:
-        group.stop_all()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ and databases to compare a faulted run with a clean one. Every wait is bounded."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from configs.config import Settings
 from src.infra.database import create_engine
-from tests.support.processes import Workers
 from tests.support.servers import (
     PrivatePostgres,
     PrivateRedis,
@@ -35,21 +34,6 @@ def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
     server = PrivatePostgres(tmp_path / "pg")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Workers]]:
-    made: list[Workers] = []
-
-    def make(env: dict[str, str]) -> Workers:
-        logs = tmp_path / f"logs{len(made)}"
-        logs.mkdir()
-        made.append(Workers(env, logs))
-        return made[-1]
-
-    yield make
-    for group in made:
-        group.stop_all()
 
 
 @pytest.fixture
