@@ -6,13 +6,16 @@ the sub-app and `deliveries`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sys
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import get_settings
 from src.cli import watch_views as views
@@ -53,6 +56,8 @@ from src.domain.alerts.services.watches import (
 from src.infra.queue import create_queue_pool
 from src.ingest.watch_actions import WatchChange, change_watch, replay_watch
 from src.ingest.watch_admission import WatchRefused, admit_watch
+
+Sessions = async_sessionmaker[AsyncSession]
 
 watch_app = typer.Typer(
     help="Saved searches (watches): the tenders they match, the events they want, and "
@@ -172,11 +177,31 @@ async def _show(name: str) -> None:
     out.print(views.watch_view(watch, counts, last, out.width))
 
 
-async def _get(session: AsyncSession, name: str) -> Watch:
+@contextlib.contextmanager
+def _known_watch() -> Iterator[None]:
+    """A watch that is not there: one line, exit 2."""
     try:
-        return await WatchService.get(session, name)
+        yield
     except WatchNotFoundError as error:
         fail(f"{error}: `tenders watch list` shows them")
+
+
+@contextlib.asynccontextmanager
+async def _queue_and_database() -> AsyncIterator[tuple[ArqRedis, Sessions]]:
+    """Redis first (unreachable: exit 3 before anything is written), then the database."""
+    settings = get_settings()
+    async with redis_errors(settings):
+        pool = await create_queue_pool(settings, conn_retries=0)
+    try:
+        async with database() as sessions:
+            yield pool, sessions
+    finally:
+        await pool.aclose()
+
+
+async def _get(session: AsyncSession, name: str) -> Watch:
+    with _known_watch():
+        return await WatchService.get(session, name)
 
 
 @watch_app.command("remove")
@@ -210,12 +235,9 @@ def pause(
 
 async def _pause(name: str, reason: str | None) -> None:
     async with database() as sessions:
-        try:
-            changed = await change_watch(
-                None, sessions, name, WatchChange(paused=True, reason=reason)
-            )
-        except WatchNotFoundError as error:
-            fail(f"{error}: `tenders watch list` shows them")
+        with _known_watch():
+            change = WatchChange(paused=True, reason=reason)
+            changed = await change_watch(None, sessions, name, change)
     out.print(cell(f"paused watch {changed.watch.name}: {changed.watch.paused_reason}"))
 
 
@@ -226,17 +248,9 @@ def resume(name: WatchName) -> None:
 
 
 async def _resume(name: str) -> None:
-    settings = get_settings()
-    async with redis_errors(settings):
-        pool = await create_queue_pool(settings, conn_retries=0)
-    try:
-        async with database() as sessions:
-            try:
-                changed = await change_watch(pool, sessions, name, WatchChange(paused=False))
-            except WatchNotFoundError as error:
-                fail(f"{error}: `tenders watch list` shows them")
-    finally:
-        await pool.aclose()
+    async with _queue_and_database() as (pool, sessions):
+        with _known_watch():
+            changed = await change_watch(pool, sessions, name, WatchChange(paused=False))
     due = changed.due_again
     out.print(cell(f"resumed watch {changed.watch.name}: {_deliveries(due)} due again"))
     _note_dispatch(due, changed.dispatched)
@@ -285,17 +299,9 @@ def replay(
 
 
 async def _replay(name: str, since: datetime) -> None:
-    settings = get_settings()
-    async with redis_errors(settings):
-        pool = await create_queue_pool(settings, conn_retries=0)
-    try:
-        async with database() as sessions:
-            try:
-                replayed = await replay_watch(pool, sessions, name, since)
-            except WatchNotFoundError as error:
-                fail(f"{error}: `tenders watch list` shows them")
-    finally:
-        await pool.aclose()
+    async with _queue_and_database() as (pool, sessions):
+        with _known_watch():
+            replayed = await replay_watch(pool, sessions, name, since)
     shown = since.astimezone(UTC).isoformat(timespec="seconds")
     count = replayed.queued
     out.print(
