@@ -136,6 +136,27 @@ async def test_an_event_no_watch_wants_leaves_nothing_behind(db_session: AsyncSe
     assert await _delivered(db_session, watch) == [("new", None)]
 
 
+async def test_no_event_is_written_while_no_watch_exists(db_session: AsyncSession) -> None:
+    async def events_of(lot: str) -> list[str]:
+        rows = await db_session.scalars(
+            select(TenderEvent.kind)
+            .join(Tender, Tender.id == TenderEvent.tender_id)
+            .where(Tender.source == "ted", Tender.lot_id == lot)
+        )
+        return list(rows)
+
+    counts = await TenderService.upsert_many(db_session, [_record("1")])
+    assert (counts.inserted, counts.events) == (1, 0)
+    assert await events_of("1") == []
+
+    await _watch(db_session, "all")
+    moved = _record("1", deadline_at=NOW + timedelta(days=9), source_updated_at=NOW + timedelta(1))
+    counts = await TenderService.upsert_many(db_session, [moved, _record("2")])
+    assert (counts.inserted, counts.updated, counts.events) == (1, 1, 2)
+    assert await events_of("1") == ["changed"]
+    assert await events_of("2") == ["new"]
+
+
 async def test_a_quiet_write_makes_no_event(db_session: AsyncSession) -> None:
     watch = await _watch(db_session, "all")
     await TenderService.upsert_many(db_session, [_record("1")], events=False)
