@@ -17,17 +17,16 @@ import orjson
 from sqlalchemy import Result, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_ANY_WATCH = "EXISTS (SELECT 1 FROM watches)"
 _NEW_EVENTS = text(
     "INSERT INTO tender_events (id, tender_id, kind, run_id) "
     "SELECT gen_random_uuid(), id, 'new', CAST(:run_id AS uuid) "
-    f"FROM unnest(CAST(:ids AS uuid[])) AS t(id) WHERE {_ANY_WATCH}"
+    "FROM unnest(CAST(:ids AS uuid[])) AS t(id) WHERE EXISTS (SELECT 1 FROM watches)"
 )
 _CHANGED_EVENTS = text(
     "INSERT INTO tender_events (id, tender_id, kind, changes, run_id) "
     "SELECT gen_random_uuid(), id, 'changed', CAST(changes AS jsonb), CAST(:run_id AS uuid) "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:changes AS text[])) AS t(id, changes) "
-    f"WHERE {_ANY_WATCH}"
+    "WHERE EXISTS (SELECT 1 FROM watches)"
 )
 
 
