@@ -21,9 +21,10 @@ from src.infra.streams import ReadPosition
 from src.ingest.alerts.wake import DispatchSignal
 from src.ingest.deps import run_log
 from src.ingest.notices import merge_with_stored_notices
+from src.ingest.prepare import BatchItem, PreparedDocument
 from src.ingest.releases import resolve_releases
 from src.ingest.write_policy import WritePolicy
-from src.readers import PendingRelease, ReadItem, SourceItem, UnmappedDocument, map_document
+from src.readers import PendingRelease, ReadItem, UnmappedDocument, map_document
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -36,10 +37,11 @@ class _Batch:
     rejected: list[RejectedRecord]
     documents: list[UnmappedDocument]
     releases: list[PendingRelease]
+    prepared: list[PreparedDocument] = field(default_factory=list)
     warnings: list[PositionedWarning] = field(default_factory=list)
 
     @classmethod
-    def of(cls, items: Sequence[SourceItem]) -> _Batch:
+    def of(cls, items: Sequence[BatchItem]) -> _Batch:
         batch = cls([], [], [], [])
         for item in items:
             match item:
@@ -51,7 +53,15 @@ class _Batch:
                     batch.documents.append(item)
                 case PendingRelease():
                     batch.releases.append(item)
+                case PreparedDocument():
+                    batch.prepared.append(item)
         return batch
+
+    def add_document(self, document: UnmappedDocument, mapped: Sequence[ReadItem]) -> None:
+        """A document's tenders: remembered as read from its bytes only when none was
+        rejected (so that a later run reads a document with a rejection again)."""
+        clean = all(isinstance(item, TenderRecord) for item in mapped)
+        self.add(mapped, digest=document.digest.digest if clean else None)
 
     def add(self, items: Iterable[ReadItem], *, digest: str | None = None) -> None:
         for item in items:
@@ -68,18 +78,20 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
     bytes (with this mapping) were not stored before, and the merged state of every ocid the
     batch's releases touch; then leave out what the run may not write (as rejections). The
     tenders of known documents count as unchanged unmapped, and so do the records of notices
-    merged into another record of their tender; returns that count."""
-    known = await TenderService.known_documents(session, [d.digest for d in batch.documents])
+    merged into another record of their tender; returns that count. Documents mapped ahead
+    of the transaction (`prepare`) are not mapped again."""
+    mapped_ahead = {id(p.document): p.items for p in batch.prepared}
+    documents = [*batch.documents, *(p.document for p in batch.prepared)]
+    known = await TenderService.known_documents(session, [d.digest for d in documents])
     skipped = 0
-    for document in batch.documents:
+    for document in documents:
         key = document.digest
         count = known.get((key.source, key.format, key.document_key))
         if count is not None:
             skipped += count
             continue
-        mapped = map_document(document)
-        clean = all(isinstance(item, TenderRecord) for item in mapped)
-        batch.add(mapped, digest=key.digest if clean else None)
+        mapped = mapped_ahead.get(id(document))
+        batch.add_document(document, map_document(document) if mapped is None else mapped)
     if batch.releases:
         releases, refused = await policy.screen_releases(session, batch.releases)
         batch.rejected.extend(refused)
@@ -116,7 +128,7 @@ class Target:
     alerts: DispatchSignal | None = None
 
 
-async def _write(target: Target, items: Sequence[SourceItem], records_done: int) -> Written:
+async def _write(target: Target, items: Sequence[BatchItem], records_done: int) -> Written:
     """The items in one transaction, with the run's counts and `records_done` checkpoint."""
     batch = _Batch.of(items)
     position = target.position
@@ -144,7 +156,7 @@ async def _write(target: Target, items: Sequence[SourceItem], records_done: int)
 
 
 async def write_batch(
-    target: Target, items: Sequence[SourceItem], *, done: int, checkpoint: bool = True
+    target: Target, items: Sequence[BatchItem], *, done: int, checkpoint: bool = True
 ) -> Written:
     """Write `items`, the source's items after its first `done`. `checkpoint`: whether
     committing them moves the checkpoint past them (not for the parts of one item)."""
@@ -164,12 +176,14 @@ async def write_batch(
 
 
 async def _isolate(
-    target: Target, item: SourceItem, refused: StatementError, *, done: int, end: int
+    target: Target, item: BatchItem, refused: StatementError, *, done: int, end: int
 ) -> Written:
     """The one item of a batch the database refused. A record is stored as a rejection; a
     document or a release is taken apart into its tenders, written one part at a time, and
     the checkpoint passes the item (`end`) once all its parts are written."""
-    parts: list[SourceItem] | None = None
+    if isinstance(item, PreparedDocument):
+        item = item.document  # mapped again below, its parts not remembered as read
+    parts: list[BatchItem] | None = None
     if isinstance(item, UnmappedDocument):
         parts = list(map_document(item))
         for part in parts:
@@ -195,7 +209,7 @@ async def _isolate(
     return await _write(target, [rejection], end)
 
 
-async def _store_release(target: Target, release: PendingRelease) -> list[SourceItem]:
+async def _store_release(target: Target, release: PendingRelease) -> list[BatchItem]:
     """Store one release on its own and return its ocid's tenders, merged, to be written
     one part at a time (the stored release is idempotent: the next read finds it known)."""
     async with target.sessions() as session, session.begin():

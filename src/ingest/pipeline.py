@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from src.domain.tender.schemas import RejectedRecord, UpsertCounts
 from src.infra.streams import ReadPosition
 from src.ingest.alerts.wake import DispatchSignal
-from src.ingest.batches import Target, write_batch
+from src.ingest.batches import Target, Written, write_batch
+from src.ingest.prepare import prepare, worth_mapping_ahead
 from src.ingest.write_policy import WritePolicy
 from src.readers import SourceItem
 
@@ -26,6 +27,11 @@ class IngestTotals:
     counts: UpsertCounts
     rejected: int = 0
     records: int = 0
+
+    def add(self, written: Written) -> UpsertCounts:
+        self.counts += written.counts
+        self.rejected += written.rejected
+        return written.counts
 
 
 class UnreadableSourceError(ValueError):
@@ -75,12 +81,12 @@ async def ingest_items(
     position: ReadPosition | None = None,
     alerts: DispatchSignal | None = None,
 ) -> IngestTotals:
-    """Write `items` in batches. Parsing the next batch (in a thread) overlaps the write of the
-    current one. The first `resume_from` items were committed by an earlier attempt;
-    `already_done` counts the run's items before this source (earlier pages). `policy` says
-    what the run may write; `position`, how far in the source's bytes the reading is (written
-    with each batch: the run's progress); `alerts`, whom to wake after a batch that wrote
-    alert events commits."""
+    """Write `items` in batches, committed one after another, in order; parsing (a thread)
+    reads batch n+2 and `prepare` maps batch n+1 while the database writes batch n. The
+    first `resume_from` items were committed by an earlier attempt; `already_done` counts
+    the run's items before this source (earlier pages). `policy` says what the run may
+    write; `position`, how far in the source's bytes the reading is (written with each
+    batch); `alerts`, whom to wake after a batch that wrote alert events commits."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
     target = Target(session_factory, run_id, location, policy, chunk_id, position, alerts)
     stream = guarded(items)
@@ -91,21 +97,32 @@ async def ingest_items(
     loop = asyncio.get_running_loop()
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
     next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
+    writing: asyncio.Task[Written] | None = None
+    last: UpsertCounts | None = None  # what the last batch written did
     try:
         while True:
             items_read, failure = await next_batch
-            if not items_read and failure is None:
-                break
-            if failure is None:
+            if failure is None and items_read:
                 next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
-            if items_read:
-                written = await write_batch(target, items_read, done=totals.records)
-                totals.counts += written.counts
-                totals.rejected += written.rejected
+            prepared = await prepare(items_read, map_ahead=worth_mapping_ahead(last))
+            if writing is not None:
+                last = totals.add(await writing)
+                writing = None
+            if prepared:
+                done = totals.records
                 totals.records += len(items_read)
-            if failure is not None:
-                raise failure
+                writing = asyncio.create_task(write_batch(target, prepared, done=done))
+            if failure is not None or not items_read:
+                break
+        if writing is not None:
+            totals.add(await writing)
+            writing = None
+        if failure is not None:
+            raise failure
     finally:
+        if writing is not None:  # mapping failed: that write is rolled back, done again later
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
         # A thread cannot be cancelled: let it finish its slice so the reader is released.
         await asyncio.gather(next_batch, return_exceptions=True)
         reader.shutdown(wait=False)
