@@ -81,8 +81,8 @@ async def ingest_items(
     position: ReadPosition | None = None,
     alerts: DispatchSignal | None = None,
 ) -> IngestTotals:
-    """Write `items` in batches, committed one after another, in order; parsing (a thread)
-    reads batch n+2 and `prepare` maps batch n+1 while the database writes batch n. The
+    """Write `items` in batches, committed one after another, in order; while the database
+    writes batch n, a thread parses batch n+1 and then `prepare` maps it. The
     first `resume_from` items were committed by an earlier attempt; `already_done` counts
     the run's items before this source (earlier pages). `policy` says what the run may
     write; `position`, how far in the source's bytes the reading is (written with each
@@ -102,12 +102,13 @@ async def ingest_items(
     try:
         while True:
             items_read, failure = await next_batch
-            if failure is None and items_read:
-                next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
             prepared = await prepare(items_read, map_ahead=worth_mapping_ahead(last))
             if writing is not None:
                 last = totals.add(await writing)
                 writing = None
+            # Parsed from here on, beside the next write: two batches in memory, not three.
+            if failure is None and items_read:
+                next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
             if prepared:
                 done = totals.records
                 totals.records += len(items_read)
