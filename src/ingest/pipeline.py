@@ -92,8 +92,7 @@ async def ingest_items(
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))
-    # One parsing thread for the whole source: the reader is a generator (one thread at a
-    # time), and a single thread keeps the allocator to one extra arena (flat memory).
+    # One parsing thread: the reader is a generator, and one thread keeps memory flat.
     loop = asyncio.get_running_loop()
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
     next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
