@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections.abc import Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -128,18 +127,8 @@ def worker(
         raise typer.Exit(asyncio.run(commands.check_worker()))
     count = parse_processes(processes)
     raise typer.Exit(
-        _run_fast(commands.run_worker(burst=burst, processes=count, jobs_file=jobs_file))
+        asyncio.run(commands.run_worker(burst=burst, processes=count, jobs_file=jobs_file))
     )
-
-
-def _run_fast(main: Coroutine[Any, Any, int]) -> int:
-    """Run a long-lived process on uvloop's event loop where it is installed (the worker
-    spends a tenth of its time in the loop and the driver's I/O), else on asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    return uvloop.run(main)
 
 
 @app.command()
