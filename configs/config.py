@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     db_pool_timeout: float = 30
     db_pool_recycle: int = 3600
     db_pool_pre_ping: bool = True
+    # A pooled connection is pinged before use when it has sat unused this many seconds (0:
+    # before every use, a round trip per request or batch); one in steady use is not, and a
+    # connection that broke meanwhile fails its statement, which invalidates the pool.
+    db_pool_ping_after: float = Field(default=1.0, ge=0)
+    # Prepared statements kept per connection (asyncpg's and SQLAlchemy's caches): a query
+    # run again skips its parse round trip. 0 behind PgBouncer in transaction mode before
+    # 1.21 (which cannot keep a prepared statement across transactions).
+    db_statement_cache_size: int = Field(default=100, ge=0)
 
     # Worker.
     queue_name: str = "tenders:queue"

@@ -32,6 +32,9 @@ _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A prepared statement cached before a migration changed what it reads: the driver
+    # drops it from the cache, and the statement prepared again works.
+    asyncpg.InvalidCachedStatementError,
     asyncpg.DeadlockDetectedError,
     asyncpg.SerializationError,
     asyncpg.TooManyConnectionsError,

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from configs.config import ConfigurationError, Settings, get_settings, redact_url
@@ -45,7 +51,9 @@ def test_engine_applies_the_pool_settings() -> None:
     assert pool._max_overflow == 3  # type: ignore[attr-defined]
     assert pool._timeout == 12  # type: ignore[attr-defined]
     assert pool._recycle == 99
-    assert pool._pre_ping is True
+    assert pool._pre_ping is False  # pinged when idle (DB_POOL_PING_AFTER), not at every use
+    every_use = create_engine(settings.model_copy(update={"db_pool_ping_after": 0}))
+    assert every_use.sync_engine.pool._pre_ping is True
     assert engine.sync_engine.hide_parameters is True
     assert "secret" not in repr(engine) and "secret" not in repr(settings)
 
@@ -61,16 +69,51 @@ def test_seed_defaults() -> None:
     ) == (10, 20, 30, 3600, True)
 
 
-async def test_statement_caches_are_off(engine: object) -> None:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    assert isinstance(engine, AsyncEngine)
+async def _cache_size(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
-        assert driver._stmt_cache.get_max_size() == 0
         assert await connection.scalar(text("select 1")) == 1
+        return int(driver._stmt_cache.get_max_size())
+
+
+async def test_statement_caches_follow_the_setting(shared_database_url: str) -> None:
+    cached = create_engine(Settings(database_url=shared_database_url))
+    off = create_engine(Settings(database_url=shared_database_url, db_statement_cache_size=0))
+    try:
+        assert await _cache_size(cached) == 100
+        assert await _cache_size(off) == 0  # PgBouncer in transaction mode before 1.21
+    finally:
+        await cached.dispose()
+        await off.dispose()
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int(await connection.scalar(text("select pg_backend_pid()")) or 0)
+
+
+async def test_a_connection_that_died_while_idle_is_replaced_before_use(
+    shared_database_url: str,
+) -> None:
+    """Pinged when it has sat in the pool DB_POOL_PING_AFTER seconds: the server closed it
+    meanwhile (a restart, an idle timeout), so the pool hands out a new one, and the
+    statement never sees the dead one."""
+    settings = Settings(database_url=shared_database_url, db_pool_size=1, db_max_overflow=0)
+    engine = create_engine(settings.model_copy(update={"db_pool_ping_after": 0.2}))
+    killer = create_engine(Settings(database_url=shared_database_url))
+    try:
+        first = await _backend_pid(engine)
+        assert await _backend_pid(engine) == first  # in steady use: the same, unpinged
+        async with killer.connect() as connection:
+            await connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": first})
+        await asyncio.sleep(0.3)
+        second = await _backend_pid(engine)
+        assert second != first
+    finally:
+        await engine.dispose()
+        await killer.dispose()
 
 
 def test_missing_url_is_a_clear_error() -> None:

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import (
 
 from configs.config import Settings, get_settings
 from src.domain.serialization import json_serializer
+from src.infra.database.pings import ping_when_idle
 
 
 def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
-    """An engine with the settings' pool; asyncpg's statement caches are off (PgBouncer-safe).
-    Statement parameters stay out of error messages (they can be whole publications)."""
+    """An engine with the settings' pool and statement caches (DB_STATEMENT_CACHE_SIZE; 0 for
+    PgBouncer in transaction mode). Statement parameters stay out of error messages (they
+    can be whole publications)."""
     target = make_url(url or settings.require_database_url())
     options: dict[str, Any] = {
         "echo": settings.debug,
@@ -39,14 +41,18 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
             pool_recycle=settings.db_pool_recycle,
-            pool_pre_ping=settings.db_pool_pre_ping,
+            pool_pre_ping=settings.db_pool_pre_ping and not settings.db_pool_ping_after,
             connect_args={
-                "statement_cache_size": 0,
-                "prepared_statement_cache_size": 0,
+                "statement_cache_size": settings.db_statement_cache_size,
+                "prepared_statement_cache_size": settings.db_statement_cache_size,
                 "server_settings": {"application_name": "tenders"},
             },
         )
-    return create_async_engine(target, **options)
+    engine = create_async_engine(target, **options)
+    postgres = target.get_backend_name() == "postgresql"
+    if postgres and settings.db_pool_pre_ping and settings.db_pool_ping_after:
+        ping_when_idle(engine, settings.db_pool_ping_after)
+    return engine
 
 
 class UnitOfWorkSession(AsyncSession):
