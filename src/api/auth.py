@@ -77,6 +77,7 @@ class TokenAuth:
         self.app = app
         self.settings = settings
         self.open_paths = OPEN_PATHS | (DOCS_PATHS if settings.api_docs else frozenset())
+        self.reserve = rate_limit.Reserve()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _route_path(scope) in self.open_paths:
@@ -105,7 +106,7 @@ class TokenAuth:
             return 0.0
         key = f"{self.settings.queue_name}:api-rate:{caller.name}"
         try:
-            return await rate_limit.take(
+            return await self.reserve.take(
                 state.queue,
                 key,
                 per_minute=self.settings.api_rate_per_minute,
