@@ -31,7 +31,9 @@ def text_value(value: object) -> str | None:
 
 def obj(value: object) -> Mapping[str, Any]:
     """The value when it is a JSON object, else an empty one (publishers send nulls)."""
-    return value if isinstance(value, Mapping) else {}
+    if type(value) is dict:  # what JSON gives: no abstract-class check on the hot path
+        return value
+    return value if value is not None and isinstance(value, Mapping) else {}
 
 
 @dataclass
@@ -72,7 +74,7 @@ class ReleaseValues:
         """`value.amount` and `value.currency` of an OCDS object (tender, lot, award);
         `prefix` names the record's fields ("" for amount, "award_" for award_amount)."""
         value = obj(container).get("value")
-        if not isinstance(value, Mapping):
+        if value is None or not isinstance(value, Mapping):
             return None, None
         amount = self.warnings.take(f"{prefix}amount", parse_amount, value.get("amount"))
         currency = self.text(f"{prefix}currency", value.get("currency"))

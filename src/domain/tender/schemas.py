@@ -18,6 +18,7 @@ TenderStatus = Literal[
 TENDER_STATUSES: frozenset[str] = frozenset(TenderStatus.__args__)  # type: ignore[attr-defined]
 
 TITLE_FROM_DESCRIPTION_CHARS = 200
+_TITLE_PREFIX_CHARS = 4 * TITLE_FROM_DESCRIPTION_CHARS
 TEXT_FIELDS: tuple[str, ...] = (
     "title",
     "description",
@@ -85,7 +86,11 @@ def title_from_description(description: str | None) -> str | None:
     """The start of a description cut at a word boundary, for sources without a title."""
     if not description:
         return None
-    text = _WHITESPACE.sub(" ", description).strip()
+    # Only the start is needed: spaces collapsed in a prefix give the same first characters
+    # as in the whole text, once the prefix still has more than the title takes.
+    text = _WHITESPACE.sub(" ", description[:_TITLE_PREFIX_CHARS]).strip()
+    if len(text) <= TITLE_FROM_DESCRIPTION_CHARS and len(description) > _TITLE_PREFIX_CHARS:
+        text = _WHITESPACE.sub(" ", description).strip()
     if len(text) <= TITLE_FROM_DESCRIPTION_CHARS:
         return text or None
     cut = text[:TITLE_FROM_DESCRIPTION_CHARS]
