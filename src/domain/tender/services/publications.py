@@ -87,12 +87,13 @@ def _documents(batch: Sequence[TenderRecord]) -> dict[DocumentKey, dict[str, Any
     for record in batch:
         if record.raw is None:
             continue
-        digest = hashes.get(id(record.raw))
-        if digest is None:
-            digest = hashes[id(record.raw)] = hash_document(record.raw)
         if record.source_digest is not None:
-            # The stored hash covers the bytes' digest too: a new digest rewrites the row once.
-            digest = hash_document([digest, record.source_digest])
+            # Read from bytes whose digest (with the mapping's) is known: that digest names
+            # the content, and the document need not be serialised again to be hashed.
+            digest = record.source_digest
+        else:
+            digest = hashes.get(id(record.raw)) or hash_document(record.raw)
+            hashes[id(record.raw)] = digest
         key = (record.source, record.format, record.document_key or record.procedure_id)
         lots[key] += 1
         kept = documents.get(key)
