@@ -24,7 +24,14 @@ from src.ingest.notices import merge_with_stored_notices
 from src.ingest.prepare import BatchItem, PreparedDocument
 from src.ingest.releases import resolve_releases
 from src.ingest.write_policy import WritePolicy
-from src.readers import PendingRelease, ReadItem, UnmappedDocument, map_document
+from src.readers import (
+    PendingRelease,
+    ReadItem,
+    UnmappedDocument,
+    UnreadItem,
+    UnreadLine,
+    map_document,
+)
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -38,6 +45,7 @@ class _Batch:
     documents: list[UnmappedDocument]
     releases: list[PendingRelease]
     prepared: list[PreparedDocument] = field(default_factory=list)
+    unread: list[UnreadLine] = field(default_factory=list)
     warnings: list[PositionedWarning] = field(default_factory=list)
 
     @classmethod
@@ -55,7 +63,31 @@ class _Batch:
                     batch.releases.append(item)
                 case PreparedDocument():
                     batch.prepared.append(item)
+                case UnreadLine():
+                    batch.unread.append(item)
         return batch
+
+    async def read_unknown(self, session: AsyncSession) -> int:
+        """Parse the unread lines whose digest no stored publication has, into this batch;
+        the others' tenders are stored and unchanged: returns how many."""
+        if not self.unread:
+            return 0
+        known = await TenderService.known_digests(session, [line.digest for line in self.unread])
+        skipped = 0
+        for line in self.unread:
+            count = known.get(line.digest)
+            if count is not None:
+                skipped += count
+                continue
+            for item in line.read():
+                match item:
+                    case UnmappedDocument():
+                        self.documents.append(item)
+                    case PendingRelease():
+                        self.releases.append(item)
+                    case _:
+                        self.add([item])
+        return skipped
 
     def add_document(self, document: UnmappedDocument, mapped: Sequence[ReadItem]) -> None:
         """A document's tenders: remembered as read from its bytes only when none was
@@ -80,10 +112,10 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
     tenders of known documents count as unchanged unmapped, and so do the records of notices
     merged into another record of their tender; returns that count. Documents mapped ahead
     of the transaction (`prepare`) are not mapped again."""
+    skipped = await batch.read_unknown(session)
     mapped_ahead = {id(p.document): p.items for p in batch.prepared}
     documents = [*batch.documents, *(p.document for p in batch.prepared)]
     known = await TenderService.known_documents(session, [d.digest for d in documents])
-    skipped = 0
     for document in documents:
         key = document.digest
         count = known.get((key.source, key.format, key.document_key))
@@ -183,6 +215,8 @@ async def _isolate(
     the checkpoint passes the item (`end`) once all its parts are written."""
     if isinstance(item, PreparedDocument):
         item = item.document  # mapped again below, its parts not remembered as read
+    if isinstance(item, UnreadLine):
+        item = _the_one_item(item)
     parts: list[BatchItem] | None = None
     if isinstance(item, UnmappedDocument):
         parts = list(map_document(item))
@@ -207,6 +241,15 @@ async def _isolate(
         reason, item.position, item.hashed_fields() if isinstance(item, TenderRecord) else item.data
     )
     return await _write(target, [rejection], end)
+
+
+def _the_one_item(line: UnreadLine) -> UnreadItem:
+    """The item an unread line stands for (a line that could give several is never left
+    unread: see `readers.ocds_walk.one_item_line`)."""
+    items = line.read()
+    if len(items) != 1:
+        raise RuntimeError(f"{line.position} gave {len(items)} items where one was expected")
+    return items[0]
 
 
 async def _store_release(target: Target, release: PendingRelease) -> list[BatchItem]:

@@ -147,13 +147,14 @@ async def _read_chunk(
         await asyncio.to_thread(open_regular_file, path) as handle,
         ReadPosition.watch(handle, size, start=chunk.start_offset) as position,
     ):
+        limits = deps.read_limits
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",
             format=request.format,
             source_url=request.location,
             encoding=request.encoding,
-            limits=deps.read_limits,
+            limits=limits,
         )
         await ingest_items(
             deps.sessions,
@@ -166,4 +167,5 @@ async def _read_chunk(
             chunk_id=chunk.id,
             position=position,
             alerts=deps.alerts,
+            hints=limits.hints,
         )

@@ -49,6 +49,7 @@ async def ingest_pages(
                 first_page = Validators(opened.etag, opened.last_modified)
                 async with deps.sessions() as session, session.begin():
                     resume_from = await RunService.set_fingerprint(session, run, opened.fingerprint)
+            limits = deps.read_limits
             reading = read_source(
                 opened.stream,
                 opened.name,
@@ -57,7 +58,7 @@ async def ingest_pages(
                 encoding=request.encoding,
                 budget=opened.budget,
                 csv_max_record_lines=deps.settings.csv_max_record_lines,
-                limits=deps.read_limits,
+                limits=limits,
             )
             totals = await ingest_items(
                 deps.sessions,
@@ -70,6 +71,7 @@ async def ingest_pages(
                 already_done=done,
                 position=opened.position.after(bytes_before),
                 alerts=deps.alerts,
+                hints=limits.hints,
             )
             done = totals.records
             bytes_before += opened.position.size

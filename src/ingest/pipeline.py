@@ -20,6 +20,7 @@ from src.ingest.batches import Target, Written, write_batch
 from src.ingest.prepare import prepare, worth_mapping_ahead
 from src.ingest.write_policy import WritePolicy
 from src.readers import SourceItem
+from src.readers.limits import ReadHints
 
 
 @dataclass
@@ -80,50 +81,73 @@ async def ingest_items(
     chunk_id: uuid.UUID | None = None,
     position: ReadPosition | None = None,
     alerts: DispatchSignal | None = None,
+    hints: ReadHints | None = None,
 ) -> IngestTotals:
     """Write `items` in batches, committed one after another, in order; while the database
     writes batch n, a thread parses batch n+1 and then `prepare` maps it. The
     first `resume_from` items were committed by an earlier attempt; `already_done` counts
     the run's items before this source (earlier pages). `policy` says what the run may
     write; `position`, how far in the source's bytes the reading is (written with each
-    batch); `alerts`, whom to wake after a batch that wrote alert events commits."""
+    batch); `alerts`, whom to wake after a batch that wrote alert events commits; `hints`,
+    the reader's, told whether the source is mostly stored already (lines left unread)."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
     target = Target(session_factory, run_id, location, policy, chunk_id, position, alerts)
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))
     # One parsing thread: the reader is a generator, and one thread keeps memory flat.
-    loop = asyncio.get_running_loop()
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
-    next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
-    writing: asyncio.Task[Written] | None = None
-    last: UpsertCounts | None = None  # what the last batch written did
     try:
-        while True:
-            items_read, failure = await next_batch
-            prepared = await prepare(items_read, map_ahead=worth_mapping_ahead(last))
-            if writing is not None:
-                last = totals.add(await writing)
-                writing = None
-            # Parsed from here on, beside the next write: two batches in memory, not three.
-            if failure is None and items_read:
-                next_batch = loop.run_in_executor(reader, _take, stream, batch_size)
-            if prepared:
-                done = totals.records
-                totals.records += len(items_read)
-                writing = asyncio.create_task(write_batch(target, prepared, done=done))
-            if failure is not None or not items_read:
-                break
-        if writing is not None:
-            totals.add(await writing)
-            writing = None
-        if failure is not None:
-            raise failure
+        await _Stages(target, stream, batch_size, reader, hints).run(totals)
     finally:
-        if writing is not None:  # mapping failed: that write is rolled back, done again later
-            writing.cancel()
-            await asyncio.gather(writing, return_exceptions=True)
-        # A thread cannot be cancelled: let it finish its slice so the reader is released.
-        await asyncio.gather(next_batch, return_exceptions=True)
         reader.shutdown(wait=False)
     return totals
+
+
+@dataclass
+class _Stages:
+    """The stages of `ingest_items` around one write in flight."""
+
+    target: Target
+    stream: Iterator[SourceItem]
+    batch_size: int
+    reader: ThreadPoolExecutor
+    hints: ReadHints | None
+    last: UpsertCounts | None = None  # what the last batch written did
+
+    def parse_next(self) -> asyncio.Future[tuple[list[SourceItem], Exception | None]]:
+        if self.hints is not None:  # lines of a source mostly stored are left unread
+            self.hints.skip_known = self.last is not None and not worth_mapping_ahead(self.last)
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.reader, _take, self.stream, self.batch_size)
+
+    async def run(self, totals: IngestTotals) -> None:
+        next_batch = self.parse_next()
+        writing: asyncio.Task[Written] | None = None
+        try:
+            while True:
+                items_read, failure = await next_batch
+                prepared = await prepare(items_read, map_ahead=worth_mapping_ahead(self.last))
+                if writing is not None:
+                    self.last = totals.add(await writing)
+                    writing = None
+                # Parsed from here on, beside the next write: two batches in memory, not three.
+                if failure is None and items_read:
+                    next_batch = self.parse_next()
+                if prepared:
+                    done = totals.records
+                    totals.records += len(items_read)
+                    writing = asyncio.create_task(write_batch(self.target, prepared, done=done))
+                if failure is not None or not items_read:
+                    break
+            if writing is not None:
+                totals.add(await writing)
+                writing = None
+            if failure is not None:
+                raise failure
+        finally:
+            if writing is not None:  # mapping failed: that write is rolled back, done again
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+            # A thread cannot be cancelled: let it finish its slice so the reader is released.
+            await asyncio.gather(next_batch, return_exceptions=True)

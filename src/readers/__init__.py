@@ -2,7 +2,14 @@
 No SQL, no session, no queue: what needs stored state (merging OCDS releases, skipping
 documents stored before) is handed on as data for the application layer."""
 
-from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
+from src.readers.items import (
+    PendingRelease,
+    ReadItem,
+    SourceItem,
+    UnmappedDocument,
+    UnreadItem,
+    UnreadLine,
+)
 from src.readers.limits import ReadLimits
 from src.readers.ocds import map_document
 from src.readers.ocds_merge import merge_releases
@@ -24,6 +31,8 @@ __all__ = [
     "SourceReading",
     "UnknownFormatError",
     "UnmappedDocument",
+    "UnreadItem",
+    "UnreadLine",
     "detect_format",
     "map_document",
     "map_publication",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,4 +36,17 @@ class UnmappedDocument:
     source_url: str | None
 
 
-SourceItem = TenderRecord | RejectedRecord | PendingRelease | UnmappedDocument
+@dataclass(frozen=True, slots=True)
+class UnreadLine:
+    """A JSON line not parsed (ReadHints.skip_known): `digest` is what its document's digest
+    would be (`DocumentDigest.digest`, bytes and mapping). A stored publication with that
+    digest means the line's tenders are stored and unchanged; otherwise `read()` parses it
+    into the one item it stands for."""
+
+    digest: str
+    position: str
+    read: Callable[[], list[UnreadItem]]
+
+
+UnreadItem = TenderRecord | RejectedRecord | PendingRelease | UnmappedDocument
+SourceItem = TenderRecord | RejectedRecord | PendingRelease | UnmappedDocument | UnreadLine

@@ -3,10 +3,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_MAX_JSON_DEPTH = 64
 DEFAULT_MAX_OBJECT_BYTES = 64 * 1024**2
+
+
+@dataclass(slots=True)
+class ReadHints:
+    """What the application layer has learnt about the source while writing it, changed as
+    it goes (a reader checks it item by item). `skip_known`: the lines written so far were
+    mostly stored before, so a JSON line that stands for exactly one item is handed on
+    unread (`UnreadLine`) with its digest, parsed only if that digest is not known."""
+
+    skip_known: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +28,7 @@ class ReadLimits:
 
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    hints: ReadHints = field(default_factory=ReadHints, compare=False)
 
     def reason(self, problem: str) -> str:
         """Why an item was not read, after its position ("release 3 ...")."""

@@ -26,7 +26,14 @@ from src.readers import (
     ocds_versioned,
     zones,
 )
-from src.readers.items import PendingRelease, ReadItem, SourceItem, UnmappedDocument
+from src.readers.items import (
+    PendingRelease,
+    ReadItem,
+    SourceItem,
+    UnmappedDocument,
+    UnreadItem,
+    UnreadLine,
+)
 from src.readers.limits import ReadLimits
 from src.readers.ocds_mapping import map_release, source_of
 from src.readers.ocds_versioned import is_versioned
@@ -36,6 +43,7 @@ from src.readers.ocds_walk import (
     PackageInfo,
     is_linked_release,
     iter_ocds_objects,
+    line_objects,
 )
 
 __all__ = ["OcdsFormatError", "PackageInfo", "map_document", "read_ocds"]
@@ -52,17 +60,36 @@ def read_ocds(
     at once; plain releases are handed on as PendingRelease, to be merged with the other
     releases of their ocid; compiled releases read as whole JSON lines are handed on unmapped
     (`UnmappedDocument`, mapped by `map_document` unless their bytes were stored before)."""
+    limits = limits or ReadLimits()
     for item in iter_ocds_objects(stream, package, limits=limits):
-        if item.kind == "rejected":
-            yield RejectedRecord.of(item.data["reason"], item.position, item.data["snippet"])
-        elif item.kind == "record":
-            yield from _record_items(item, source_url)
-        elif item.kind == "release" and not _is_whole_state(item.data):
-            yield _pending(item.data, item.position, item.package, source_url)
-        elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
-            yield _unmapped(item, source_url)
+        if item.kind == "unread":
+            yield _unread(item, source_url, limits)
         else:
-            yield from map_release(item.data, source_url=source_url, position=item.position)
+            yield from _items_of(item, source_url)
+
+
+def _items_of(item: OcdsObject, source_url: str | None) -> Iterator[UnreadItem]:
+    if item.kind == "rejected":
+        yield RejectedRecord.of(item.data["reason"], item.position, item.data["snippet"])
+    elif item.kind == "record":
+        yield from _record_items(item, source_url)
+    elif item.kind == "release" and not _is_whole_state(item.data):
+        yield _pending(item.data, item.position, item.package, source_url)
+    elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
+        yield _unmapped(item, source_url)
+    else:
+        yield from map_release(item.data, source_url=source_url, position=item.position)
+
+
+def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> UnreadLine:
+    """A JSON line handed on unread; read, it gives what reading it now would have."""
+    line, position, package = item.data, item.position, item.package
+
+    def read() -> list[UnreadItem]:
+        objects = line_objects(line, position, package, limits)
+        return [read_item for obj in objects for read_item in _items_of(obj, source_url)]
+
+    return UnreadLine(_document_digest(item.line_digest or ""), position, read)
 
 
 # What the mapping of a compiled release depends on: a change to any of these files changes
@@ -89,10 +116,15 @@ _MAPPING_VERSION = hashlib.sha256(
 def _unmapped(item: OcdsObject, source_url: str | None) -> UnmappedDocument:
     """A compiled release read as one JSON line: mapped only if its bytes are new."""
     ocid = str(item.data["ocid"]).strip()
-    digest = hashlib.sha256(f"{_MAPPING_VERSION}:{item.line_digest}".encode()).hexdigest()
+    digest = _document_digest(item.line_digest or "")
     return UnmappedDocument(
         DocumentDigest(source_of(ocid), "ocds", ocid, digest), item.data, item.position, source_url
     )
+
+
+def _document_digest(line_digest: str) -> str:
+    """A JSON line's document digest: its bytes' and the mapping's."""
+    return hashlib.sha256(f"{_MAPPING_VERSION}:{line_digest}".encode()).hexdigest()
 
 
 def map_document(document: UnmappedDocument) -> list[ReadItem]:

@@ -59,7 +59,9 @@ class PackageInfo:
 
 @dataclass
 class OcdsObject:
-    kind: str  # release | record | compiled | rejected ({"reason": ..., "snippet": ...})
+    # release | record | compiled | rejected ({"reason": ..., "snippet": ...}) | unread
+    # (a JSON line's bytes, not parsed: see ReadHints)
+    kind: str
     data: Any
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
@@ -210,26 +212,46 @@ def _iter_json_lines(
             continue
         if not line.strip():
             continue
-        if line_too_deep(line, limits.max_json_depth):
-            yield _rejected(f"{position} {limits.reason('depth')}", position, package)
+        if number > 1 and limits.hints.skip_known and one_item_line(line):
+            digest = hashlib.sha256(line).hexdigest()
+            yield OcdsObject("unread", line, position, package, line_digest=digest)
             continue
-        try:
-            document = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            reason = (
-                limits.reason("number")
-                if "infinity" in str(error)
-                else f"is not valid JSON: {error}"
-            )
-            yield _rejected(f"{position} {reason}", position, package, line)
-            continue
-        if isinstance(document, dict) and any(key in document for key in _ITEMS):
-            yield from _package_line(document, position, package)
-            continue
-        for item in _top_level(document, None, position, package, number == 1):
-            if item.data is document:
-                item.line_digest = hashlib.sha256(line).hexdigest()
-            yield item
+        yield from line_objects(line, position, package, limits, first=number == 1)
+
+
+# A JSON line none of whose bytes spell these keys is one release, record or rejection: it
+# gives exactly one item, read now or later (the run's checkpoint counts items).
+_SEVERAL_ITEMS = (b'"releases"', b'"records"', b'"compiledRelease"', b'"versionedRelease"')
+
+
+def one_item_line(line: bytes) -> bool:
+    """Whether the JSON line can only give one item (see `_SEVERAL_ITEMS`)."""
+    return not any(key in line for key in _SEVERAL_ITEMS)
+
+
+def line_objects(
+    line: bytes, position: str, package: PackageInfo, limits: ReadLimits, *, first: bool = False
+) -> Iterator[OcdsObject]:
+    """The objects of one JSON line (`first`: the source's first, which says whether the
+    source is OCDS at all)."""
+    if line_too_deep(line, limits.max_json_depth):
+        yield _rejected(f"{position} {limits.reason('depth')}", position, package)
+        return
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError as error:
+        reason = (
+            limits.reason("number") if "infinity" in str(error) else f"is not valid JSON: {error}"
+        )
+        yield _rejected(f"{position} {reason}", position, package, line)
+        return
+    if isinstance(document, dict) and any(key in document for key in _ITEMS):
+        yield from _package_line(document, position, package)
+        return
+    for item in _top_level(document, None, position, package, first):
+        if item.data is document:
+            item.line_digest = hashlib.sha256(line).hexdigest()
+        yield item
 
 
 def _package_line(

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, func
+from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.infra.database import Base
@@ -42,4 +42,11 @@ class Publication(Base):
         # A procedure's stored notices, merged field by field (ingest.notices). The procedure
         # leads, so lookups by document key never take this index for the unique one.
         Index("ix_publications_procedure", "procedure_id", "source", "format"),
+        # Documents known by their bytes' digest before they are parsed (an unchanged
+        # re-ingest reads no JSON it stored before).
+        Index(
+            "ix_publications_source_digest",
+            "source_digest",
+            postgresql_where=text("source_digest IS NOT NULL"),
+        ),
     )

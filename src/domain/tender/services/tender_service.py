@@ -85,6 +85,16 @@ class TenderService:
         return {(source, fmt, key): count for source, fmt, key, count in rows}
 
     @staticmethod
+    async def known_digests(session: AsyncSession, digests: Sequence[str]) -> dict[str, int]:
+        """Of these document digests (bytes and mapping), those a stored publication was read
+        from without rejections: each with how many tenders it gave. By digest alone, so
+        a document is known before it is parsed (`readers.UnreadLine`)."""
+        if not digests:
+            return {}
+        rows = await session.execute(_KNOWN_DIGESTS, {"digests": list(digests)})
+        return {digest: count for digest, count in rows}
+
+    @staticmethod
     async def source_url_outside(
         session: AsyncSession, source: str, url_patterns: Sequence[str]
     ) -> str | None:
@@ -263,6 +273,10 @@ _STORED_TENDERS = text(
 _SOURCE_URL_OUTSIDE = text(
     "SELECT coalesce(source_url, '') FROM tenders WHERE source = :source "
     "AND NOT coalesce(source_url, '') LIKE ANY(CAST(:patterns AS text[])) LIMIT 1"
+)
+_KNOWN_DIGESTS = text(
+    "SELECT source_digest, record_count FROM publications "
+    "WHERE source_digest = ANY(CAST(:digests AS text[])) AND record_count IS NOT NULL"
 )
 _KNOWN_DOCUMENTS = text(
     "SELECT p.source, p.format, p.document_key, p.record_count "

@@ -1,0 +1,111 @@
+"""A re-ingest of JSON lines stored before reads no JSON: once a batch comes back mostly
+unchanged, the reader hands lines on unread with their digest, and only lines no stored
+publication was read from are parsed (in the write's transaction)."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from src.domain.runs.entities import IngestRun, Rejection
+from src.domain.tender.entities import Tender
+from src.readers import UnmappedDocument, UnreadLine, ocds_walk
+from src.readers.limits import ReadHints, ReadLimits
+from src.readers.ocds import read_ocds
+from tests.support import generators
+from tests.support.jobs import ingest_source
+
+
+def _lines(tenders: int, change: float = 0.0) -> list[bytes]:
+    return list(generators.iter_lines(tenders=tenders, seed=7, change_fraction=change))
+
+
+def test_a_hinted_reader_leaves_one_item_lines_unread_and_reads_them_alike() -> None:
+    lines = _lines(30)
+    package_line = json.dumps({"version": "1.1", "releases": [json.loads(lines[0])]}).encode()
+    data = b"".join([*lines, package_line + b"\n", b"{broken\n"])
+    plain = list(read_ocds(io.BytesIO(data), source_url="s"))
+    hinted = list(
+        read_ocds(
+            io.BytesIO(data), source_url="s", limits=ReadLimits(hints=ReadHints(skip_known=True))
+        )
+    )
+    assert len(hinted) == len(plain), "one item per line either way: checkpoints agree"
+    # The first line is always read (it tells whether the source is OCDS at all); a package
+    # line, which may hold several items, too.
+    assert not isinstance(hinted[0], UnreadLine)
+    assert not isinstance(hinted[len(lines)], UnreadLine)
+    unread = [item for item in hinted if isinstance(item, UnreadLine)]
+    assert len(unread) == len(lines)  # lines 2.., and the broken one
+    for item, expected in zip(hinted, plain, strict=True):
+        if not isinstance(item, UnreadLine):
+            continue
+        [read] = item.read()
+        assert type(read) is type(expected)
+        assert read.position == item.position == expected.position
+        if isinstance(expected, UnmappedDocument):
+            assert isinstance(read, UnmappedDocument)
+            assert read.digest == expected.digest and read.digest.digest == item.digest
+            assert read.data == expected.data
+
+
+async def _run(db: AsyncSession, run_id: str) -> IngestRun:
+    run = await db.get(IngestRun, uuid.UUID(run_id))
+    assert run is not None
+    await db.refresh(run)
+    return run
+
+
+async def test_an_unchanged_reingest_parses_only_its_first_batch(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "compiled.jsonl"
+    source.write_bytes(b"".join(_lines(400)))  # about 260 lines: batches of 50 (test settings)
+    lines = source.read_bytes().count(b"\n")
+    first = await ingest_source(ctx, str(source))
+    assert first["inserted"] == 400
+
+    parsed: list[str] = []
+    real = ocds_walk.line_objects
+
+    def counting(line: bytes, position: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(position)
+        return real(line, position, *args, **kwargs)
+
+    monkeypatch.setattr(ocds_walk, "line_objects", counting)
+    monkeypatch.setattr("src.readers.ocds.line_objects", counting)
+    again = await ingest_source(ctx, str(source))
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 400)
+    # The first batch is read whole (nothing known about the source yet); the next ones'
+    # lines go by digest.
+    assert len(parsed) <= 2 * 50 < lines
+
+
+async def test_lines_changed_since_are_read_and_written_among_unread_ones(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    source = tmp_path / "compiled.jsonl"
+    source.write_bytes(b"".join(_lines(400)))
+    await ingest_source(ctx, str(source))
+    changed = _lines(400, change=0.2)
+    broken = len(changed) - 3
+    lost = len(json.loads(changed[broken])["tender"]["lots"])  # its tenders are not read
+    changed[broken] = b'{"ocid": "ocds-hu01ve-broken", "tender": \n'
+    source.write_bytes(b"".join(changed))
+    outcome = await ingest_source(ctx, str(source))
+    assert outcome["updated"] > 40
+    assert outcome["inserted"] == 0
+    assert outcome["rejected"] == 1
+    run = await _run(db_session, outcome["run_id"])
+    total = run.inserted + run.updated + run.unchanged + run.rejected
+    assert total == 400 - lost + 1, "counts add up: every tender read, and the broken line"
+    reasons = (await db_session.scalars(select(Rejection.reason))).all()
+    assert any("line" in reason and "not valid JSON" in reason for reason in reasons)
+    assert await db_session.scalar(select(func.count()).select_from(Tender)) == 400
