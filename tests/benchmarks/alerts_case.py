@@ -8,6 +8,7 @@ last delivery was sent (everything the ingest produced, delivered)."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -49,6 +50,12 @@ async def delivery_figures(url: str) -> dict[str, Any]:
     }
 
 
+async def _delivered(url: str) -> bool:
+    """Every event matched and no delivery left to send: the workers may stop."""
+    figures = await delivery_figures(url)
+    return not figures["unmatched_events"] and not figures["deliveries"].get("pending")
+
+
 async def case_watches(bench: Any, rep: int, base: Any) -> None:
     """(j) on a fresh database: 1,000 watches, then the source, as (c)."""
     try:
@@ -56,7 +63,9 @@ async def case_watches(bench: Any, rep: int, base: Any) -> None:
             async with bench.databases.fresh() as url:
                 await add_watches(url, WATCHES, receiver.url())
                 started = time.time()
-                result = await bench.ingest(url, base, f"j{rep}", extra_env=ALERTS_ENV)
+                result = await bench.ingest(
+                    url, base, f"j{rep}", extra_env=ALERTS_ENV, settled=partial(_delivered, url)
+                )
                 figures = await delivery_figures(url)
         case = bench.cases["j"]
         case.record(result)

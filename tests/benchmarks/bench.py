@@ -17,12 +17,13 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
   (a) limit: asyncpg COPY (copy_records_to_table) of the same rows, built beforehand as tuples
       by the project's own reader, into an empty `CREATE TABLE .. (LIKE tenders INCLUDING ALL)`
   (b) the seed's naive path: TenderService.create and one commit per row, on --naive-rows rows
-  (c) ours, end to end: enqueue_ingest -> `python -m src.cli worker --burst` -> committed rows,
+  (c) ours, end to end: enqueue_ingest -> a `python -m src.cli worker` already polling (its
+      start-up timed apart, stopped with SIGTERM once the run is complete) -> committed rows,
       timed from the enqueue to the run's finished_at (the last commit), into an empty database
   (d) the same source again, nothing changed        (same database, right after (c))
   (e) the same source with --change-fraction of the procedures changed   (after (d))
   (f) the worker's peak RSS while it ingests a --big-bytes file           (run once)
-  (g) (c) with 1 worker (= (c)) and with `tenders worker --processes 2 --burst` (two worker
+  (g) (c) with 1 worker (= (c)) and with `tenders worker --processes 2` (two worker
       processes sharing the source's chunks); the CPU seconds of the workers and of a local
       PostgreSQL, per case, give the figures for sizing N on another machine
   (h) (c) on one OCDS release of 5,000 lots (a procedure's lots are mapped in linear time)

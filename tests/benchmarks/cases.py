@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ class Bench:
         label: str,
         processes: int = 1,
         extra_env: dict[str, str] | None = None,
+        settled: Callable[[], Awaitable[bool]] | None = None,
     ) -> IngestResult:
         return await ingest(
             self.servers,
@@ -120,6 +122,7 @@ class Bench:
             label=label,
             env={**self.worker_env, **(extra_env or {})},
             postmaster=self.postmaster,
+            settled=settled,
         )
 
 

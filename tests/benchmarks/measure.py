@@ -43,6 +43,17 @@ class WorkerStats:
     log: str = ""
     # with children (`worker --processes N`): each child's CPU seconds, by pid
     children_cpu: dict[str, float] = field(default_factory=dict)
+    # CPU seconds spent before the figures start (a warm worker's start-up), not counted
+    baseline_cpu: float = 0.0
+    children_baseline: dict[str, float] = field(default_factory=dict)
+
+    def net_cpu_seconds(self) -> float | None:
+        """The CPU seconds since the baseline (the children's own figures made so too)."""
+        for pid, before in self.children_baseline.items():
+            if pid in self.children_cpu:
+                self.children_cpu[pid] -= before
+        self.children_baseline = {}
+        return None if self.cpu_seconds is None else self.cpu_seconds - self.baseline_cpu
 
 
 class ProcessWatch:
@@ -59,6 +70,20 @@ class ProcessWatch:
             self._process = None  # gone already: nothing to sample
         self._children: list[psutil.Process] = []
         self._samples = 0
+
+    def baseline(self, stats: WorkerStats) -> None:
+        """What the process and its children have spent so far: not counted in `stats`."""
+        if self._process is None:
+            return
+        spent = 0.0
+        with contextlib.suppress(psutil.Error):
+            for process in (self._process, *self._process.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    cpu = process.cpu_times()
+                    spent += float(cpu.user + cpu.system)
+                    if process is not self._process:
+                        stats.children_baseline[str(process.pid)] = cpu.user + cpu.system
+        stats.baseline_cpu = spent
 
     def sample(self, stats: WorkerStats) -> None:
         if self._process is None:

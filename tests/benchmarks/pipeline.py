@@ -1,13 +1,16 @@
-"""The real path, end to end: enqueue a source as a client does, run burst worker processes
-until the queue is empty, and read what the runs say, with the workers' process figures."""
+"""The real path, end to end: start the worker processes and wait until they poll their
+queue (their start-up is timed apart), enqueue a source as a client does, and read what the
+runs say once they are complete, with the workers' process figures from the enqueue on.
+Under a profiler (`wrap`) the workers are burst workers started after the enqueue."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +23,7 @@ from tests.benchmarks.measure import (
     first_child,
     machine_cpu,
 )
-from tests.benchmarks.project import RunFigures, ingest_client
+from tests.benchmarks.project import IngestClient, RunFigures, ingest_client
 from tests.support.polling import until
 from tests.support.processes import Workers, deployed_worker_env
 from tests.support.servers import Servers
@@ -51,7 +54,8 @@ class IngestResult:
     machine_cpu_busy: float | None  # share of all cores busy during the run
     workers: list[WorkerStats]
     processes: int = 1  # worker processes (`worker --processes N` counts N)
-    postgres_cpu_seconds: float | None = None  # a local server's, enqueue -> last worker exit
+    postgres_cpu_seconds: float | None = None  # a local server's, enqueue -> last run's end
+    startup_seconds: float | None = None  # workers started -> all polling (not in `seconds`)
 
     @property
     def worker_cpu_seconds(self) -> float:
@@ -94,32 +98,45 @@ async def ingest(
     wrap: Sequence[str] = (),
     env: dict[str, str] | None = None,
     postmaster: int | None = None,
+    settled: Callable[[], Awaitable[bool]] | None = None,
 ) -> IngestResult:
-    """Enqueue `source` with the project's enqueue, run `workers` burst workers (each
-    `tenders worker --processes <processes> --burst`) until the queue is empty, and read what
-    the runs say. Time: enqueue -> last run's finished_at. `env`: worker settings added to the
-    deployed environment; `postmaster`: a local PostgreSQL whose CPU time is measured."""
+    """Start `workers` worker processes (each `tenders worker [--processes <processes>]`),
+    wait until they poll, enqueue `source` with the project's enqueue, and wait until its
+    runs are complete; then stop the workers. Time: enqueue -> last run's finished_at.
+    `wrap` (a profiler): burst workers started after the enqueue instead. `env`: worker
+    settings added to the deployed environment; `postmaster`: a local PostgreSQL whose CPU
+    time is measured; `settled`: what else must be done before the workers are stopped
+    (the alerts of the runs sent)."""
     queue = f"bench:{uuid.uuid4().hex[:12]}"
     group = Workers({**deployed_worker_env(url, servers.redis_url, queue), **(env or {})}, logs)
-    arguments = ("--burst", *(("--processes", str(processes)) if processes > 1 else ()))
+    warm = not wrap
+    arguments = (
+        *(() if warm else ("--burst",)),
+        *(("--processes", str(processes)) if processes > 1 else ()),
+    )
     server = ServerWatch(postmaster, urlsplit(url).path.lstrip("/"))
+    startup = None
     async with ingest_client(url, servers.redis_url, queue) as client:
         try:
             earlier = await client.run_ids()
+            if warm:
+                startup = await _start_warm(group, arguments, workers, processes, label)
+            watches, stats = _watched(group) if warm else ([], [])
             cpu_before = machine_cpu()
             server.sample()
             enqueued_at = time.time()
             if not await client.enqueue(str(source)):
                 raise RuntimeError(f"{source} was already queued on {queue}")
-            for index in range(workers):
-                group.start(*arguments, log_name=f"{label}-w{index + 1}", wrap=wrap)
-            stats = [
-                WorkerStats(pid=process.pid, log=str(path))
-                for process, path in zip(group.processes, group.log_paths, strict=True)
-            ]
-            await watch(group, stats, server, wrapped=bool(wrap), timeout=timeout, label=label)
+            if not warm:
+                for index in range(workers):
+                    group.start(*arguments, log_name=f"{label}-w{index + 1}", wrap=wrap)
+                watches, stats = _watched(group, wrapped=True)
+            finished = partial(_runs_ended, client, earlier, settled) if warm else None
+            await watch(group, stats, server, watches, timeout=timeout, label=label, done=finished)
             server.sample()
             busy = busy_share(cpu_before, machine_cpu())
+            if warm:
+                group.terminate_all()
             read_logs(group, stats, label)
             runs = await client.runs(excluding=earlier)
             in_db = await client.tenders()
@@ -128,30 +145,83 @@ async def ingest(
     result = summarise(label, runs, stats, enqueued_at=enqueued_at, in_db=in_db, busy=busy)
     result.processes = workers * processes
     result.postgres_cpu_seconds = server.cpu_seconds()
+    result.startup_seconds = startup
     return result
+
+
+async def _start_warm(
+    group: Workers, arguments: Sequence[str], workers: int, processes: int, label: str
+) -> float:
+    """Start the workers; the seconds until every worker process polls its queue."""
+    started = time.monotonic()
+    for index in range(workers):
+        group.start(*arguments, log_name=f"{label}-w{index + 1}")
+
+    async def ready() -> bool:
+        if not group.running():
+            raise RuntimeError(f"{label}: a worker exited at start-up:\n{group.output()}")
+        logs = [path.read_text(errors="replace") for path in group.log_paths]
+        return all(text.count(READY_LINE) >= processes for text in logs)
+
+    await until(ready, 120, f"{label}: the workers to start")
+    return time.monotonic() - started
+
+
+# What a worker process logs once it polls its queue.
+READY_LINE = "worker started (queue"
+
+
+def _watched(
+    group: Workers, *, wrapped: bool = False
+) -> tuple[list[ProcessWatch], list[WorkerStats]]:
+    """A watch and stats per worker, with the CPU they have spent so far as a baseline: the
+    figures count from here (a warm worker's start-up is not in them)."""
+    stats = [
+        WorkerStats(pid=process.pid, log=str(path))
+        for process, path in zip(group.processes, group.log_paths, strict=True)
+    ]
+    if wrapped:
+        return [], stats  # the wrapper's child is found by `watch`
+    watches = [ProcessWatch(process.pid) for process in group.processes]
+    for watched, stat in zip(watches, stats, strict=True):
+        watched.baseline(stat)
+    return watches, stats
+
+
+async def _runs_ended(
+    client: IngestClient,
+    earlier: set[uuid.UUID],
+    settled: Callable[[], Awaitable[bool]] | None,
+) -> bool:
+    runs = await client.runs(excluding=earlier)
+    ended = bool(runs) and all(r.status in ("complete", "failed") for r in runs)
+    return ended and (settled is None or await settled())
 
 
 async def watch(
     group: Workers,
     stats: list[WorkerStats],
     server: ServerWatch,
+    watches: list[ProcessWatch],
     *,
-    wrapped: bool,
     timeout: float,
     label: str,
+    done: Callable[[], Awaitable[bool]] | None = None,
 ) -> None:
-    """Sample every running worker (and now and then the server) until all have exited
-    (bounded by `timeout`)."""
+    """Sample every running worker (and now and then the server) until all have exited, or
+    until `done` says so (asked every few samples), bounded by `timeout`. Without watches,
+    the workers run under a wrapper (py-spy): their children are watched."""
     deadline = time.monotonic() + timeout
-    pids = [process.pid for process in group.processes]
-    if wrapped:  # a wrapper (py-spy) runs the worker as its child: watch the child
+    if not watches:
         pids = await until(lambda: _children(group), 30, "the wrapper to start the worker")
-    watches = [ProcessWatch(pid) for pid in pids]
+        watches = [ProcessWatch(pid) for pid in pids]
     samples = 0
     while group.running():
         samples += 1
         if samples % SERVER_EVERY == 0:
             server.sample()
+            if done is not None and await done():
+                break
         if time.monotonic() > deadline:
             for process in group.processes:
                 process.kill()
@@ -175,6 +245,7 @@ def read_logs(group: Workers, stats: list[WorkerStats], label: str) -> None:
     for process, stat in zip(group.processes, stats, strict=True):
         stat.returncode = process.returncode
         text = Path(stat.log).read_text(errors="replace")
+        stat.cpu_seconds = stat.net_cpu_seconds()
         # arq logs "→ <job id>:<function>(...)" as it starts a job; ingest job ids
         # start with "ingest:" (the cron's do not).
         stat.jobs_started = text.count(" → ingest:")

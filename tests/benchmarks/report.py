@@ -241,9 +241,14 @@ def _case_note(key: str, case: dict[str, Any], tenders: int) -> str:
             (d["workers"][0]["cpu_seconds"] or 0) / d["seconds"] for d in case["details"]
         )
         counts = case["details"][-1]
+        starts = [d["startup_seconds"] for d in case["details"] if d.get("startup_seconds")]
+        startup = (
+            f"; worker start-up {statistics.median(starts):.1f} s (not timed)" if starts else ""
+        )
         return (
             f"job only {job:,.0f}/s; worker CPU {cpu:.0%}; peak RSS {rss:,.0f} MB; "
             f"ins/upd/unch {counts['inserted']:,}/{counts['updated']:,}/{counts['unchanged']:,}"
+            f"{startup}"
         )
     return ""
 
