@@ -15,7 +15,9 @@ from tests.benchmarks.pipeline import IngestResult, ingest_detail
 from tests.benchmarks.workspace import Source
 
 # j/c: 1,000 watches slow a fresh ingest by at most 15%.
-TARGETS = {"c/a": 0.5, "d/a": 1.0, "c/b": 10.0, "j/c": 0.85}
+# The throughput issue's targets: fresh >= 0.5 x COPY, unchanged >= 2 x, 10% changed >= 0.75 x,
+# and >= 20 x the seed's naive path; 1,000 watches cost a fresh ingest at most 15%.
+TARGETS = {"c/a": 0.5, "d/a": 2.0, "e/a": 0.75, "c/b": 20.0, "j/c": 0.85}
 RSS_TARGET_MB = 250.0
 SCALE_TARGET = 1.3  # (g) with 2 processes over (c)
 HOST_CORES = 8  # the worker host the scale-out estimate is for (PostgreSQL elsewhere)
@@ -438,13 +440,13 @@ def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         (
             "(c) ours: enqueue → worker → committed, empty database",
             rate("c"),
-            f"c/a {_n(ratios['c/a'], 2)} (target ≥ 0.5), c/b {_n(ratios['c/b'], 1)} (≥ 10)",
+            f"c/a {_n(ratios['c/a'], 2)} (target ≥ 0.5), c/b {_n(ratios['c/b'], 1)} (≥ 20)",
         ),
-        ("(d) same source again, unchanged", rate("d"), f"d/a {_n(ratios['d/a'], 2)} (target ≥ 1)"),
+        ("(d) same source again, unchanged", rate("d"), f"d/a {_n(ratios['d/a'], 2)} (target ≥ 2)"),
         (
             f"(e) same source, {p['change_fraction']:.0%} of procedures changed",
             rate("e"),
-            f"e/a {_n(ratios['e/a'], 2)}",
+            f"e/a {_n(ratios['e/a'], 2)} (target ≥ 0.75)",
         ),
         (
             f"(f) worker peak RSS on a {_n(p['big_mb'])} MB file",
