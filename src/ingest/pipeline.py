@@ -104,6 +104,10 @@ async def ingest_items(
     return totals
 
 
+# Items in a source's first batch (at most the batch size).
+FIRST_BATCH = 100
+
+
 @dataclass
 class _Stages:
     """The stages of `ingest_items` around one write in flight."""
@@ -118,8 +122,11 @@ class _Stages:
     def parse_next(self) -> asyncio.Future[tuple[list[SourceItem], Exception | None]]:
         if self.hints is not None:  # lines of a source mostly stored are left unread
             self.hints.skip_known = self.last is not None and not worth_mapping_ahead(self.last)
+        # The first batch is small, and written before the next is read: what it did (new
+        # tenders, or stored ones) decides how the rest of the source is read.
+        size = self.batch_size if self.last is not None else min(self.batch_size, FIRST_BATCH)
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self.reader, _take, self.stream, self.batch_size)
+        return loop.run_in_executor(self.reader, _take, self.stream, size)
 
     async def run(self, totals: IngestTotals) -> None:
         next_batch = self.parse_next()
@@ -131,15 +138,17 @@ class _Stages:
                 if writing is not None:
                     self.last = totals.add(await writing)
                     writing = None
-                # Parsed from here on, beside the next write: two batches in memory, not three.
-                if failure is None and items_read:
-                    next_batch = self.parse_next()
                 if prepared:
                     done = totals.records
                     totals.records += len(items_read)
                     writing = asyncio.create_task(write_batch(self.target, prepared, done=done))
+                    if self.last is None:
+                        self.last = totals.add(await writing)
+                        writing = None
                 if failure is not None or not items_read:
                     break
+                # Parsed from here on, beside the write: two batches in memory, not three.
+                next_batch = self.parse_next()
             if writing is not None:
                 totals.add(await writing)
                 writing = None
