@@ -70,7 +70,7 @@ def guarded(data: bytes, max_depth: int, sizes: list[int] | None = None) -> byte
     return b"".join(iter(lambda: guard.read(4096), b""))
 
 
-def read(data: bytes, format_name: str = "ocds", **limits: int) -> list[Any]:
+def read(data: bytes, format_name: str = "ocds", **limits: Any) -> list[Any]:
     """Every item read, JSON lines handed on unmapped mapped as the pipeline would."""
     reading = read_source(
         io.BytesIO(data), "test.json", format=Format(format_name), limits=ReadLimits(**limits)
