@@ -110,7 +110,10 @@ class Settings(BaseSettings):
     worker_max_tries: int = 5
     worker_retry_backoff: float = 2.0
     worker_health_check_interval: int = 10
-    worker_poll_delay: float = 0.2
+    # How often an idle worker (or one with a free job slot) asks Redis for jobs: a job, or
+    # the next chunk of a split source once a slot frees, waits up to this long. 0.05 s costs
+    # an idle worker under 1% of a core (0.25% at 0.2 s, the earlier default).
+    worker_poll_delay: float = 0.05
     ingest_batch_size: int = Field(default=1000, ge=1)
     # A running job's in-progress key in Redis is kept alive this long at a time, so a job
     # whose worker was killed runs again after at most this many seconds.
