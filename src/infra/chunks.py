@@ -49,9 +49,6 @@ def _skip_line(handle: BinaryIO) -> None:
         pass
 
 
-_NEWLINE = ord("\n")
-
-
 class LineRange(io.RawIOBase):
     """The bytes of the lines that start in [start, end) of an open binary file. A long line
     passes in pieces of at most the reader's buffer, never whole."""
@@ -71,20 +68,11 @@ class LineRange(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._at_line_start and self._handle.tell() >= self._end:
+            return 0
         view = memoryview(buffer).cast("B")
-        position = self._handle.tell()
-        if position < self._end:
-            # Every byte before the range's end is in a line that started inside it: read
-            # them in blocks, not line by line.
-            block = view[: min(len(view), self._end - position)]
-            count = self._handle.readinto(block)  # type: ignore[attr-defined]  # not in BinaryIO
-            if count:
-                self._at_line_start = view[count - 1] == _NEWLINE
-            return count or 0
-        if self._at_line_start:
-            return 0  # the next line starts at or after the end: another range's
-        piece = self._handle.readline(len(view))  # the rest of the range's last line
-        self._at_line_start = not piece or piece.endswith(b"\n")
+        piece = self._handle.readline(len(view))
+        self._at_line_start = piece.endswith(b"\n")
         view[: len(piece)] = piece
         return len(piece)
 

@@ -16,7 +16,7 @@ LONG = 2 * 1024**2 + 17  # a line longer than the reader's buffer
 
 
 class Spy(io.BufferedReader):
-    """A file that records the size asked of each `readline` and `readinto`."""
+    """A file that records the size asked of each `readline`."""
 
     def __init__(self, raw: Any) -> None:
         super().__init__(raw)
@@ -25,10 +25,6 @@ class Spy(io.BufferedReader):
     def readline(self, size: int | None = -1, /) -> bytes:
         self.asked.append(-1 if size is None else size)
         return super().readline(size)
-
-    def readinto(self, buffer: Any, /) -> int:
-        self.asked.append(len(memoryview(buffer)))
-        return super().readinto(buffer)
 
 
 def _source(tmp_path: Path, long: bool) -> Path:
