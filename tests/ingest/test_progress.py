@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from src.domain.runs.entities import IngestChunk, IngestRun
+from src.domain.runs.entities import IngestChunk
 from src.domain.runs.progress import run_progress
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
@@ -23,17 +23,11 @@ from src.infra.streams import ReadPosition
 from src.ingest.pipeline import ingest_items
 from src.ingest.write_policy import WritePolicy
 from src.readers import read_source
+from tests.support.db import run_row
 from tests.support.http_server import Route, serve
 from tests.support.jobs import ingest_source, run_chunks, with_settings
 from tests.support.paths import FIXTURES
 from tests.support.sources import anac_source
-
-
-async def _run(db_session: AsyncSession, run_id: str) -> IngestRun:
-    run = await db_session.get(IngestRun, uuid.UUID(run_id))
-    assert run is not None
-    await db_session.refresh(run)
-    return run
 
 
 async def test_a_local_file_is_read_to_its_size(
@@ -42,7 +36,7 @@ async def test_a_local_file_is_read_to_its_size(
     source = FIXTURES / "ocds" / "anac_two_procedures.json"
     run_id = str(uuid.uuid4())
     await ingest_source(ctx, str(source), run_id=run_id)
-    run = await _run(db_session, run_id)
+    run = await run_row(db_session, run_id)
     size = source.stat().st_size
     assert (run.status, run.bytes_read, run.bytes_total) == ("complete", size, size)
     assert run.progress_at is not None and run.started_at is not None
@@ -61,7 +55,7 @@ async def test_batches_write_progress_as_they_go(
     anac_source(source, 40)
     run_id = str(uuid.uuid4())
     await ingest_source(ctx, str(source), run_id=run_id)
-    run = await _run(db_session, run_id)
+    run = await run_row(db_session, run_id)
     assert run.bytes_total == source.stat().st_size == run.bytes_read
     assert run.inserted == 80
 
@@ -90,7 +84,7 @@ async def test_each_batch_writes_where_the_reading_is(
             batch_size=7,
             position=opened.position,
         )
-    run = await _run(db_session, str(request.run_id))
+    run = await run_row(db_session, str(request.run_id))
     assert (run.status, run.inserted, run.progress_at is not None) == ("queued", 80, True)
     assert run.bytes_read == run.bytes_total == source.stat().st_size
 
@@ -104,10 +98,10 @@ async def test_a_split_run_sums_its_chunks(
     size = source.stat().st_size
     run_id = str(uuid.uuid4())
     await ingest_source(ctx, str(source), run_id=run_id)
-    split = await _run(db_session, run_id)
+    split = await run_row(db_session, run_id)
     assert (split.status, split.bytes_total, split.bytes_read) == ("running", size, 0)
     await run_chunks(ctx, uuid.UUID(run_id))
-    run = await _run(db_session, run_id)
+    run = await run_row(db_session, run_id)
     assert (run.status, run.inserted, run.chunks_total > 1) == ("complete", tenders, True)
     assert (run.bytes_read, run.bytes_total) == (size, size)
     chunks = (
@@ -125,11 +119,11 @@ async def test_a_batch_writes_the_position_and_a_chunk_adds_up_on_its_run(
     await RunService.queue(db_session, request, job_id="progress-test")
     record = partial(RunService.record_batch, db_session, request.run_id, source=request.location)
     await record(counts=UpsertCounts(inserted=3), rejected=[], records_done=3, bytes_read=10)
-    run = await _run(db_session, str(request.run_id))
+    run = await run_row(db_session, str(request.run_id))
     assert (run.bytes_read, run.bytes_total, run.records_done) == (10, None, 3)
     assert run.progress_at is not None
     await record(counts=UpsertCounts(), rejected=[], records_done=5, bytes_read=40, bytes_total=90)
-    run = await _run(db_session, str(request.run_id))
+    run = await run_row(db_session, str(request.run_id))
     assert (run.bytes_read, run.bytes_total) == (40, 90)
 
     await ChunkService.create(db_session, request.run_id, [(0, 50), (50, 90)], ["c0", "c1"])
@@ -142,7 +136,7 @@ async def test_a_batch_writes_the_position_and_a_chunk_adds_up_on_its_run(
             chunk_id=chunk.id,
             bytes_read=position,
         )
-    run = await _run(db_session, str(request.run_id))
+    run = await run_row(db_session, str(request.run_id))
     assert (run.bytes_read, run.bytes_total, run.records_done) == (35, 90, 5)
 
 
@@ -171,5 +165,5 @@ async def test_a_downloaded_gzip_source_counts_the_bytes_as_sent(
     run_id = str(uuid.uuid4())
     with serve({"/feed.json.gz": Route(body)}) as publisher:
         await ingest_source(ctx, publisher.base_url + "/feed.json.gz", run_id=run_id)
-    run = await _run(db_session, run_id)
+    run = await run_row(db_session, run_id)
     assert (run.status, run.bytes_read, run.bytes_total) == ("complete", len(body), len(body))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.domain.runs.entities import IngestRun, Rejection
+from src.domain.runs.entities import Rejection
 from src.domain.tender.entities import Tender
 from src.readers import UnmappedDocument, UnreadLine, ocds_walk
 from src.readers.limits import ReadHints, ReadLimits
 from src.readers.ocds import read_ocds
 from tests.support import generators
+from tests.support.db import run_row
 from tests.support.jobs import ingest_source
 
 
@@ -54,13 +54,6 @@ def test_a_hinted_reader_leaves_one_item_lines_unread_and_reads_them_alike() -> 
             assert isinstance(read, UnmappedDocument)
             assert read.digest == expected.digest and read.digest.digest == item.digest
             assert read.data == expected.data
-
-
-async def _run(db: AsyncSession, run_id: str) -> IngestRun:
-    run = await db.get(IngestRun, uuid.UUID(run_id))
-    assert run is not None
-    await db.refresh(run)
-    return run
 
 
 async def test_an_unchanged_reingest_parses_only_its_first_batch(
@@ -103,7 +96,7 @@ async def test_lines_changed_since_are_read_and_written_among_unread_ones(
     assert outcome["updated"] > 40
     assert outcome["inserted"] == 0
     assert outcome["rejected"] == 1
-    run = await _run(db_session, outcome["run_id"])
+    run = await run_row(db_session, outcome["run_id"])
     total = run.inserted + run.updated + run.unchanged + run.rejected
     assert total == 400 - lost + 1, "counts add up: every tender read, and the broken line"
     reasons = (await db_session.scalars(select(Rejection.reason))).all()

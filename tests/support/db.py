@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
@@ -14,6 +15,15 @@ from src.domain.tender.entities import Tender, TenderChange
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import create_queue_pool
 from src.ingest.enqueue import Enqueued, enqueue_ingest
+
+
+async def run_row(db_session: AsyncSession, run_id: str) -> IngestRun:
+    """The run of that id as the database has it now (read again, not from the session's
+    identity map)."""
+    run = await db_session.get(IngestRun, uuid.UUID(run_id))
+    assert run is not None
+    await db_session.refresh(run)
+    return run
 
 
 async def latest_run(sessions: async_sessionmaker[AsyncSession]) -> IngestRun | None:
