@@ -52,24 +52,29 @@ class _Batch:
     def of(cls, items: Sequence[BatchItem]) -> _Batch:
         batch = cls([], [], [], [])
         for item in items:
-            match item:
-                case TenderRecord():
-                    batch.records.append(item)
-                case RejectedRecord():
-                    batch.rejected.append(item)
-                case UnmappedDocument():
-                    batch.documents.append(item)
-                case PendingRelease():
-                    batch.releases.append(item)
-                case PreparedDocument():
-                    batch.prepared.append(item)
-                case UnreadLine():
-                    batch.unread.append(item)
+            batch.place(item)
         return batch
 
+    def place(self, item: BatchItem) -> None:
+        """An item in the list of what it still needs."""
+        match item:
+            case TenderRecord():
+                self.records.append(item)
+            case RejectedRecord():
+                self.rejected.append(item)
+            case UnmappedDocument():
+                self.documents.append(item)
+            case PendingRelease():
+                self.releases.append(item)
+            case PreparedDocument():
+                self.prepared.append(item)
+            case UnreadLine():
+                self.unread.append(item)
+
     async def read_unknown(self, session: AsyncSession) -> int:
-        """Parse the unread lines whose digest no stored publication has, into this batch;
-        the others' tenders are stored and unchanged: returns how many."""
+        """Parse the unread lines whose digest no stored publication has, into this batch
+        (a document of such a line is mapped at once: its digest was just looked up); the
+        others' tenders are stored and unchanged: returns how many."""
         if not self.unread:
             return 0
         known = await TenderService.known_digests(session, [line.digest for line in self.unread])
@@ -80,13 +85,10 @@ class _Batch:
                 skipped += count
                 continue
             for item in line.read():
-                match item:
-                    case UnmappedDocument():
-                        self.documents.append(item)
-                    case PendingRelease():
-                        self.releases.append(item)
-                    case _:
-                        self.add([item])
+                if isinstance(item, UnmappedDocument):
+                    self.add_document(item, map_document(item))
+                else:
+                    self.place(item)
         return skipped
 
     def add_document(self, document: UnmappedDocument, mapped: Sequence[ReadItem]) -> None:
