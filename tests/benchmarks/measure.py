@@ -43,17 +43,6 @@ class WorkerStats:
     log: str = ""
     # with children (`worker --processes N`): each child's CPU seconds, by pid
     children_cpu: dict[str, float] = field(default_factory=dict)
-    # CPU seconds spent before the figures start (a warm worker's start-up), not counted
-    baseline_cpu: float = 0.0
-    children_baseline: dict[str, float] = field(default_factory=dict)
-
-    def net_cpu_seconds(self) -> float | None:
-        """The CPU seconds since the baseline (the children's own figures made so too)."""
-        for pid, before in self.children_baseline.items():
-            if pid in self.children_cpu:
-                self.children_cpu[pid] -= before
-        self.children_baseline = {}
-        return None if self.cpu_seconds is None else self.cpu_seconds - self.baseline_cpu
 
 
 class ProcessWatch:
@@ -70,20 +59,18 @@ class ProcessWatch:
             self._process = None  # gone already: nothing to sample
         self._children: list[psutil.Process] = []
         self._samples = 0
+        self._spent_before: dict[int, float] = {}  # CPU seconds not counted, by pid
 
-    def baseline(self, stats: WorkerStats) -> None:
-        """What the process and its children have spent so far: not counted in `stats`."""
+    def baseline(self) -> None:
+        """What the process and its children have spent so far (a warm worker's start-up)
+        is left out of every figure sampled after."""
         if self._process is None:
             return
-        spent = 0.0
         with contextlib.suppress(psutil.Error):
             for process in (self._process, *self._process.children(recursive=True)):
                 with contextlib.suppress(psutil.Error):
                     cpu = process.cpu_times()
-                    spent += float(cpu.user + cpu.system)
-                    if process is not self._process:
-                        stats.children_baseline[str(process.pid)] = cpu.user + cpu.system
-        stats.baseline_cpu = spent
+                    self._spent_before[process.pid] = float(cpu.user + cpu.system)
 
     def sample(self, stats: WorkerStats) -> None:
         if self._process is None:
@@ -94,11 +81,12 @@ class ProcessWatch:
         self._samples += 1
         own = _sample_one(self._process, stats)
         if own is not None:
+            own -= self._spent_before.get(self._process.pid, 0.0)
             stats.cpu_seconds = own
         for child in self._children:
             cpu = _sample_one(child, stats)
             if cpu is not None:
-                stats.children_cpu[str(child.pid)] = cpu
+                stats.children_cpu[str(child.pid)] = cpu - self._spent_before.get(child.pid, 0.0)
         if stats.children_cpu:
             stats.cpu_seconds = (own or 0.0) + sum(stats.children_cpu.values())
 

@@ -183,8 +183,8 @@ def _watched(
     if wrapped:
         return [], stats  # the wrapper's child is found by `watch`
     watches = [ProcessWatch(process.pid) for process in group.processes]
-    for watched, stat in zip(watches, stats, strict=True):
-        watched.baseline(stat)
+    for watched in watches:
+        watched.baseline()
     return watches, stats
 
 
@@ -245,7 +245,6 @@ def read_logs(group: Workers, stats: list[WorkerStats], label: str) -> None:
     for process, stat in zip(group.processes, stats, strict=True):
         stat.returncode = process.returncode
         text = Path(stat.log).read_text(errors="replace")
-        stat.cpu_seconds = stat.net_cpu_seconds()
         # arq logs "→ <job id>:<function>(...)" as it starts a job; ingest job ids
         # start with "ingest:" (the cron's do not).
         stat.jobs_started = text.count(" → ingest:")
