@@ -89,6 +89,25 @@ async def test_statement_caches_follow_the_setting(shared_database_url: str) -> 
         await off.dispose()
 
 
+async def _plan_cache_mode(engine: AsyncEngine) -> str:
+    async with engine.connect() as connection:
+        return str(await connection.scalar(text("show plan_cache_mode")))
+
+
+async def test_cached_statements_are_still_planned_with_their_values(
+    shared_database_url: str,
+) -> None:
+    """A named statement planned generically could not use a prefix index (`cpv LIKE $1`)."""
+    cached = create_engine(Settings(database_url=shared_database_url))
+    off = create_engine(Settings(database_url=shared_database_url, db_statement_cache_size=0))
+    try:
+        assert await _plan_cache_mode(cached) == "force_custom_plan"
+        assert await _plan_cache_mode(off) == "auto"  # unnamed statements: custom anyway
+    finally:
+        await cached.dispose()
+        await off.dispose()
+
+
 async def _backend_pid(engine: AsyncEngine) -> int:
     async with engine.connect() as connection:
         return int(await connection.scalar(text("select pg_backend_pid()")) or 0)

@@ -45,7 +45,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             connect_args={
                 "statement_cache_size": settings.db_statement_cache_size,
                 "prepared_statement_cache_size": settings.db_statement_cache_size,
-                "server_settings": {"application_name": "tenders"},
+                "server_settings": _server_settings(settings),
             },
         )
     engine = create_async_engine(target, **options)
@@ -53,6 +53,17 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     if postgres and settings.db_pool_pre_ping and settings.db_pool_ping_after:
         ping_when_idle(engine, settings.db_pool_ping_after)
     return engine
+
+
+def _server_settings(settings: Settings) -> dict[str, str]:
+    """What each connection is started with. Cached statements are named, and PostgreSQL
+    would plan one generically after five runs: a prefix filter (`cpv LIKE $1`) then cannot
+    use its index. Custom plans keep every statement planned with its values, as unnamed
+    statements were."""
+    options = {"application_name": "tenders"}
+    if settings.db_statement_cache_size:
+        options["plan_cache_mode"] = "force_custom_plan"
+    return options
 
 
 class UnitOfWorkSession(AsyncSession):
