@@ -44,11 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, custom_plans=True)
         analytics_engine = engine
         if settings.analytics_database_url is not None:
             url = settings.analytics_database_url.get_secret_value()
-            analytics_engine = create_engine(settings, url=url)
+            analytics_engine = create_engine(settings, url=url, custom_plans=True)
         try:
             queue = queue_pool(settings)
             try:

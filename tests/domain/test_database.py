@@ -97,15 +97,21 @@ async def _plan_cache_mode(engine: AsyncEngine) -> str:
 async def test_cached_statements_are_still_planned_with_their_values(
     shared_database_url: str,
 ) -> None:
-    """A named statement planned generically could not use a prefix index (`cpv LIKE $1`)."""
-    cached = create_engine(Settings(database_url=shared_database_url))
-    off = create_engine(Settings(database_url=shared_database_url, db_statement_cache_size=0))
+    """A named statement planned generically could not use a prefix index (`cpv LIKE $1`):
+    the API's engines plan with values; the worker's keep PostgreSQL's choice."""
+    settings = Settings(database_url=shared_database_url)
+    api = create_engine(settings, custom_plans=True)
+    worker = create_engine(settings)
+    off = create_engine(
+        settings.model_copy(update={"db_statement_cache_size": 0}), custom_plans=True
+    )
     try:
-        assert await _plan_cache_mode(cached) == "force_custom_plan"
+        assert await _plan_cache_mode(api) == "force_custom_plan"
+        assert await _plan_cache_mode(worker) == "auto"
         assert await _plan_cache_mode(off) == "auto"  # unnamed statements: custom anyway
     finally:
-        await cached.dispose()
-        await off.dispose()
+        for engine in (api, worker, off):
+            await engine.dispose()
 
 
 async def _backend_pid(engine: AsyncEngine) -> int:

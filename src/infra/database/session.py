@@ -24,10 +24,13 @@ from src.domain.serialization import json_serializer
 from src.infra.database.pings import ping_when_idle
 
 
-def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: Settings, *, url: str | None = None, custom_plans: bool = False
+) -> AsyncEngine:
     """An engine with the settings' pool and statement caches (DB_STATEMENT_CACHE_SIZE; 0 for
     PgBouncer in transaction mode). Statement parameters stay out of error messages (they
-    can be whole publications)."""
+    can be whole publications). `custom_plans`: plan every cached statement with its values
+    (the API's filters; see `_server_settings`)."""
     target = make_url(url or settings.require_database_url())
     options: dict[str, Any] = {
         "echo": settings.debug,
@@ -45,7 +48,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
             connect_args={
                 "statement_cache_size": settings.db_statement_cache_size,
                 "prepared_statement_cache_size": settings.db_statement_cache_size,
-                "server_settings": _server_settings(settings),
+                "server_settings": _server_settings(settings, custom_plans),
             },
         )
     engine = create_async_engine(target, **options)
@@ -55,13 +58,14 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     return engine
 
 
-def _server_settings(settings: Settings) -> dict[str, str]:
+def _server_settings(settings: Settings, custom_plans: bool) -> dict[str, str]:
     """What each connection is started with. Cached statements are named, and PostgreSQL
-    would plan one generically after five runs: a prefix filter (`cpv LIKE $1`) then cannot
-    use its index. Custom plans keep every statement planned with its values, as unnamed
-    statements were."""
+    may plan one generically after five runs: an API filter on a prefix (`cpv LIKE $1`)
+    then cannot use its index, so the API's connections plan each statement with its
+    values, as unnamed statements were. The worker's statements have one shape whatever
+    the batch: a generic plan saves planning a 1,000-key lookup per batch."""
     options = {"application_name": "tenders"}
-    if settings.db_statement_cache_size:
+    if custom_plans and settings.db_statement_cache_size:
         options["plan_cache_mode"] = "force_custom_plan"
     return options
 
