@@ -181,3 +181,26 @@ async def test_a_value_the_database_refuses_is_refused_data(
     assert is_refused_data(caught.value)
     async with db_session.begin_nested():
         assert await TenderService.upsert_many(db_session, [lot(4)]) == UpsertCounts(inserted=1)
+
+
+async def test_a_large_publication_is_stored_compressed_with_lz4(db_session: AsyncSession) -> None:
+    """Migration 0011 and the staging table agree: a publication big enough to be compressed
+    is stored with lz4 (pglz on a server built without it) and reads back whole."""
+    raw = {"ocid": "ocds-test00-9", "tender": {"description": "lavori di manutenzione " * 300}}
+    record = lot(9, raw=raw)
+    async with db_session.begin_nested():
+        await TenderService.upsert_many(db_session, [record])
+    row = (
+        await db_session.execute(
+            text(
+                "SELECT pg_column_compression(raw), raw, "
+                "(SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression') FROM publications "
+                "WHERE document_key = :key"
+            ),
+            {"key": record.procedure_id},
+        )
+    ).one()
+    method, stored, lz4 = row
+    assert method == ("lz4" if lz4 else "pglz")
+    assert stored == raw

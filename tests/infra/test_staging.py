@@ -109,3 +109,32 @@ async def test_a_bad_value_never_shows_its_row_in_the_error(db_session: AsyncSes
         async with db_session.begin_nested():
             await copy_to_staging(db_session, STAGING, [("secret-ish\x00", None, None)])
     assert "secret-ish" not in str(caught.value)
+
+
+COMPRESSED = StagingTable("staging_compressed", (("doc", "jsonb"),), compressed=frozenset({"doc"}))
+# Big enough to be compressed (over the 2 kB toast threshold), and compressible.
+LARGE_DOCUMENT = '{"text": "' + "ribasso d'asta " * 400 + '"}'
+
+
+async def _lz4_available(session: AsyncSession) -> bool:
+    methods = await session.scalar(
+        text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+    )
+    return "lz4" in (methods or [])
+
+
+async def test_compressed_columns_use_lz4_where_the_server_has_it(
+    db_session: AsyncSession,
+) -> None:
+    """A whole publication is compressed once, in staging, and keeps that compression when
+    it moves on: the staging column takes lz4 when the server was built with it, pglz when
+    not."""
+    async with db_session.begin_nested():
+        await copy_to_staging(db_session, COMPRESSED, [(LARGE_DOCUMENT,)])
+        method = await db_session.scalar(
+            text(f"SELECT pg_column_compression(doc) FROM {COMPRESSED.qualified}")
+        )
+    assert method == ("lz4" if await _lz4_available(db_session) else "pglz")
+    async with db_session.begin_nested():
+        await copy_to_staging(db_session, STAGING, [ROW])  # no compressed column: as before
+        assert await _staged(db_session) == [ROW]

@@ -12,6 +12,10 @@ commit (`ON COMMIT DELETE ROWS`, which PostgreSQL skips for transactions that to
 temporary table). Whoever reads it empties it too (`DELETE … RETURNING`): a savepoint's
 release is no commit, and two batches in one transaction must not see each other's rows.
 
+Columns named `compressed` (whole publications, a few KB each) are compressed with lz4 where
+the server has it: their values keep that compression when they move on, and lz4 takes well
+under half of pglz's time for them. Whether it has is asked once per connection.
+
 What the database (or the driver, encoding a value) refuses is raised as a SQLAlchemy
 `DBAPIError` over the asyncpg error, with its SQLSTATE, as a statement's error would be: the
 callers' handling of refused data (`infra.errors.is_refused_data`) sees no difference."""
@@ -25,7 +29,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import TextClause, text
 from sqlalchemy.exc import DBAPIError, StatementError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 TEMPORARY_SCHEMA = "pg_temp"
 
@@ -37,16 +41,24 @@ class StagingTable:
 
     name: str
     columns: tuple[tuple[str, str], ...]
+    compressed: frozenset[str] = frozenset()
     create: TextClause = field(init=False, repr=False, compare=False)
+    create_lz4: TextClause = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        columns = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        object.__setattr__(self, "create", text(self._ddl("")))
+        object.__setattr__(self, "create_lz4", text(self._ddl(" COMPRESSION lz4")))
+
+    def _ddl(self, compression: str) -> str:
+        columns = ", ".join(
+            f"{name} {kind}{compression if name in self.compressed else ''}"
+            for name, kind in self.columns
+        )
         # Names and types come from the callers' constants, never from input.
-        ddl = (
+        return (
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.qualified} ({columns}) "
             "ON COMMIT DELETE ROWS"
         )
-        object.__setattr__(self, "create", text(ddl))
 
     @property
     def qualified(self) -> str:
@@ -63,8 +75,9 @@ async def copy_to_staging(
     """Create `staging` if this connection has none, and COPY `records` into it."""
     # Through the session first: this also starts the driver's transaction, which asyncpg
     # begins lazily on the first statement (a COPY before it would commit on its own).
-    await session.execute(staging.create)
     connection = await session.connection()
+    lz4 = bool(staging.compressed) and await _has_lz4(session, connection)
+    await session.execute(staging.create_lz4 if lz4 else staging.create)
     driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
     if not driver.is_in_transaction():
         raise RuntimeError(f"COPY into {staging.qualified} outside a transaction")
@@ -83,6 +96,19 @@ async def copy_to_staging(
         refused = asyncpg.DataError(f"invalid input for {statement}: {error}")
         refused.__cause__ = error
         raise _statement_error(statement, refused) from refused
+
+
+_LZ4 = text(
+    "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+)
+
+
+async def _has_lz4(session: AsyncSession, connection: AsyncConnection) -> bool:
+    """Whether the server compresses with lz4, asked once per (pooled) connection."""
+    known = connection.info.get("lz4")
+    if known is None:
+        known = connection.info["lz4"] = bool((await session.execute(_LZ4)).scalar())
+    return bool(known)
 
 
 def _statement_error(statement: str, error: asyncpg.PostgresError) -> StatementError:

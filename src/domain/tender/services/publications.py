@@ -44,6 +44,7 @@ _TYPES = {"raw": "jsonb", "source_updated_at": "timestamptz", "record_count": "i
 _STAGING = StagingTable(
     "staging_publications",
     tuple((name, _TYPES.get(name, "text")) for name in _DOCUMENT_FIELDS),
+    compressed=frozenset({"raw"}),  # as the column is (migration 0011)
 )
 _UPSERT = upsert_from_staging(
     "publications",
