@@ -34,6 +34,8 @@ class UnmappedDocument:
     data: dict[str, Any]
     position: str
     source_url: str | None
+    # `data` as the JSON text it was read from, when that text can be stored as it is.
+    data_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

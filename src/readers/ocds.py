@@ -118,7 +118,11 @@ def _unmapped(item: OcdsObject, source_url: str | None) -> UnmappedDocument:
     ocid = str(item.data["ocid"]).strip()
     digest = _document_digest(item.line_digest or "")
     return UnmappedDocument(
-        DocumentDigest(source_of(ocid), "ocds", ocid, digest), item.data, item.position, source_url
+        DocumentDigest(source_of(ocid), "ocds", ocid, digest),
+        item.data,
+        item.position,
+        source_url,
+        item.line_json,
     )
 
 
@@ -130,7 +134,12 @@ def _document_digest(line_digest: str) -> str:
 def map_document(document: UnmappedDocument) -> list[ReadItem]:
     """The tenders of a document handed on unmapped."""
     return list(
-        map_release(document.data, source_url=document.source_url, position=document.position)
+        map_release(
+            document.data,
+            source_url=document.source_url,
+            position=document.position,
+            raw_json=document.data_json,
+        )
     )
 
 

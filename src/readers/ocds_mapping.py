@@ -101,8 +101,10 @@ def _procedure_type(tender: Mapping[str, Any], values: ReleaseValues) -> str | N
 
 
 def map_release(
-    release: Any, *, source_url: str | None, position: str | None
+    release: Any, *, source_url: str | None, position: str | None, raw_json: str | None = None
 ) -> Iterator[ReadItem]:
+    """The tenders of one release (`raw_json`: the release as the JSON text it was read from,
+    stored as the publication instead of writing the object out again)."""
     if not isinstance(release, Mapping):
         yield RejectedRecord.of("an OCDS release must be a JSON object", position, release)
         return
@@ -114,7 +116,7 @@ def map_release(
     ocid = ocid.strip()
     where = position or f"ocid {ocid}"
     try:
-        procedure = _Procedure.of(state, ocid, source_url, raw=release)
+        procedure = _Procedure.of(state, ocid, source_url, raw=release, raw_json=raw_json)
         yield from _map_lots(procedure, position=where)
     except (ValueError, TypeError, AttributeError) as error:
         yield RejectedRecord.of(f"ocid {ocid}: {error}", where, release)
@@ -140,7 +142,13 @@ class _Procedure:
 
     @classmethod
     def of(
-        cls, release: Mapping[str, Any], ocid: str, source_url: str | None, *, raw: Any
+        cls,
+        release: Mapping[str, Any],
+        ocid: str,
+        source_url: str | None,
+        *,
+        raw: Any,
+        raw_json: str | None = None,
     ) -> _Procedure:
         tender = obj(release.get("tender"))
         source = source_of(ocid)
@@ -161,6 +169,7 @@ class _Procedure:
             "source_url": source_url,
             "source_updated_at": values.stamp("source_updated_at", release.get("date")),
             "raw": dict(raw),  # one object for every lot: stored once per procedure
+            "raw_json": raw_json,
             "format": "ocds",
         }
         items = tender.get("items")

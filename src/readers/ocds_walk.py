@@ -65,8 +65,11 @@ class OcdsObject:
     data: Any
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
-    # For a whole JSON line: the SHA-256 of its bytes (see DeferredDocument).
+    # For a whole JSON line: the SHA-256 of its bytes (see DeferredDocument), and the line as
+    # text when PostgreSQL takes it as written (`storable_json`): stored without writing
+    # the parsed object out again.
     line_digest: str | None = None
+    line_json: str | None = None
 
 
 def _rejected(reason: str, position: str, package: PackageInfo, snippet: Any = "") -> OcdsObject:
@@ -229,6 +232,12 @@ def one_item_line(line: bytes) -> bool:
     return not any(key in line for key in _SEVERAL_ITEMS)
 
 
+def storable_json(line: bytes) -> str | None:
+    """A JSON text that parsed as UTF-8 JSON, as text PostgreSQL's jsonb takes as it is: not
+    with an escaped NUL (`\\u0000`, which jsonb refuses and `json_serializer` drops)."""
+    return None if b"\\u0000" in line else line.decode()
+
+
 def line_objects(
     line: bytes, position: str, package: PackageInfo, limits: ReadLimits, *, first: bool = False
 ) -> Iterator[OcdsObject]:
@@ -251,6 +260,7 @@ def line_objects(
     for item in _top_level(document, None, position, package, first):
         if item.data is document:
             item.line_digest = hashlib.sha256(line).hexdigest()
+            item.line_json = storable_json(line)
         yield item
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from src.domain.runs.entities import Rejection
-from src.domain.tender.entities import Tender
+from src.domain.tender.entities import Publication, Tender
 from src.readers import UnmappedDocument, UnreadLine, ocds_walk
 from src.readers.limits import ReadHints, ReadLimits
 from src.readers.ocds import read_ocds
@@ -102,3 +103,50 @@ async def test_lines_changed_since_are_read_and_written_among_unread_ones(
     reasons = (await db_session.scalars(select(Rejection.reason))).all()
     assert any("line" in reason and "not valid JSON" in reason for reason in reasons)
     assert await db_session.scalar(select(func.count()).select_from(Tender)) == 400
+
+
+def _written_like_a_person(index: int, description: str) -> bytes:
+    """A compiled release as people write JSON: spaces, escapes, numbers in exponent form and
+    past 64 bits, keys out of order; one JSON line."""
+    return (
+        '{ "tag" : ["compiled"], "date":"2025-03-01T10:00:00Z", '
+        f'"ocid": "ocds-zzzzzz-{index}", "id": "r{index}",  '
+        '"tender": {"title": "Gara \\u00e8 \\ud83d\\ude00 \\"quoted\\"", '
+        f'"description": {json.dumps(description)}, '
+        '"value": {"amount": 1.5E3, "currency": "EUR"}, "lots": [{"id": "1"}], '
+        '"big": 123456789012345678901234567890}}\n'
+    ).encode()
+
+
+async def test_a_json_line_is_stored_as_the_document_it_parses_to(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    """A line is stored as its own text (not written out again from the parsed object) unless
+    it holds an escaped NUL: either way the publication is the document the line parses to
+    (without NUL), and re-reading it gives the same tenders."""
+    source = tmp_path / "written.jsonl"
+    source.write_bytes(
+        _written_like_a_person(1, "lavori\tstradali")
+        + _written_like_a_person(2, "con un NUL \x00 dentro")
+    )
+    outcome = await ingest_source(ctx, str(source))
+    assert (outcome["inserted"], outcome["rejected"]) == (2, 0)
+    stored: dict[str, Any] = dict(
+        (await db_session.execute(select(Publication.document_key, Publication.raw))).all()
+    )
+    for index, line in enumerate(source.read_bytes().splitlines(), 1):
+        expected = json.loads(line.replace(b"\\u0000", b""))
+        got = stored[f"ocds-zzzzzz-{index}"]
+        # Read back (orjson) as a float, as it was read from the line.
+        assert got["tender"].pop("big") == float(expected["tender"].pop("big"))
+        assert got == expected
+    amounts = (await db_session.scalars(select(Tender.amount).order_by(Tender.cig))).all()
+    assert amounts == [Decimal(1500), Decimal(1500)]
+
+
+def test_a_line_travels_with_its_text_unless_it_holds_an_escaped_nul() -> None:
+    clean, nul = _written_like_a_person(1, "a"), _written_like_a_person(2, "b\x00")
+    items = list(read_ocds(io.BytesIO(clean + nul), source_url="s"))
+    documents = [item for item in items if isinstance(item, UnmappedDocument)]
+    assert len(documents) == len(items) == 2
+    assert [item.data_json for item in documents] == [clean.decode(), None]

@@ -48,6 +48,6 @@ def merge_notices(notices: Sequence[TenderRecord], *, base: TenderRecord) -> Ten
     updated = [n.source_updated_at for n in ordered if n.source_updated_at is not None]
     state["source_updated_at"] = max(updated) if updated else None
     merged = base.model_copy(update=state)
-    merged.raw = None  # every notice is stored as its own publication
+    merged.raw = merged.raw_json = None  # every notice is stored as its own publication
     merged.warnings = list(base.warnings)
     return merged

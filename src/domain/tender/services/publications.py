@@ -75,7 +75,8 @@ async def upsert_publications(session: AsyncSession, batch: Sequence[TenderRecor
     if not to_write:
         return
     for document in to_write:
-        document["raw"] = json_serializer(document["raw"])  # once per document
+        # Once per document; the text it was read from when there is one.
+        document["raw"] = document.pop("raw_json") or json_serializer(document["raw"])
     await copy_to_staging(session, _STAGING, [_staged_values(document) for document in to_write])
     await session.execute(_UPSERT)
 
@@ -105,6 +106,7 @@ def _documents(batch: Sequence[TenderRecord]) -> dict[DocumentKey, dict[str, Any
                 "document_key": key[2],
                 "format": record.format,
                 "raw": record.raw,
+                "raw_json": record.raw_json,
                 "content_hash": digest,
                 "source_updated_at": record.source_updated_at,
                 "source_url": record.source_url,
