@@ -22,6 +22,9 @@ _DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
 def text_value(value: object) -> str | None:
     """Text, or a number written as text; a list or object where text belongs is refused
     (its `str()` would be a mapping bug in a text column)."""
+    if type(value) is str:  # what JSON gives: the common case, without a call
+        text = value.replace("\x00", "").strip() if "\x00" in value else value.strip()
+        return text or None
     if value is None or isinstance(value, str):
         return clean_text(value)
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):

@@ -31,7 +31,6 @@ TEXT_FIELDS: tuple[str, ...] = (
 )
 _CONTAINER_TEXT = re.compile(r"""\s*(\[\s*)?\{\s*['"][^'"]{1,80}['"]\s*:""")
 _CURRENCY_NAMES = {"euro": "EUR", "euros": "EUR", "€": "EUR", "eur": "EUR", "£": "GBP", "$": "USD"}
-_WHITESPACE = re.compile(r"\s+")
 
 # What the database enforces, checked before the write so that a record beyond it is a
 # rejection, not a failed batch. PostgreSQL refuses a btree index entry over 2,704 bytes (a
@@ -88,9 +87,10 @@ def title_from_description(description: str | None) -> str | None:
         return None
     # Only the start is needed: spaces collapsed in a prefix give the same first characters
     # as in the whole text, once the prefix still has more than the title takes.
-    text = _WHITESPACE.sub(" ", description[:_TITLE_PREFIX_CHARS]).strip()
+    # Words split on runs of whitespace (what `\s` matches: `str.isspace`), joined by one space.
+    text = " ".join(description[:_TITLE_PREFIX_CHARS].split())
     if len(text) <= TITLE_FROM_DESCRIPTION_CHARS and len(description) > _TITLE_PREFIX_CHARS:
-        text = _WHITESPACE.sub(" ", description).strip()
+        text = " ".join(description.split())
     if len(text) <= TITLE_FROM_DESCRIPTION_CHARS:
         return text or None
     cut = text[:TITLE_FROM_DESCRIPTION_CHARS]
@@ -169,6 +169,9 @@ class TenderCreate(BaseModel):
     def _not_a_container(cls, value: object) -> object:
         """A list or object where text belongs, or its Python/JSON text, is a mapping bug:
         refused, never stored as `[{'value': ...}]`."""
+        first = value[:1] if type(value) is str else None
+        if first is not None and first not in "[{" and not first.isspace():
+            return value  # most text: what `_CONTAINER_TEXT` matches starts with one of these
         if isinstance(value, list | dict | tuple | set):
             raise ValueError(f"a {type(value).__name__} where text was expected")
         if isinstance(value, str) and _CONTAINER_TEXT.match(value):
