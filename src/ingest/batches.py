@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from src.domain.runs.services.run_service import PositionedWarning, RunService
-from src.domain.tender.schemas import RejectedRecord, TenderRecord, UpsertCounts
+from src.domain.tender.schemas import DocumentDigest, RejectedRecord, TenderRecord, UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.errors import database_message, is_refused_data
 from src.infra.streams import ReadPosition
@@ -86,16 +86,16 @@ class _Batch:
                 continue
             for item in line.read():
                 if isinstance(item, UnmappedDocument):
-                    self.add_document(item, map_document(item))
+                    self.add_document(item.digest, map_document(item))
                 else:
                     self.place(item)
         return skipped
 
-    def add_document(self, document: UnmappedDocument, mapped: Sequence[ReadItem]) -> None:
+    def add_document(self, document: DocumentDigest, mapped: Sequence[ReadItem]) -> None:
         """A document's tenders: remembered as read from its bytes only when none was
         rejected (so that a later run reads a document with a rejection again)."""
         clean = all(isinstance(item, TenderRecord) for item in mapped)
-        self.add(mapped, digest=document.digest.digest if clean else None)
+        self.add(mapped, digest=document.digest if clean else None)
 
     def add(self, items: Iterable[ReadItem], *, digest: str | None = None) -> None:
         for item in items:
@@ -115,8 +115,7 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
     merged into another record of their tender; returns that count. Documents mapped ahead
     of the transaction (`prepare`) are not mapped again."""
     skipped = await batch.read_unknown(session)
-    mapped_ahead = {id(p.document): p.items for p in batch.prepared}
-    documents = [*batch.documents, *(p.document for p in batch.prepared)]
+    documents: list[UnmappedDocument | PreparedDocument] = [*batch.documents, *batch.prepared]
     known = await TenderService.known_documents(session, [d.digest for d in documents])
     for document in documents:
         key = document.digest
@@ -124,8 +123,10 @@ async def _complete(session: AsyncSession, batch: _Batch, policy: WritePolicy) -
         if count is not None:
             skipped += count
             continue
-        mapped = mapped_ahead.get(id(document))
-        batch.add_document(document, map_document(document) if mapped is None else mapped)
+        if isinstance(document, PreparedDocument):
+            batch.add_document(key, document.items)
+        else:
+            batch.add_document(key, map_document(document))
     if batch.releases:
         releases, refused = await policy.screen_releases(session, batch.releases)
         batch.rejected.extend(refused)
@@ -215,26 +216,23 @@ async def _isolate(
     """The one item of a batch the database refused. A record is stored as a rejection; a
     document or a release is taken apart into its tenders, written one part at a time, and
     the checkpoint passes the item (`end`) once all its parts are written."""
-    if isinstance(item, PreparedDocument):
-        item = item.document  # mapped again below, its parts not remembered as read
     if isinstance(item, UnreadLine):
         item = _the_one_item(item)
-    parts: list[BatchItem] | None = None
-    if isinstance(item, UnmappedDocument):
-        parts = list(map_document(item))
+    if isinstance(item, UnmappedDocument | PreparedDocument):
+        parts = list(map_document(item) if isinstance(item, UnmappedDocument) else item.items)
         for part in parts:
             if isinstance(part, TenderRecord):
                 part.source_digest = None  # not known clean: read it again next time
-    elif isinstance(item, PendingRelease):
+        return await _write_parts(target, parts, done=done, end=end)
+    if isinstance(item, PendingRelease):
         try:
-            parts = await _store_release(target, item)
+            stored = await _store_release(target, item)
         except StatementError as error:
             if not is_refused_data(error):
                 raise
             refused = error
-    if parts is not None:
-        written = await write_batch(target, parts, done=done, checkpoint=False)
-        return written + await _write(target, [], end)
+        else:
+            return await _write_parts(target, stored, done=done, end=end)
     if isinstance(item, RejectedRecord):
         raise refused  # even the rejection is refused: nothing here to take apart
     reason = f"the database refused this record: {database_message(refused)}"
@@ -243,6 +241,14 @@ async def _isolate(
         reason, item.position, item.hashed_fields() if isinstance(item, TenderRecord) else item.data
     )
     return await _write(target, [rejection], end)
+
+
+async def _write_parts(
+    target: Target, parts: Sequence[BatchItem], *, done: int, end: int
+) -> Written:
+    """The parts of one item, one at a time if need be; then the checkpoint passes it."""
+    written = await write_batch(target, parts, done=done, checkpoint=False)
+    return written + await _write(target, [], end)
 
 
 def _the_one_item(line: UnreadLine) -> UnreadItem:

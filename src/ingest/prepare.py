@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from src.domain.tender.schemas import UpsertCounts
+from src.domain.tender.schemas import DocumentDigest, UpsertCounts
 from src.readers import ReadItem, SourceItem, UnmappedDocument, map_document
 
 # How long mapping may hold the event loop before it lets the write of the previous batch
@@ -26,9 +26,10 @@ _SLICE_SECONDS = 0.002
 
 @dataclass(frozen=True, slots=True)
 class PreparedDocument:
-    """A document mapped ahead of its batch's transaction, to `items`."""
+    """A document mapped ahead of its batch's transaction, to `items`: its parsed JSON is let
+    go once mapped (the records keep what is stored of it)."""
 
-    document: UnmappedDocument
+    digest: DocumentDigest
     items: tuple[ReadItem, ...]
 
 
@@ -51,7 +52,7 @@ async def prepare(items: Sequence[SourceItem], *, map_ahead: bool) -> list[Batch
         if not isinstance(item, UnmappedDocument):
             prepared.append(item)
             continue
-        prepared.append(PreparedDocument(item, tuple(map_document(item))))
+        prepared.append(PreparedDocument(item.digest, tuple(map_document(item))))
         if time.monotonic() >= resume_at:
             await asyncio.sleep(0)
             resume_at = time.monotonic() + _SLICE_SECONDS

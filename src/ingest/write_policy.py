@@ -102,7 +102,8 @@ class WritePolicy:
                 continue
             spoiled.add(_document(record))
             reason = f"{record.identity_key}: {reason}"
-            refused.append(RejectedRecord.of(reason, record.position, record.raw))
+            raw = record.raw if record.raw is not None else record.raw_json
+            refused.append(RejectedRecord.of(reason, record.position, raw))
         for record in kept:
             if _document(record) in spoiled:
                 record.source_digest = None

@@ -168,7 +168,9 @@ class _Procedure:
             "published_at": values.date("published_at", published),
             "source_url": source_url,
             "source_updated_at": values.stamp("source_updated_at", release.get("date")),
-            "raw": dict(raw),  # one object for every lot: stored once per procedure
+            # One object for every lot, stored once per procedure; its text instead when the
+            # reader has it (the parsed document is let go once mapped).
+            "raw": dict(raw) if raw_json is None else None,
             "raw_json": raw_json,
             "format": "ocds",
         }

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from configs.config import Settings
 from src.domain.runs.entities import IngestRun, Rejection
 from src.domain.runs.request import IngestRequest
-from src.domain.tender.entities import Tender
+from src.domain.tender.entities import Publication, Tender
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.ingest.pipeline import ingest_items
 from src.ingest.write_policy import WritePolicy
@@ -277,3 +277,29 @@ async def test_a_value_refused_by_the_staged_write_costs_only_its_record(
     )
     assert len(reasons) == 1 and reasons[0].startswith("the database refused this record:")
     assert message in reasons[0], reasons
+
+
+async def test_a_refused_document_mapped_ahead_costs_no_good_one(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    """Past the first batch of a fresh source, documents are mapped before their batch's
+    transaction (and their parsed JSON let go): one the database refuses is taken apart from
+    what it was mapped to, and every other tender and publication is stored."""
+    with_settings(ctx, ingest_batch_size=50)
+    before, after = 120, 30  # the bad line is in the third batch
+    lines = [_anac(i) for i in range(before)] + [_nul_in_an_ocid()]
+    lines += [_anac(1000 + i) for i in range(after)]
+    source = tmp_path / "deep.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    run_id = str(uuid.uuid4())
+    await ingest_source(ctx, str(source), run_id=run_id)
+    run, stored, reasons = await _outcome(db_session, run_id)
+    assert (run.status, run.inserted, run.rejected, stored) == (
+        "complete",
+        before + after,
+        1,
+        before + after,
+    )
+    assert len(reasons) == 1 and "the database refused this record" in reasons[0], reasons
+    publications = await db_session.scalar(select(func.count()).select_from(Publication))
+    assert publications == before + after

@@ -219,7 +219,8 @@ class TenderRecord(TenderCreate):
     procedure_id: str = Field(min_length=1, max_length=500)
     # Any, not dict: pydantic would copy a dict per lot, and lots must share one object.
     raw: Any = Field(default=None, exclude=True, repr=False)
-    # `raw` as the JSON text it was read from, when the reader has it: stored as it is.
+    # The publication as the JSON text it was read from, when the reader has it: stored as it
+    # is, and `raw` is then None (a parsed document takes four times the memory).
     raw_json: str | None = Field(default=None, exclude=True, repr=False)
     format: str = Field(default="ocds", exclude=True)
     position: str | None = Field(default=None, exclude=True)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,15 +88,19 @@ def _documents(batch: Sequence[TenderRecord]) -> dict[DocumentKey, dict[str, Any
     hashes: dict[int, str] = {}
     lots: Counter[DocumentKey] = Counter()
     for record in batch:
-        if record.raw is None:
+        # The lots of one document share one object (or one text).
+        shared = record.raw if record.raw is not None else record.raw_json
+        if shared is None:
             continue
         if record.source_digest is not None:
             # Read from bytes whose digest (with the mapping's) is known: that digest names
             # the content, and the document need not be serialised again to be hashed.
             digest = record.source_digest
         else:
-            digest = hashes.get(id(record.raw)) or hash_document(record.raw)
-            hashes[id(record.raw)] = digest
+            digest = hashes.get(id(shared)) or hash_document(
+                shared if record.raw is not None else orjson.loads(shared)
+            )
+            hashes[id(shared)] = digest
         key = (record.source, record.format, record.document_key or record.procedure_id)
         lots[key] += 1
         kept = documents.get(key)
