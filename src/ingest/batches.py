@@ -21,14 +21,13 @@ from src.infra.streams import ReadPosition
 from src.ingest.alerts.wake import DispatchSignal
 from src.ingest.deps import run_log
 from src.ingest.notices import merge_with_stored_notices
-from src.ingest.prepare import BatchItem, PreparedDocument
+from src.ingest.prepare import BatchItem, PreparedDocument, the_one_item
 from src.ingest.releases import resolve_releases
 from src.ingest.write_policy import WritePolicy
 from src.readers import (
     PendingRelease,
     ReadItem,
     UnmappedDocument,
-    UnreadItem,
     UnreadLine,
     map_document,
 )
@@ -217,7 +216,7 @@ async def _isolate(
     document or a release is taken apart into its tenders, written one part at a time, and
     the checkpoint passes the item (`end`) once all its parts are written."""
     if isinstance(item, UnreadLine):
-        item = _the_one_item(item)
+        item = the_one_item(item)
     if isinstance(item, UnmappedDocument | PreparedDocument):
         parts = list(map_document(item) if isinstance(item, UnmappedDocument) else item.items)
         for part in parts:
@@ -249,15 +248,6 @@ async def _write_parts(
     """The parts of one item, one at a time if need be; then the checkpoint passes it."""
     written = await write_batch(target, parts, done=done, checkpoint=False)
     return written + await _write(target, [], end)
-
-
-def _the_one_item(line: UnreadLine) -> UnreadItem:
-    """The item an unread line stands for (a line that could give several is never left
-    unread: see `readers.ocds_walk.one_item_line`)."""
-    items = line.read()
-    if len(items) != 1:
-        raise RuntimeError(f"{line.position} gave {len(items)} items where one was expected")
-    return items[0]
 
 
 async def _store_release(target: Target, release: PendingRelease) -> list[BatchItem]:

@@ -120,8 +120,8 @@ class _Stages:
     last: UpsertCounts | None = None  # what the last batch written did
 
     def parse_next(self) -> asyncio.Future[tuple[list[SourceItem], Exception | None]]:
-        if self.hints is not None:  # lines of a source mostly stored are left unread
-            self.hints.skip_known = self.last is not None and not worth_mapping_ahead(self.last)
+        if self.hints is not None:  # lines are parsed when needed, past the first batch
+            self.hints.skip_known = self.last is not None
         # The first batch is small, and written before the next is read: what it did (new
         # tenders, or stored ones) decides how the rest of the source is read.
         size = self.batch_size if self.last is not None else min(self.batch_size, FIRST_BATCH)

@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from src.domain.tender.schemas import DocumentDigest, UpsertCounts
-from src.readers import ReadItem, SourceItem, UnmappedDocument, map_document
+from src.readers import (
+    ReadItem,
+    SourceItem,
+    UnmappedDocument,
+    UnreadItem,
+    UnreadLine,
+    map_document,
+)
 
 # How long mapping may hold the event loop before it lets the write of the previous batch
 # take its replies from the database (a document maps in about a tenth of a millisecond).
@@ -48,7 +55,8 @@ async def prepare(items: Sequence[SourceItem], *, map_ahead: bool) -> list[Batch
         return list(items)
     prepared: list[BatchItem] = []
     resume_at = time.monotonic() + _SLICE_SECONDS
-    for item in items:
+    for read in items:
+        item = the_one_item(read) if isinstance(read, UnreadLine) else read
         if not isinstance(item, UnmappedDocument):
             prepared.append(item)
             continue
@@ -57,3 +65,12 @@ async def prepare(items: Sequence[SourceItem], *, map_ahead: bool) -> list[Batch
             await asyncio.sleep(0)
             resume_at = time.monotonic() + _SLICE_SECONDS
     return prepared
+
+
+def the_one_item(line: UnreadLine) -> UnreadItem:
+    """The item an unread line stands for (a line that could give several is never left
+    unread: see `readers.ocds_walk.one_item_line`)."""
+    items = line.read()
+    if len(items) != 1:
+        raise RuntimeError(f"{line.position} gave {len(items)} items where one was expected")
+    return items[0]

@@ -83,10 +83,10 @@ def _items_of(item: OcdsObject, source_url: str | None) -> Iterator[UnreadItem]:
 
 def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> UnreadLine:
     """A JSON line handed on unread; read, it gives what reading it now would have."""
-    line, position, package = item.data, item.position, item.package
+    line, position, package, digest = item.data, item.position, item.package, item.line_digest
 
     def read() -> list[UnreadItem]:
-        objects = line_objects(line, position, package, limits)
+        objects = line_objects(line, position, package, limits, digest=digest)
         return [read_item for obj in objects for read_item in _items_of(obj, source_url)]
 
     return UnreadLine(_document_digest(item.line_digest or ""), position, read)

@@ -239,10 +239,16 @@ def storable_json(line: bytes) -> str | None:
 
 
 def line_objects(
-    line: bytes, position: str, package: PackageInfo, limits: ReadLimits, *, first: bool = False
+    line: bytes,
+    position: str,
+    package: PackageInfo,
+    limits: ReadLimits,
+    *,
+    first: bool = False,
+    digest: str | None = None,
 ) -> Iterator[OcdsObject]:
     """The objects of one JSON line (`first`: the source's first, which says whether the
-    source is OCDS at all)."""
+    source is OCDS at all; `digest`: its bytes' SHA-256, when known)."""
     if line_too_deep(line, limits.max_json_depth):
         yield _rejected(f"{position} {limits.reason('depth')}", position, package)
         return
@@ -259,7 +265,7 @@ def line_objects(
         return
     for item in _top_level(document, None, position, package, first):
         if item.data is document:
-            item.line_digest = hashlib.sha256(line).hexdigest()
+            item.line_digest = digest or hashlib.sha256(line).hexdigest()
             item.line_json = storable_json(line)
         yield item
 
