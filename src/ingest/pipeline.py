@@ -84,18 +84,19 @@ async def ingest_items(
     hints: ReadHints | None = None,
 ) -> IngestTotals:
     """Write `items` in batches, committed one after another, in order; while the database
-    writes batch n, a thread parses batch n+1 and then `prepare` maps it. The
-    first `resume_from` items were committed by an earlier attempt; `already_done` counts
-    the run's items before this source (earlier pages). `policy` says what the run may
-    write; `position`, how far in the source's bytes the reading is (written with each
-    batch); `alerts`, whom to wake after a batch that wrote alert events commits; `hints`,
-    the reader's, told whether the source is mostly stored already (lines left unread)."""
+    writes batch n, a thread reads batch n+1 (JSON lines as bytes, past the first batch) and
+    then `prepare` parses and maps it. The first `resume_from` items were committed by an
+    earlier attempt; `already_done` counts the run's items before this source (earlier
+    pages). `policy` says what the run may write; `position`, how far in the source's bytes
+    the reading is (written with each batch); `alerts`, whom to wake after a batch that wrote
+    alert events commits; `hints`, the reader's, told to leave lines unread past the first
+    batch."""
     totals = IngestTotals(UpsertCounts(), records=already_done + resume_from)
     target = Target(session_factory, run_id, location, policy, chunk_id, position, alerts)
     stream = guarded(items)
     if resume_from:
         await asyncio.to_thread(lambda: sum(1 for _ in itertools.islice(stream, resume_from)))
-    # One parsing thread: the reader is a generator, and one thread keeps memory flat.
+    # One reading thread: the reader is a generator, and one thread keeps memory flat.
     reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reader")
     try:
         await _Stages(target, stream, batch_size, reader, hints).run(totals)

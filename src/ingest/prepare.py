@@ -1,7 +1,9 @@
 """A batch made ready before its turn to be written: while the batch before it is in the
-database, the documents of this one are mapped. Mapping is the larger part of the worker's
-work on a fresh ingest; done here, it overlaps the database's work on the previous batch
-instead of holding a transaction open while it runs.
+database, the documents of this one are parsed (JSON lines left unread by the reader) and
+mapped. Mapping is the larger part of the worker's work on a fresh ingest; done here, it
+overlaps the database's work on the previous batch instead of holding a transaction open
+while it runs. A document's parsed JSON is let go once mapped: a batch waits for its write
+as its lines' bytes, then as records (which keep a JSON line's text, to be stored).
 
 Mapping ahead is a guess: a document stored before from the same bytes (with the same
 mapping) is not mapped at all, and whether it was is known only in the write's transaction,
