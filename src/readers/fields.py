@@ -22,10 +22,10 @@ IDENTITY_FIELDS = frozenset(
 class FieldWarnings(list[FieldWarning]):
     """The warnings of one record as a reader assembles its fields."""
 
-    def take(self, field: str, parse: Callable[[Any], T | None], raw: Any) -> T | None:
-        """`parse(raw)`, or None with a warning when it raises ValueError."""
+    def take(self, field: str, parse: Callable[..., T | None], raw: Any, *args: Any) -> T | None:
+        """`parse(raw, *args)`, or None with a warning when it raises ValueError."""
         try:
-            return parse(raw)
+            return parse(raw, *args)
         except ValueError as error:
             self.append(FieldWarning.of(field, str(error), raw))
             return None
@@ -38,10 +38,10 @@ def build_record(
     currency of four letters, an amount out of range) is set to None and becomes a warning;
     a problem with identity, title or the key raises the ValidationError (a rejection)."""
     kept = list(warnings or [])
-    values = dict(fields)
+    values = fields  # copied before a field is cleared: the caller's dict stays as given
     while True:
         try:
-            record = TenderRecord(**values)
+            return TenderRecord(**values, warnings=kept)
         except ValidationError as error:
             problems = {str(e["loc"][0]): e["msg"] for e in error.errors() if e["loc"]}
             blocking = [e for e in error.errors() if not e["loc"]]
@@ -49,9 +49,7 @@ def build_record(
                 raise
             if any(values.get(name) is None for name in problems):
                 raise  # nothing left to clear: not a field's value at fault
+            values = dict(values)
             for name, message in problems.items():
                 kept.append(FieldWarning.of(name, message, values.get(name)))
                 values[name] = None
-            continue
-        record.warnings = kept
-        return record

@@ -54,7 +54,7 @@ class ReleaseValues:
 
     def date(self, name: str, raw: object, *, end_of_day: bool = False) -> datetime | None:
         """A date-time; a date alone is the start of its day, or its end for a deadline."""
-        return self.warnings.take(name, lambda value: self._date(value, end_of_day), raw)
+        return self.warnings.take(name, self._date, raw, end_of_day)
 
     def stamp(self, name: str, raw: object) -> datetime | None:
         """A release's own date, which orders its versions: ANAC's noon UTC is kept as

@@ -213,7 +213,7 @@ def _iter_json_lines(
                 pass
             yield _rejected(f"{position} {limits.reason('size')}", position, package)
             continue
-        if not line.strip():
+        if line.isspace():  # blank (isspace copies nothing; readline never gives b"")
             continue
         if number > 1 and limits.hints.skip_known and one_item_line(line):
             digest = hashlib.sha256(line).hexdigest()
