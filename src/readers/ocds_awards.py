@@ -166,7 +166,11 @@ def award_fields(
         found = award.get("suppliers")
         listed = found if isinstance(found, list) else []
         suppliers.extend(parties.resolve(s) for s in listed if isinstance(s, Mapping))
-    latest = max(range(len(awards)), key=lambda n: (dated[n] is not None, dated[n] or _NEVER, n))
+    latest = (
+        0
+        if len(awards) == 1
+        else max(range(len(awards)), key=lambda n: (dated[n] is not None, dated[n] or _NEVER, n))
+    )
     currencies = {(currency or "").upper() for amount, currency in amounts if amount is not None}
     amount: Decimal | None
     if len(currencies) <= 1 and any(a is not None for a, _ in amounts):

@@ -70,6 +70,9 @@ class Parties:
     ) -> tuple[str | None, str | None]:
         """Distinct names joined with "; ", and distinct ids joined the same way (the first
         id alone when they do not fit the column)."""
+        if len(organisations) == 1:  # the common case, as the general one below gives it
+            organisation = organisations[0]
+            return _text(organisation.get("name")), self.org_id(organisation) or ""
         names = dict.fromkeys(n for n in (_text(o.get("name")) for o in organisations) if n)
         ids = list(dict.fromkeys(i for i in (self.org_id(o) for o in organisations) if i))
         joined = _JOIN.join(ids)

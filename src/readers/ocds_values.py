@@ -77,7 +77,7 @@ class ReleaseValues:
         """`value.amount` and `value.currency` of an OCDS object (tender, lot, award);
         `prefix` names the record's fields ("" for amount, "award_" for award_amount)."""
         value = obj(container).get("value")
-        if value is None or not isinstance(value, Mapping):
+        if type(value) is not dict and (value is None or not isinstance(value, Mapping)):
             return None, None
         amount = self.warnings.take(f"{prefix}amount", parse_amount, value.get("amount"))
         currency = self.text(f"{prefix}currency", value.get("currency"))
