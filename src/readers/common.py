@@ -71,13 +71,19 @@ def parse_timestamp(
     return parsed
 
 
+_NUMBERS = frozenset({int, float, Decimal})
+_AMOUNT_LIMIT = Decimal("1e16")
+
+
 def parse_amount(value: object) -> Decimal | None:
     """A number or numeric text ("1234.5", "1.234,50" as Italian sources write it)."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    if type(value) in _NUMBERS:  # what JSON gives (a bool is not one: its type is bool)
+        amount = Decimal(str(value))
+    elif isinstance(value, bool):
         raise ValueError(f"invalid amount {value!r}")
-    if isinstance(value, int | float | Decimal):
+    elif isinstance(value, int | float | Decimal):
         amount = Decimal(str(value))
     elif isinstance(value, str):
         text = value.strip().replace("€", "").replace(" ", "")
@@ -93,7 +99,7 @@ def parse_amount(value: object) -> Decimal | None:
             raise ValueError(f"invalid amount {value!r}") from None
     else:
         raise ValueError(f"invalid amount {value!r}")
-    if not amount.is_finite() or abs(amount) >= Decimal("1e16"):
+    if not amount.is_finite() or abs(amount) >= _AMOUNT_LIMIT:
         raise ValueError(f"amount out of range: {value!r}")
     return amount
 

@@ -127,6 +127,9 @@ class LotIndex:
         first."""
         if lot_id is None:
             return self.main_cpv_item
+        if None not in self.cpv_by_lot:  # no item of no lot: the lot's own, if any
+            own = self.cpv_by_lot.get(lot_id)
+            return own[1] if own is not None else self.main_cpv_item
         found = [self.cpv_by_lot[key] for key in (None, lot_id) if key in self.cpv_by_lot]
         return min(found, key=lambda pair: pair[0])[1] if found else self.main_cpv_item
 
@@ -146,6 +149,8 @@ class LotIndex:
             candidates: Iterable[int] = range(len(self.awards))
         else:
             named = self.awards_by_lot.get(lot_id, [])
+            if not self.other and (lots > 1 or not self.unrelated):
+                return [self.awards[number] for number in named]  # in order, each once
             others = [n for n in self.other if lot_id in self.awards[n]["relatedLots"]]
             candidates = sorted({*named, *others, *(self.unrelated if lots <= 1 else ())})
         return [self.awards[number] for number in candidates]
