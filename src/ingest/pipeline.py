@@ -120,9 +120,9 @@ class _Stages:
     hints: ReadHints | None
     last: UpsertCounts | None = None  # what the last batch written did
 
-    def parse_next(self) -> asyncio.Future[tuple[list[SourceItem], Exception | None]]:
+    def read_next(self) -> asyncio.Future[tuple[list[SourceItem], Exception | None]]:
         if self.hints is not None:  # lines are parsed when needed, past the first batch
-            self.hints.skip_known = self.last is not None
+            self.hints.lines_unread = self.last is not None
         # The first batch is small, and written before the next is read: what it did (new
         # tenders, or stored ones) decides how the rest of the source is read.
         size = self.batch_size if self.last is not None else min(self.batch_size, FIRST_BATCH)
@@ -130,7 +130,7 @@ class _Stages:
         return loop.run_in_executor(self.reader, _take, self.stream, size)
 
     async def run(self, totals: IngestTotals) -> None:
-        next_batch = self.parse_next()
+        next_batch = self.read_next()
         writing: asyncio.Task[Written] | None = None
         try:
             while True:
@@ -148,8 +148,8 @@ class _Stages:
                         writing = None
                 if failure is not None or not items_read:
                     break
-                # Parsed from here on, beside the write: two batches in memory, not three.
-                next_batch = self.parse_next()
+                # Read from here on, beside the write: two batches in memory, not three.
+                next_batch = self.read_next()
             if writing is not None:
                 totals.add(await writing)
                 writing = None

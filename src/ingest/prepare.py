@@ -51,8 +51,9 @@ def worth_mapping_ahead(last: UpsertCounts | None) -> bool:
 
 
 async def prepare(items: Sequence[SourceItem], *, map_ahead: bool) -> list[BatchItem]:
-    """`items`, with each unmapped document mapped when `map_ahead`. Lets the event loop run
-    every few milliseconds, so that the write in flight is not held up."""
+    """`items`, with each unread line parsed and each unmapped document mapped when
+    `map_ahead`. Lets the event loop run every few milliseconds, so that the write in flight
+    is not held up."""
     if not map_ahead:
         return list(items)
     prepared: list[BatchItem] = []

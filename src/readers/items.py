@@ -40,7 +40,7 @@ class UnmappedDocument:
 
 @dataclass(frozen=True, slots=True)
 class UnreadLine:
-    """A JSON line not parsed (ReadHints.skip_known): `digest` is what its document's digest
+    """A JSON line not parsed (ReadHints.lines_unread): `digest` is what its document's digest
     would be (`DocumentDigest.digest`, bytes and mapping). A stored publication with that
     digest means the line's tenders are stored and unchanged; otherwise `read()` parses it
     into the one item it stands for."""

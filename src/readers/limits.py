@@ -12,13 +12,13 @@ DEFAULT_MAX_OBJECT_BYTES = 64 * 1024**2
 @dataclass(slots=True)
 class ReadHints:
     """What the application layer has learnt about the source while writing it, changed as
-    it goes (a reader checks it item by item). `skip_known`: a JSON line that stands for
+    it goes (a reader checks it item by item). `lines_unread`: a JSON line that stands for
     exactly one item is handed on unread (`UnreadLine`) with its digest, to be parsed by the
     application layer when it needs it: right before mapping while the source's lines are
     mostly new (so that only the line's bytes wait in memory, not its parsed document), and
     only if that digest is not known while they were mostly stored before."""
 
-    skip_known: bool = False
+    lines_unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,7 @@ def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> Unr
         objects = line_objects(line, position, package, limits, digest=digest)
         return [read_item for obj in objects for read_item in _items_of(obj, source_url)]
 
-    return UnreadLine(_document_digest(item.line_digest or ""), position, read)
+    return UnreadLine(_document_digest(digest or ""), position, read)
 
 
 # What the mapping of a compiled release depends on: a change to any of these files changes

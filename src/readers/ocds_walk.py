@@ -65,7 +65,7 @@ class OcdsObject:
     data: Any
     position: str
     package: PackageInfo = field(default_factory=PackageInfo)
-    # For a whole JSON line: the SHA-256 of its bytes (see DeferredDocument), and the line as
+    # For a whole JSON line: the SHA-256 of its bytes (see UnmappedDocument), and the line as
     # text when PostgreSQL takes it as written (`storable_json`): stored without writing
     # the parsed object out again.
     line_digest: str | None = None
@@ -215,7 +215,7 @@ def _iter_json_lines(
             continue
         if line.isspace():  # blank (isspace copies nothing; readline never gives b"")
             continue
-        if number > 1 and limits.hints.skip_known and one_item_line(line):
+        if number > 1 and limits.hints.lines_unread and one_item_line(line):
             digest = hashlib.sha256(line).hexdigest()
             yield OcdsObject("unread", line, position, package, line_digest=digest)
             continue

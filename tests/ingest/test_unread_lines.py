@@ -35,7 +35,7 @@ def test_a_hinted_reader_leaves_one_item_lines_unread_and_reads_them_alike() -> 
     plain = list(read_ocds(io.BytesIO(data), source_url="s"))
     hinted = list(
         read_ocds(
-            io.BytesIO(data), source_url="s", limits=ReadLimits(hints=ReadHints(skip_known=True))
+            io.BytesIO(data), source_url="s", limits=ReadLimits(hints=ReadHints(lines_unread=True))
         )
     )
     assert len(hinted) == len(plain), "one item per line either way: checkpoints agree"
