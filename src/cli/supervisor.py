@@ -33,9 +33,9 @@ from src.cli.worker import (
     PARENT_ENV,
     STEADY_SECONDS,
     backoff_delays,
+    not_ready,
     read_job_ids,
     report_runs,
-    unreachable,
 )
 from src.infra.database import create_engine, create_session_factory
 
@@ -181,8 +181,8 @@ class Supervisor:
 
 async def supervise(settings: Settings, count: int, *, burst: bool, verbose: bool) -> int:
     """Run `count` worker processes until they are done (--burst) or stopped; the exit code."""
-    if burst and (problem := await unreachable(settings)) is not None:
-        raise CliError(problem, EXIT_UNREACHABLE)
+    if burst and (problem := await not_ready(settings)) is not None:
+        raise problem
     log.info("starting %d worker processes", count)
     with tempfile.TemporaryDirectory(prefix="tenders-worker-") as folder:
         supervisor = Supervisor(

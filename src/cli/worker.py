@@ -2,9 +2,10 @@
 says what it ran, and the health check.
 
 A supervisor (systemd, compose, Kubernetes) expects a worker whose PostgreSQL or Redis is not
-up yet to keep trying rather than exit: it does, one line per attempt saying which server and
-where, waiting longer each time up to a minute. A burst worker is a one-off command: it stops
-at once (exit 3) when a server is unreachable, and exits 1 when a job it ran failed."""
+up yet (or whose database is not migrated yet) to keep trying rather than exit: it does, one
+line per attempt saying which server and where, waiting longer each time up to a minute. A
+burst worker is a one-off command: it stops at once when a server is unreachable (exit 3) or
+the database is not migrated (exit 2), and exits 1 when a job it ran failed."""
 
 from __future__ import annotations
 
@@ -60,22 +61,28 @@ def backoff_delays(first: float = 1.0) -> Iterator[float]:
         delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 
 
-async def unreachable(settings: Settings) -> str | None:
-    """Why the worker cannot start now (which server, where, what it said), or None."""
+# Reads a table of the worker's: a database not migrated is told apart from one that is up.
+_PROBE = text("SELECT 1 FROM ingest_runs LIMIT 0")
+
+
+async def not_ready(settings: Settings) -> CliError | None:
+    """Why the worker cannot start now (which server, where, what it said; or a database
+    not migrated), with its exit code; or None."""
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             pool = await create_queue_pool(settings, conn_retries=0)
             await pool.aclose()
     except Exception as error:  # noqa: BLE001 - told apart below
         explained = redis_error(error, settings)
-        return str(explained) if explained else f"Redis: {type(error).__name__}: {error}"
+        return explained or CliError(f"Redis: {type(error).__name__}: {error}", EXIT_UNREACHABLE)
     engine = create_engine(settings)
     try:
         async with asyncio.timeout(PROBE_SECONDS), engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            await connection.execute(_PROBE)
     except Exception as error:  # noqa: BLE001 - told apart below
         explained = database_error(error, settings)
-        return str(explained) if explained else f"PostgreSQL: {type(error).__name__}: {error}"
+        unknown = f"PostgreSQL: {type(error).__name__}: {error}"
+        return explained or CliError(unknown, EXIT_UNREACHABLE)
     finally:
         await engine.dispose()
     return None
@@ -89,7 +96,7 @@ async def run_forever(settings: Settings) -> None:
     delays = backoff_delays()
     attempt = 0
     while True:
-        problem = await unreachable(settings)
+        problem = await not_ready(settings)
         if problem is not None:
             attempt += 1
             delay = next(delays)
@@ -129,9 +136,9 @@ async def run_burst(settings: Settings) -> int:
     from workers.context import jobs_ran
     from workers.main import create_worker
 
-    problem = await unreachable(settings)
+    problem = await not_ready(settings)
     if problem is not None:
-        raise CliError(problem, EXIT_UNREACHABLE)
+        raise problem
     worker = create_worker(
         settings, burst=True, redis_settings=redis_settings(settings, conn_retries=0)
     )

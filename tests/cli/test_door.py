@@ -113,6 +113,17 @@ async def test_a_database_that_cannot_take_the_run_row_queues_nothing(
     assert await queued(env) == 0, "the job was not queued without its run row"
 
 
+def test_a_worker_on_a_database_not_migrated_says_so(
+    env: dict[str, str], empty_database: str
+) -> None:
+    """A burst worker stops at once with the line `tenders ingest` prints, not with the
+    traceback of its first query."""
+    burst = run_cli({**env, "DATABASE_URL": empty_database}, "worker", "--burst")
+    line = one_error_line(burst, 2)
+    assert "is not migrated (relation" in line and "run `tenders db upgrade`" in line, line
+    assert "Traceback" not in burst.stdout + burst.stderr
+
+
 def test_unreachable_servers_and_bad_settings_are_one_line(
     env: dict[str, str], source: Path
 ) -> None:
