@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from src.domain.tender.plain_record import plain_record
 from src.domain.tender.schemas import FieldWarning, TenderRecord
 
 T = TypeVar("T")
@@ -38,6 +39,9 @@ def build_record(
     currency of four letters, an amount out of range) is set to None and becomes a warning;
     a problem with identity, title or the key raises the ValidationError (a rejection)."""
     kept = list(warnings or [])
+    record = plain_record(fields, kept)
+    if record is not None:
+        return record  # every value as the validation would keep it
     values = fields  # copied before a field is cleared: the caller's dict stays as given
     while True:
         try:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
 
+from src.domain.tender import plain_record
 from src.domain.tender import schemas as tender_schemas
 from src.domain.tender.schemas import DocumentDigest, RejectedRecord
 from src.readers import (
@@ -107,6 +108,7 @@ MAPPING_MODULES: tuple[ModuleType, ...] = (
     zones,
     common,
     tender_schemas,
+    plain_record,
 )
 _MAPPING_VERSION = hashlib.sha256(
     b"".join(Path(module.__file__ or "").read_bytes() for module in MAPPING_MODULES)

@@ -149,4 +149,4 @@ def test_a_line_travels_with_its_text_unless_it_holds_an_escaped_nul() -> None:
     items = list(read_ocds(io.BytesIO(clean + nul), source_url="s"))
     documents = [item for item in items if isinstance(item, UnmappedDocument)]
     assert len(documents) == len(items) == 2
-    assert [item.data_json for item in documents] == [clean.decode(), None]
+    assert [item.data_json for item in documents] == [clean.strip().decode(), None]

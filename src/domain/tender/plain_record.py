@@ -1,0 +1,158 @@
+"""A `TenderRecord` built without pydantic's validation when every value is already what the
+validation would keep: text stripped, within its length, not a written-out container; a
+currency as its three capital letters; a known status; an amount that fits its column; an
+aware timestamp in range. That is nearly every record a reader maps, and a tenth of the
+cost of mapping one lot. Anything else (a value to strip, to convert, to refuse, a title to
+derive) goes through the validation as before: this only ever answers for values the
+validation would keep exactly as they are (tests/domain/test_plain_record.py compares the
+two on values of every kind)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from annotated_types import MaxLen, MinLen
+
+from src.domain.tender.schemas import (
+    MAX_INDEXED_BYTES,
+    TENDER_STATUSES,
+    TEXT_FIELDS,
+    FieldWarning,
+    TenderRecord,
+    check_indexable,
+    fit_amount,
+    fits_timestamptz,
+)
+
+_object_setattr = object.__setattr__
+_CURRENCY_FIELDS = frozenset({"currency", "award_currency"})
+_AMOUNT_FIELDS = frozenset({"amount", "award_amount"})
+_TIME_FIELDS = frozenset({"published_at", "deadline_at", "awarded_at", "source_updated_at"})
+# Text the reader sets for the application (stripped, like all text, but of any length).
+_READER_TEXT = frozenset({"raw_json", "format", "position", "document_key", "source_digest"})
+
+
+def _lengths(name: str) -> tuple[int, int]:
+    field = TenderRecord.model_fields[name]
+    low = next((m.min_length for m in field.metadata if isinstance(m, MinLen)), 0)
+    high = next((m.max_length for m in field.metadata if isinstance(m, MaxLen)), 1 << 62)
+    return low, high
+
+
+def _text(low: int, high: int, *, container_checked: bool) -> Callable[[Any], bool]:
+    def plain(value: Any) -> bool:
+        # `strip()` gives the very same object when there is nothing to strip.
+        if type(value) is not str or value.strip() is not value or not low <= len(value) <= high:
+            return False
+        # A leading bracket is looked at by the validation (a written-out list or object).
+        return not container_checked or value[:1] not in ("[", "{")
+
+    return plain
+
+
+def _currency(value: Any) -> bool:
+    return (
+        type(value) is str
+        and len(value) == 3
+        and value.isascii()
+        and value.isalpha()
+        and (value.isupper())
+    )
+
+
+def _status(value: Any) -> bool:
+    return type(value) is str and value in TENDER_STATUSES
+
+
+def _amount(value: Any) -> bool:
+    if type(value) is not Decimal or not value.is_finite():
+        return False
+    try:
+        return fit_amount(value) is value
+    except ValueError:
+        return False
+
+
+def _time(value: Any) -> bool:
+    return type(value) is datetime and value.tzinfo is not None and fits_timestamptz(value)
+
+
+def _checks() -> dict[str, Callable[[Any], bool]]:
+    checks: dict[str, Callable[[Any], bool]] = {}
+    for name in TenderRecord.model_fields:
+        if name in ("raw", "warnings"):
+            continue  # any value (`raw`), and the warnings, given apart
+        if name in _CURRENCY_FIELDS:
+            checks[name] = _currency
+        elif name in _AMOUNT_FIELDS:
+            checks[name] = _amount
+        elif name in _TIME_FIELDS:
+            checks[name] = _time
+        elif name == "status":
+            checks[name] = _status
+        elif name == "cig":  # an empty CIG is None (cig is unique)
+            checks[name] = _text(1, _lengths(name)[1], container_checked=False)
+        elif name in _READER_TEXT:
+            checks[name] = _text(0, 1 << 62, container_checked=False)
+        else:
+            checks[name] = _text(*_lengths(name), container_checked=name in TEXT_FIELDS)
+    return checks
+
+
+_CHECKS = _checks()
+_DEFAULTS = {
+    name: field.get_default(call_default_factory=False)
+    for name, field in TenderRecord.model_fields.items()
+    if not field.is_required() and field.default_factory is None
+}
+_REQUIRED = frozenset(n for n, f in TenderRecord.model_fields.items() if f.is_required())
+# Fields None is not a value of (a title None is derived from the description, or refused).
+_NOT_NONE = frozenset({*_REQUIRED, "format"})
+
+
+def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> TenderRecord | None:
+    """The record of `values`, unvalidated, when validating it would keep every value as
+    given; None when any value needs the validation (to be changed or refused)."""
+    if not values.keys() >= _REQUIRED:
+        return None
+    checks = _CHECKS
+    for name, value in values.items():
+        check = checks.get(name)
+        if check is None:
+            if name == "raw":
+                continue
+            return None  # not a field (ignored by the validation), or the warnings
+        if value is None:
+            if name in _NOT_NONE:
+                return None
+            continue
+        if not check(value):
+            return None
+    if not _keys_fit(values):
+        return None
+    fields = {**_DEFAULTS, **values, "warnings": warnings}
+    record = TenderRecord.__new__(TenderRecord)
+    # What `BaseModel.model_construct` sets, without its per-field loop.
+    _object_setattr(record, "__dict__", fields)
+    _object_setattr(record, "__pydantic_fields_set__", {*values, "warnings"})
+    _object_setattr(record, "__pydantic_extra__", None)
+    _object_setattr(record, "__pydantic_private__", None)
+    return record
+
+
+def _keys_fit(values: dict[str, Any]) -> bool:
+    """The model's index checks (the row's key, the document's key), when they need a look."""
+    source, procedure, lot = values["source"], values["procedure_id"], values.get("lot_id")
+    if (len(source) + len(procedure) + len(lot or "") + 2) * 4 > MAX_INDEXED_BYTES:
+        return False
+    document_key = values.get("document_key")
+    if document_key is None:
+        return True
+    try:
+        check_indexable("", source, values.get("format") or "ocds", document_key)
+    except ValueError:
+        return False
+    return True
