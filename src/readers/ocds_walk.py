@@ -233,8 +233,8 @@ def one_item_line(line: bytes) -> bool:
 
 
 def storable_json(line: bytes) -> str | None:
-    """A JSON text that parsed as UTF-8 JSON, as text PostgreSQL's jsonb takes as it is: not
-    with an escaped NUL (`\\u0000`, which jsonb refuses and `json_serializer` drops). Without
+    """A JSON text that parsed as UTF-8 JSON, as text a publication is stored as: not with an
+    escaped NUL (`\\u0000`, which text columns refuse and `json_serializer` drops). Without
     the whitespace around it (the line's end), as a record's text is kept."""
     return None if b"\\u0000" in line else line.strip().decode()
 

@@ -159,3 +159,57 @@ async def test_0007_keys_each_stored_eforms_notice_by_its_id(fresh_database_url:
         assert keys == {"F1": "N1", "F2": "F2", "ocid-1": "ocid-1"}
     finally:
         await engine.dispose()
+
+
+async def test_0012_keeps_stored_publications_as_json_text(fresh_database_url: str) -> None:
+    """Publications stored as jsonb read back the same once the column is json, and again
+    after the downgrade; new ones keep the text they were stored with."""
+    from sqlalchemy import text
+
+    from configs.config import Settings
+    from src.domain.tender.entities import Publication
+    from src.infra.database import create_engine
+    from src.infra.database.migrate import downgrade, upgrade
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    document = {"ocid": "ocds-abc123-1", "tender": {"value": {"amount": 1.5}, "items": [1, "é"]}}
+    insert = text(
+        "INSERT INTO publications (id, source, procedure_id, document_key, format, raw, "
+        "content_hash) VALUES (gen_random_uuid(), 'ocds:ocds-abc123', :key, :key, 'ocds', "
+        "CAST(:raw AS {kind}), 'h')"
+    )
+    column_type = text(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'publications' AND column_name = 'raw'"
+    )
+    stored = select(Publication.document_key, Publication.raw).order_by(Publication.document_key)
+    try:
+        await downgrade(engine, "0011_publication_lz4")
+        async with engine.begin() as connection:
+            raw = (
+                '{"tender": {"items": [1, "é"], "value": {"amount": 1.5}}, "ocid": "ocds-abc123-1"}'
+            )
+            await connection.execute(
+                text(insert.text.format(kind="jsonb")), {"key": "a", "raw": raw}
+            )
+        await upgrade(engine)
+        async with engine.begin() as connection:
+            assert await connection.scalar(column_type) == "json"
+            spaced = '{"ocid" : "ocds-abc123-1",  "tender": {"value": {"amount": 1.5}, '
+            spaced += '"items": [1, "é"]}}'
+            await connection.execute(
+                text(insert.text.format(kind="json")), {"key": "b", "raw": spaced}
+            )
+            kept = await connection.scalar(
+                text("SELECT raw::text FROM publications WHERE document_key = 'b'")
+            )
+            assert kept == spaced  # the text as stored, not taken apart
+            assert (await connection.execute(stored)).all() == [("a", document), ("b", document)]
+        await downgrade(engine, "0011_publication_lz4")
+        await engine.dispose()  # statements prepared for the json column
+        async with engine.begin() as connection:
+            assert await connection.scalar(column_type) == "jsonb"
+            assert (await connection.execute(stored)).all() == [("a", document), ("b", document)]
+        await upgrade(engine)
+    finally:
+        await engine.dispose()

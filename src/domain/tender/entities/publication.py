@@ -6,11 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, UniqueConstraint, func, text
+from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.infra.database import Base
-from src.infra.database.types import JSONDocument
 
 
 class Publication(Base):
@@ -24,7 +23,8 @@ class Publication(Base):
     procedure_id: Mapped[str] = mapped_column(Text)
     document_key: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(32))
-    raw: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
+    # json, not jsonb: kept as the text it was read from (migration 0012).
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     # The bytes it was read from and the mapping that read them, when that mapping gave
     # `record_count` tenders and no rejection: the same digest again is skipped unmapped.

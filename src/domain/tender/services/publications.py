@@ -41,7 +41,7 @@ _DOCUMENT_FIELDS = (
     "record_count",
 )
 _staged_values = itemgetter(*_DOCUMENT_FIELDS)
-_TYPES = {"raw": "jsonb", "source_updated_at": "timestamptz", "record_count": "integer"}
+_TYPES = {"raw": "json", "source_updated_at": "timestamptz", "record_count": "integer"}
 _STAGING = StagingTable(
     "staging_publications",
     tuple((name, _TYPES.get(name, "text")) for name in _DOCUMENT_FIELDS),
