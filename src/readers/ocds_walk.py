@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
@@ -224,12 +225,13 @@ def _iter_json_lines(
 
 # A JSON line none of whose bytes spell these keys is one release, record or rejection: it
 # gives exactly one item, read now or later (the run's checkpoint counts items).
-_SEVERAL_ITEMS = (b'"releases"', b'"records"', b'"compiledRelease"', b'"versionedRelease"')
+# One pass over the line (each key looked for alone would be a pass of its own).
+_SEVERAL_ITEMS = re.compile(rb'"(?:releases|records|compiledRelease|versionedRelease)"')
 
 
 def one_item_line(line: bytes) -> bool:
     """Whether the JSON line can only give one item (see `_SEVERAL_ITEMS`)."""
-    return not any(key in line for key in _SEVERAL_ITEMS)
+    return _SEVERAL_ITEMS.search(line) is None
 
 
 def storable_json(line: bytes) -> str | None:
