@@ -9,7 +9,6 @@ two on values of every kind)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -42,73 +41,58 @@ def _lengths(name: str) -> tuple[int, int]:
     return low, high
 
 
-def _text(low: int, high: int, *, container_checked: bool) -> Callable[[Any], bool]:
-    def plain(value: Any) -> bool:
-        # `strip()` gives the very same object when there is nothing to strip.
-        if type(value) is not str or value.strip() is not value or not low <= len(value) <= high:
-            return False
-        # A leading bracket is looked at by the validation (a written-out list or object).
-        return not container_checked or value[:1] not in ("[", "{")
-
-    return plain
-
-
-def _currency(value: Any) -> bool:
-    return (
-        type(value) is str
-        and len(value) == 3
-        and value.isascii()
-        and value.isalpha()
-        and (value.isupper())
-    )
+def _text_limits() -> dict[str, tuple[int, int, bool]]:
+    """Each text field's (shortest, longest, whether a leading bracket is looked at)."""
+    limits: dict[str, tuple[int, int, bool]] = {}
+    for name, field in TenderRecord.model_fields.items():
+        if name in _READER_TEXT:
+            limits[name] = (0, 1 << 62, False)
+        elif field.annotation in (str, str | None) and name not in ("status", *_CURRENCY_FIELDS):
+            low, high = _lengths(name)
+            # An empty CIG is None (cig is unique): the validation changes it.
+            limits[name] = (max(low, 1) if name == "cig" else low, high, name in TEXT_FIELDS)
+    return limits
 
 
-def _status(value: Any) -> bool:
-    return type(value) is str and value in TENDER_STATUSES
+_TEXT_LIMITS = _text_limits()
 
 
-def _amount(value: Any) -> bool:
-    if type(value) is not Decimal or not value.is_finite():
-        return False
+def _plain_value(name: str, value: Any) -> bool:
+    """Whether the validation keeps `value` of field `name` exactly as it is (not None)."""
+    kind = type(value)
+    if kind is str:
+        limits = _TEXT_LIMITS.get(name)
+        if limits is not None:
+            low, high, container_checked = limits
+            # `strip()` gives the very same object when there is nothing to strip.
+            if value.strip() is not value or not low <= len(value) <= high:
+                return False
+            # A leading bracket is looked at by the validation (a written-out container).
+            return not container_checked or value[:1] not in ("[", "{")
+        if name in _CURRENCY_FIELDS:
+            return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
+        return name == "status" and value in TENDER_STATUSES
+    if kind is Decimal:
+        return name in _AMOUNT_FIELDS and value.is_finite() and _fits(value)
+    if kind is datetime:
+        return name in _TIME_FIELDS and value.tzinfo is not None and fits_timestamptz(value)
+    return False
+
+
+def _fits(amount: Decimal) -> bool:
     try:
-        return fit_amount(value) is value
+        return fit_amount(amount) is amount
     except ValueError:
         return False
 
 
-def _time(value: Any) -> bool:
-    return type(value) is datetime and value.tzinfo is not None and fits_timestamptz(value)
-
-
-def _checks() -> dict[str, Callable[[Any], bool]]:
-    checks: dict[str, Callable[[Any], bool]] = {}
-    for name in TenderRecord.model_fields:
-        if name in ("raw", "warnings"):
-            continue  # any value (`raw`), and the warnings, given apart
-        if name in _CURRENCY_FIELDS:
-            checks[name] = _currency
-        elif name in _AMOUNT_FIELDS:
-            checks[name] = _amount
-        elif name in _TIME_FIELDS:
-            checks[name] = _time
-        elif name == "status":
-            checks[name] = _status
-        elif name == "cig":  # an empty CIG is None (cig is unique)
-            checks[name] = _text(1, _lengths(name)[1], container_checked=False)
-        elif name in _READER_TEXT:
-            checks[name] = _text(0, 1 << 62, container_checked=False)
-        else:
-            checks[name] = _text(*_lengths(name), container_checked=name in TEXT_FIELDS)
-    return checks
-
-
-_CHECKS = _checks()
 _DEFAULTS = {
     name: field.get_default(call_default_factory=False)
     for name, field in TenderRecord.model_fields.items()
     if not field.is_required() and field.default_factory is None
 }
 _REQUIRED = frozenset(n for n, f in TenderRecord.model_fields.items() if f.is_required())
+_FIELDS = frozenset(TenderRecord.model_fields) - {"warnings"}
 # Fields None is not a value of (a title None is derived from the description, or refused).
 _NOT_NONE = frozenset({*_REQUIRED, "format"})
 
@@ -118,19 +102,12 @@ def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> Tender
     given; None when any value needs the validation (to be changed or refused)."""
     if not values.keys() >= _REQUIRED:
         return None
-    checks = _CHECKS
     for name, value in values.items():
-        check = checks.get(name)
-        if check is None:
-            if name == "raw":
-                continue
-            return None  # not a field (ignored by the validation), or the warnings
         if value is None:
-            if name in _NOT_NONE:
+            if name in _NOT_NONE or name not in _FIELDS:
                 return None
-            continue
-        if not check(value):
-            return None
+        elif name != "raw" and not _plain_value(name, value):
+            return None  # to change or refuse, or not a field (or the warnings, given apart)
     if not _keys_fit(values):
         return None
     fields = {**_DEFAULTS, **values, "warnings": warnings}
