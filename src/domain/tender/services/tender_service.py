@@ -289,7 +289,7 @@ _KNOWN_DOCUMENTS = text(
 
 def _tender_row(record: TenderRecord) -> dict[str, Any]:
     row = record.hashed_fields()
-    digest = hash_document(row)  # the same as record.content_hash(), without a second copy
+    digest = hash_document(row, keys_sorted=True)  # record.content_hash(), not copied again
     for name in UNHASHED_FIELDS:
         row[name] = getattr(record, name)
     row["identity_key"] = record.identity_key
