@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
 from src.readers.items import ReadItem
+
+_NOT_OBJECTS = frozenset({str, int, float, bool, list, type(None)})
+
+
+def is_object(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """Whether a JSON value is an object: a dict at once; the abstract `Mapping` check (a
+    call through `abc`, the mapping's most frequent) only for what JSON does not give."""
+    kind = type(value)
+    return kind is dict or (kind not in _NOT_OBJECTS and isinstance(value, Mapping))
+
 
 ROME = ZoneInfo("Europe/Rome")
 _END_OF_DAY = time(23, 59, 59)

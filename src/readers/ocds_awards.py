@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from src.readers.common import clean_text
+from src.readers.common import clean_text, is_object
 from src.readers.nuts import first_nuts, nuts_code
 from src.readers.ocds_parties import Parties
 from src.readers.ocds_values import ReleaseValues
@@ -35,9 +35,9 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 def is_cpv_item(item: Mapping[str, Any]) -> bool:
     classification = item.get("classification")
-    return isinstance(classification, Mapping) and str(
-        classification.get("scheme", "")
-    ).upper().startswith(_CPV_SCHEME)
+    return is_object(classification) and str(classification.get("scheme", "")).upper().startswith(
+        _CPV_SCHEME
+    )
 
 
 def _lot_key(value: object) -> bool:
@@ -46,9 +46,9 @@ def _lot_key(value: object) -> bool:
 
 
 def _objects(value: object) -> list[Mapping[str, Any]]:
-    if isinstance(value, Mapping):
+    if is_object(value):
         return [value]
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    return [v for v in value if is_object(v)] if isinstance(value, list) else []
 
 
 def delivery_nuts(holder: Mapping[str, Any]) -> str | None:
@@ -59,7 +59,7 @@ def delivery_nuts(holder: Mapping[str, Any]) -> str | None:
         return None  # most releases: the hot path
     for location in _objects(locations):
         gazetteer = location.get("gazetteer")
-        if isinstance(gazetteer, Mapping) and str(gazetteer.get("scheme")).upper() == "NUTS":
+        if is_object(gazetteer) and str(gazetteer.get("scheme")).upper() == "NUTS":
             identifiers = gazetteer.get("identifiers")
             code = first_nuts(identifiers) if isinstance(identifiers, list) else None
             if code is not None:
@@ -108,7 +108,7 @@ class LotIndex:
         kept = [
             award
             for award in (awards if isinstance(awards, list) else [])
-            if isinstance(award, Mapping) and award.get("status") not in _NOT_IN_FORCE
+            if is_object(award) and award.get("status") not in _NOT_IN_FORCE
         ]
         index = cls(main, cpv_by_lot, text_by_lot, nuts_by_lot, main_nuts, kept, {}, [], [])
         for number, award in enumerate(kept):
@@ -170,7 +170,7 @@ def award_fields(
         amounts.append(values.money("award_", award))
         found = award.get("suppliers")
         listed = found if isinstance(found, list) else []
-        suppliers.extend(parties.resolve(s) for s in listed if isinstance(s, Mapping))
+        suppliers.extend(parties.resolve(s) for s in listed if is_object(s))
     latest = (
         0
         if len(awards) == 1
@@ -197,7 +197,7 @@ def first_title(*containers: Any) -> str | None:
     """A contract's or award's title, for releases that carry no tender (tag contract)."""
     for container in containers:
         for entry in container if isinstance(container, list) else []:
-            title = entry.get("title") if isinstance(entry, Mapping) else None
+            title = entry.get("title") if is_object(entry) else None
             if isinstance(title, str) and clean_text(title):
                 return clean_text(title)
     return None

@@ -22,7 +22,7 @@ from src.domain.tender.schemas import (
     TenderRecord,
     title_from_description,
 )
-from src.readers.common import InvalidCig, clean_text, normalize_cig, validation_problems
+from src.readers.common import InvalidCig, clean_text, is_object, normalize_cig, validation_problems
 from src.readers.fields import build_record
 from src.readers.items import ReadItem
 from src.readers.ocds_awards import LotIndex, award_fields, delivery_nuts, first_title
@@ -105,7 +105,7 @@ def map_release(
 ) -> Iterator[ReadItem]:
     """The tenders of one release (`raw_json`: the release as the JSON text it was read from,
     stored as the publication instead of writing the object out again)."""
-    if not isinstance(release, Mapping):
+    if not is_object(release):
         yield RejectedRecord.of("an OCDS release must be a JSON object", position, release)
         return
     state = latest_state(release) if is_versioned(release) else release
@@ -180,11 +180,9 @@ class _Procedure:
             ocid=ocid,
             source=source,
             tender=tender,
-            lots=[lot for lot in tender.get("lots") or [] if isinstance(lot, Mapping)],
+            lots=[lot for lot in tender.get("lots") or [] if is_object(lot)],
             index=LotIndex.of(
-                [item for item in items if isinstance(item, Mapping)]
-                if isinstance(items, list)
-                else [],
+                [item for item in items if is_object(item)] if isinstance(items, list) else [],
                 release.get("awards"),
             ),
             parties=parties,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
 
-from src.readers.common import ROME
+from src.readers.common import ROME, is_object
 from src.readers.ocds_values import obj, text_value
 from src.readers.zones import zone_or_utc
 
@@ -45,7 +45,7 @@ class Parties:
         parties = release.get("parties")
         by_id: dict[str, Mapping[str, Any]] = {}
         for party in parties if isinstance(parties, list) else []:
-            if isinstance(party, Mapping) and isinstance(party.get("id"), str | int):
+            if is_object(party) and isinstance(party.get("id"), str | int):
                 by_id.setdefault(str(party["id"]), party)
         return cls(by_id, anac)
 
@@ -83,7 +83,7 @@ def buyers(release: Mapping[str, Any], parties: Parties) -> list[Mapping[str, An
     """The buyers, lead first: `buyer`, then every other party with the role `buyer` (joint
     procurement). The procuring entity acts for a buyer and is not one: it stands in only
     when the release names no buyer at all (as some OCDS 1.0 publishers do)."""
-    found = [parties.resolve(release["buyer"])] if isinstance(release.get("buyer"), Mapping) else []
+    found = [parties.resolve(release["buyer"])] if is_object(release.get("buyer")) else []
     lead = str(found[0].get("id")) if found and found[0].get("id") is not None else None
     for party in parties.by_id.values():
         roles = party.get("roles")
@@ -91,7 +91,7 @@ def buyers(release: Mapping[str, Any], parties: Parties) -> list[Mapping[str, An
             found.append(party)
     if not found:
         entity = obj(release.get("tender")).get("procuringEntity")
-        if isinstance(entity, Mapping):
+        if is_object(entity):
             found.append(parties.resolve(entity))
     return found
 
@@ -110,7 +110,7 @@ def release_zone(release: Mapping[str, Any], parties: Parties) -> tzinfo:
         return ROME
     organisations = buyers(release, parties)
     entity = obj(release.get("tender")).get("procuringEntity")
-    if isinstance(entity, Mapping):
+    if is_object(entity):
         organisations.append(parties.resolve(entity))
     organisations.extend(
         party

@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from src.readers.common import ROME, clean_text, parse_amount, parse_timestamp
+from src.readers.common import ROME, clean_text, is_object, parse_amount, parse_timestamp
 from src.readers.fields import FieldWarnings
 
 # ANAC's OCDS writes every date as noon UTC: a date without a time. Its malformed release
@@ -34,9 +34,7 @@ def text_value(value: object) -> str | None:
 
 def obj(value: object) -> Mapping[str, Any]:
     """The value when it is a JSON object, else an empty one (publishers send nulls)."""
-    if type(value) is dict:  # what JSON gives: no abstract-class check on the hot path
-        return value
-    return value if value is not None and isinstance(value, Mapping) else {}
+    return value if is_object(value) else {}
 
 
 @dataclass
@@ -77,7 +75,7 @@ class ReleaseValues:
         """`value.amount` and `value.currency` of an OCDS object (tender, lot, award);
         `prefix` names the record's fields ("" for amount, "award_" for award_amount)."""
         value = obj(container).get("value")
-        if type(value) is not dict and (value is None or not isinstance(value, Mapping)):
+        if not is_object(value):
             return None, None
         amount = self.warnings.take(f"{prefix}amount", parse_amount, value.get("amount"))
         currency = self.text(f"{prefix}currency", value.get("currency"))

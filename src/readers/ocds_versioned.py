@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from src.readers.common import parse_timestamp
+from src.readers.common import is_object, parse_timestamp
 
 _VERSION_KEYS = frozenset({"releaseID", "releaseDate"})
 # How deep to look for a versioned field: a versioned release has one at the top
@@ -23,7 +23,7 @@ def is_version_list(value: object) -> bool:
         isinstance(value, list)
         and bool(value)
         and all(
-            isinstance(entry, Mapping) and "value" in entry and entry.keys() & _VERSION_KEYS
+            is_object(entry) and "value" in entry and entry.keys() & _VERSION_KEYS
             for entry in value
         )
     )
@@ -35,7 +35,7 @@ def _plain(value: object) -> bool:
 
 def is_versioned(release: object, depth: int = _SEARCH_DEPTH) -> bool:
     """Whether an object (a release, or a record's versionedRelease) is a versioned one."""
-    if not isinstance(release, Mapping) or depth <= 0:
+    if not is_object(release) or depth <= 0:
         return False
     if depth == _SEARCH_DEPTH and _plain(release.get("id")) and _plain(release.get("date")):
         # A release or compiled release: a versioned one has no `id` (omitted when merged)
@@ -68,7 +68,7 @@ def _latest(value: Any, dates: list[str]) -> Any:
             entry["releaseDate"] for entry in value if isinstance(entry.get("releaseDate"), str)
         )
         return last["value"]  # a whole list merged as one value: not versioned inside
-    if isinstance(value, Mapping):
+    if is_object(value):
         fields = ((key, _latest(item, dates)) for key, item in value.items())
         return {key: item for key, item in fields if item is not None}
     if isinstance(value, list):
