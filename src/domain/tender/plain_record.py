@@ -55,20 +55,13 @@ def _text_limits() -> dict[str, tuple[int, int, bool]]:
 
 
 _TEXT_LIMITS = _text_limits()
+_OPENERS = ("[", "{")
 
 
 def _plain_value(name: str, value: Any) -> bool:
     """Whether the validation keeps `value` of field `name` exactly as it is (not None)."""
     kind = type(value)
-    if kind is str:
-        limits = _TEXT_LIMITS.get(name)
-        if limits is not None:
-            low, high, container_checked = limits
-            # `strip()` gives the very same object when there is nothing to strip.
-            if value.strip() is not value or not low <= len(value) <= high:
-                return False
-            # A leading bracket is looked at by the validation (a written-out container).
-            return not container_checked or value[:1] not in ("[", "{")
+    if kind is str:  # not a text field's (`plain_record` checks those)
         if name in _CURRENCY_FIELDS:
             return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
         return name == "status" and value in TENDER_STATUSES
@@ -102,15 +95,26 @@ def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> Tender
     given; None when any value needs the validation (to be changed or refused)."""
     if not values.keys() >= _REQUIRED:
         return None
+    text_limits = _TEXT_LIMITS
     for name, value in values.items():
         if value is None:
             if name in _NOT_NONE or name not in _FIELDS:
                 return None
+        elif type(value) is str and (limits := text_limits.get(name)) is not None:
+            # Most values: text, checked here rather than in a call per field.
+            low, high, container_checked = limits
+            if value.strip() is not value or not low <= len(value) <= high:
+                return None  # `strip()` gives the very same object when there is nothing to strip
+            if container_checked and value[:1] in _OPENERS:
+                return None  # a written-out list or object, looked at by the validation
         elif name != "raw" and not _plain_value(name, value):
             return None  # to change or refuse, or not a field (or the warnings, given apart)
     if not _keys_fit(values):
         return None
-    fields = {**_DEFAULTS, **values, "warnings": warnings}
+    fields = values.copy()
+    if len(fields) < len(_FIELDS):  # some left out: they take their defaults
+        fields = {**_DEFAULTS, **fields}
+    fields["warnings"] = warnings
     record = TenderRecord.__new__(TenderRecord)
     # What `BaseModel.model_construct` sets, without its per-field loop.
     _object_setattr(record, "__dict__", fields)
