@@ -69,6 +69,8 @@ class ReleaseValues:
         return parse_timestamp(raw, default_tz=self.zone, end_of_day=end_of_day)
 
     def text(self, name: str, raw: object) -> str | None:
+        if type(raw) is str:
+            return text_value(raw)  # what JSON gives, never refused: no warning to catch
         return self.warnings.take(name, text_value, raw)
 
     def money(self, prefix: str, container: object) -> tuple[Decimal | None, str | None]:
