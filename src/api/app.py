@@ -35,6 +35,7 @@ from src.api.deps import ApiState
 from src.api.errors import JsonErrors
 from src.infra.database import create_engine, create_session_factory
 from src.infra.queue import deserialize, redis_settings, serialize
+from src.infra.runtime import tune_garbage_collector
 
 log = logging.getLogger("tenders.api")
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_garbage_collector()  # once per process, before the first request
         engine = create_engine(settings, custom_plans=True)
         analytics_engine = engine
         if settings.analytics_database_url is not None:
