@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from configs.config import Settings
 from src.domain.formats import Format
@@ -29,7 +30,7 @@ from src.ingest.locks import advisory_lock
 from src.ingest.outcome import job_deadline
 from src.ingest.pipeline import ingest_items
 from src.ingest.write_policy import WritePolicy
-from src.readers import read_source
+from src.readers import detect_format, read_source
 
 _SPLITTABLE = (None, Format.OCDS, Format.ANAC_JSON)
 
@@ -148,10 +149,14 @@ async def _read_chunk(
         ReadPosition.watch(handle, size, start=chunk.start_offset) as position,
     ):
         limits = deps.read_limits
+        # A chunk is JSON Lines of the file's format whatever line it starts with (a broken
+        # one is a rejection, and must not be taken for another format or a JSON document).
+        limits.hints.json_lines = True
+        file_format = request.format or await asyncio.to_thread(_format_of, handle, path.name)
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),
             f"{path.name}[{chunk.index}]",
-            format=request.format,
+            format=file_format,
             source_url=request.location,
             encoding=request.encoding,
             limits=limits,
@@ -169,3 +174,9 @@ async def _read_chunk(
             alerts=deps.alerts,
             hints=limits.hints,
         )
+
+
+def _format_of(handle: BinaryIO, name: str) -> Format:
+    """The format of the whole file, told from its first bytes (those of its first chunk)."""
+    handle.seek(0)
+    return detect_format(handle, name)

@@ -16,9 +16,12 @@ class ReadHints:
     exactly one item is handed on unread (`UnreadLine`) with its digest, to be parsed by the
     application layer when it needs it: right before mapping while the source's lines are
     mostly new (so that only the line's bytes wait in memory, not its parsed document), and
-    only if that digest is not known while they were mostly stored before."""
+    only if that digest is not known while they were mostly stored before. `json_lines`: the
+    source is JSON Lines (a chunk of a file that is), read line by line whatever its first
+    line holds (a chunk starts at any line, a broken one too)."""
 
     lines_unread: bool = False
+    json_lines: bool = False
 
 
 @dataclass(frozen=True, slots=True)

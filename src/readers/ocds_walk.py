@@ -87,7 +87,7 @@ def iter_ocds_objects(
     buffered = io.BufferedReader(stream, _PEEK_BYTES)  # type: ignore[type-var]
     if buffered.peek(len(_BOM)).startswith(_BOM):
         buffered.read(len(_BOM))  # a byte-order mark is not JSON, but some publishers write it
-    if _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
+    if limits.hints.json_lines or _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
         yield from _iter_json_lines(buffered, package, limits)
         return
     try:

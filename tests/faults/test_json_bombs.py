@@ -24,9 +24,11 @@ from tests.support.hostile_json import (
     cig,
     depth_bombs,
     json_lines,
+    nested,
     number_bombs,
     package,
     release,
+    with_member,
 )
 from tests.support.processes import Workers, worker_env
 from tests.support.servers import Servers
@@ -136,3 +138,46 @@ async def test_memory_stays_bounded_by_the_object_size(
         "line 21 is larger than 67108864 bytes (MAX_OBJECT_BYTES): not read "
         "(a single publication this size is broken input)"
     ]
+
+
+async def test_a_chunk_that_starts_with_a_broken_line_is_still_read_line_by_line(
+    servers: Servers,
+    fresh_database_url: str,
+    workers: Callable[[dict[str, str]], Workers],
+    tmp_path: Path,
+) -> None:
+    """A split source's chunk starts at the first line that starts in its bytes: when that
+    line is broken (nested too deep, not JSON at all), the chunk is still JSON Lines, of the
+    file's format. Read as a JSON document instead, the first line's break cost every good
+    line after it in the chunk, and a chunk of text that is no format failed the run."""
+
+    def long_release(index: int) -> bytes:  # longer than a chunk: the next line starts one
+        return with_member(release(index), "notes", b'"' + b"x" * 20_000 + b'"')
+
+    lines = [
+        *(release(5_000_000 + i) for i in range(20)),
+        long_release(5_000_100),
+        nested(500),
+        *(release(5_000_200 + i) for i in range(20)),
+        long_release(5_000_300),
+        b"not JSON at all",
+        *(release(5_000_400 + i) for i in range(20)),
+    ]
+    source = tmp_path / "broken-chunk-starts.jsonl"
+    source.write_bytes(json_lines(*lines))
+    outcome = await _ingest_under_limit(
+        servers,
+        fresh_database_url,
+        workers,
+        [source],
+        ONE_GIB,
+        CHUNK_BYTES="8192",
+        CHUNK_MIN_BYTES="4096",
+    )
+    run, reasons, written = outcome[source.name]
+    assert run.status == "complete" and run.chunks_total > 4, run.error
+    good = [5_000_100, 5_000_300, *(5_000_000 + 200 * k + i for k in range(3) for i in range(20))]
+    assert (run.inserted, run.rejected) == (len(good), 2), reasons
+    assert written == {cig(index) for index in good}
+    assert any("deeper than" in reason for reason in reasons), reasons
+    assert any("not valid JSON" in reason for reason in reasons), reasons
