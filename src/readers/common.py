@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from src.domain.tender.schemas import AMOUNT_LIMIT
 from src.readers.items import ReadItem
 
 _NOT_OBJECTS = frozenset({str, int, float, bool, list, type(None)})
@@ -83,7 +84,6 @@ def parse_timestamp(
 
 
 _NUMBERS = frozenset({int, float, Decimal})
-_AMOUNT_LIMIT = Decimal("1e16")
 
 
 def parse_amount(value: object) -> Decimal | None:
@@ -110,7 +110,7 @@ def parse_amount(value: object) -> Decimal | None:
             raise ValueError(f"invalid amount {value!r}") from None
     else:
         raise ValueError(f"invalid amount {value!r}")
-    if not amount.is_finite() or abs(amount) >= _AMOUNT_LIMIT:
+    if not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
         raise ValueError(f"amount out of range: {value!r}")
     return amount
 

@@ -16,7 +16,6 @@ from typing import Any
 from annotated_types import MaxLen, MinLen
 
 from src.domain.tender.schemas import (
-    MAX_INDEXED_BYTES,
     TENDER_STATUSES,
     TEXT_FIELDS,
     FieldWarning,
@@ -24,6 +23,7 @@ from src.domain.tender.schemas import (
     check_indexable,
     fit_amount,
     fits_timestamptz,
+    key_may_not_fit,
 )
 
 _object_setattr = object.__setattr__
@@ -126,8 +126,8 @@ def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> Tender
 
 def _keys_fit(values: dict[str, Any]) -> bool:
     """The model's index checks (the row's key, the document's key), when they need a look."""
-    source, procedure, lot = values["source"], values["procedure_id"], values.get("lot_id")
-    if (len(source) + len(procedure) + len(lot or "") + 2) * 4 > MAX_INDEXED_BYTES:
+    source = values["source"]
+    if key_may_not_fit(source, values["procedure_id"], values.get("lot_id")):
         return False
     document_key = values.get("document_key")
     if document_key is None:

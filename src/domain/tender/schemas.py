@@ -200,9 +200,7 @@ class TenderCreate(BaseModel):
     def _key_fits_the_index(self) -> Self:
         if not (self.source and self.procedure_id):
             return self
-        # At most 4 bytes a character, escaped or not: most keys need no encoding to know.
-        length = len(self.source) + len(self.procedure_id) + len(self.lot_id or "") + 2
-        if length * 4 > MAX_INDEXED_BYTES:
+        if key_may_not_fit(self.source, self.procedure_id, self.lot_id):
             key = identity_key(self.source, self.procedure_id, self.lot_id, self.cig)
             check_indexable("source, procedure and lot id", key)
         return self
@@ -278,6 +276,12 @@ def identity_key(source: str, procedure_id: str, lot_id: str | None, cig: str | 
         return f"anac:{cig}"
     namespace = source.replace("\\", "\\\\")
     return f"{namespace}:{_escaped(procedure_id)}:{_escaped(lot_id or '')}"
+
+
+def key_may_not_fit(source: str, procedure_id: str, lot_id: str | None) -> bool:
+    """Whether the identity key needs encoding to know it fits its index: at most 4 bytes a
+    character, escaped or not, so most keys need not be encoded."""
+    return (len(source) + len(procedure_id) + len(lot_id or "") + 2) * 4 > MAX_INDEXED_BYTES
 
 
 def fits_timestamptz(value: datetime) -> bool:
