@@ -213,3 +213,34 @@ async def test_0012_keeps_stored_publications_as_json_text(fresh_database_url: s
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+async def test_0013_sets_lz4_again_after_0012_changed_the_type(fresh_database_url: str) -> None:
+    """A column's new type takes the default compression: 0012 lost 0011's lz4, 0013 sets
+    it again (where the server has lz4), and its downgrade leaves the default."""
+    from sqlalchemy import text
+
+    from configs.config import Settings
+    from src.infra.database import create_engine
+    from src.infra.database.migrate import downgrade, upgrade
+
+    engine = create_engine(Settings(database_url=fresh_database_url))
+    method = text(
+        "SELECT attcompression::text FROM pg_attribute "
+        "WHERE attrelid = 'publications'::regclass AND attname = 'raw'"
+    )
+    has_lz4 = text(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+    )
+    try:
+        async with engine.connect() as connection:
+            expected = "l" if await connection.scalar(has_lz4) else ""
+            assert await connection.scalar(method) == expected
+        await downgrade(engine, "0012_publication_json")
+        async with engine.connect() as connection:
+            assert await connection.scalar(method) == ""
+        await upgrade(engine)
+        async with engine.connect() as connection:
+            assert await connection.scalar(method) == expected
+    finally:
+        await engine.dispose()
