@@ -105,6 +105,11 @@ def is_refused_data(error: BaseException) -> bool:
     return False
 
 
+def is_unique_violation(error: BaseException) -> bool:
+    """True when a unique index refused a row (SQLSTATE 23505): a key written meanwhile."""
+    return any(_sqlstate(current) == "23505" for current in _chain(error))
+
+
 def database_message(error: BaseException) -> str:
     """The database's own words (or the driver's, for a value it could not send), without
     the statement SQLAlchemy adds."""

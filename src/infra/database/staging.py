@@ -4,7 +4,8 @@ everything else the unit of work did.
 
 A batch travels as tuples that asyncpg encodes in C, where an `INSERT … SELECT FROM
 unnest(arrays)` costs statement building and one array per column; one `INSERT … SELECT …
-FROM <staging>` then moves it on (see `domain.tender.services.bulk`).
+FROM <staging>` then moves it on (see `domain.tender.services.bulk`). `copy_records` is the
+same COPY into any table (rows known to be new go straight into theirs).
 
 The table is created once per connection (`IF NOT EXISTS`, so a rolled-back creation or a
 PgBouncer in transaction mode costs one more `CREATE`), in `pg_temp`, and emptied at every
@@ -78,13 +79,28 @@ async def copy_to_staging(
     connection = await session.connection()
     lz4 = bool(staging.compressed) and await _has_lz4(session, connection)
     await session.execute(staging.create_lz4 if lz4 else staging.create)
+    await copy_records(session, staging.name, staging.names, records, schema_name=TEMPORARY_SCHEMA)
+
+
+async def copy_records(
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+    *,
+    schema_name: str | None = None,
+) -> None:
+    """Binary COPY of `records` (tuples of `columns`) into `table`, in the session's open
+    transaction (or savepoint); a refusal is raised as a statement's would be."""
+    connection = await session.connection()
     driver: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    qualified = f"{schema_name}.{table}" if schema_name else table
     if not driver.is_in_transaction():
-        raise RuntimeError(f"COPY into {staging.qualified} outside a transaction")
-    statement = f"COPY {staging.qualified} FROM STDIN (FORMAT binary)"
+        raise RuntimeError(f"COPY into {qualified} outside a transaction")
+    statement = f"COPY {qualified} FROM STDIN (FORMAT binary)"
     try:
         await driver.copy_records_to_table(
-            staging.name, records=records, columns=staging.names, schema_name=TEMPORARY_SCHEMA
+            table, records=records, columns=list(columns), schema_name=schema_name
         )
     except asyncpg.PostgresError as error:
         raise _statement_error(statement, error) from error

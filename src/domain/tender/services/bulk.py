@@ -2,16 +2,24 @@
 (`infra.database.staging`), then one `INSERT … SELECT … FROM <staging> ON CONFLICT … DO
 UPDATE … WHERE <newer or changed>` moves them on. Rows travel as tuples encoded by asyncpg in
 C, the statement is the same text for every batch, and new rows get their (version 4) ids
-from the server."""
+from the server.
+
+Rows whose keys the batch's pre-read found in no stored row take one step instead
+(`insert_new`): COPied straight into the table with ids made by the writer, which spares
+PostgreSQL the staging table and the conflict checks (a fresh ingest is mostly such rows)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import TextClause, text
+from sqlalchemy.exc import StatementError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from src.infra.database.staging import StagingTable
+from src.infra.database.staging import StagingTable, copy_records
+from src.infra.errors import is_unique_violation
 
 _NEVER = "'1900-01-01T00:00:00Z'::timestamptz"
 _STORED_AT = f"COALESCE(stored.source_updated_at, {_NEVER})"
@@ -68,3 +76,24 @@ def upsert_from_staging(
     if returning:
         sql += f" RETURNING {returning}"
     return text(sql)
+
+
+async def insert_new(
+    session: AsyncSession,
+    table: str,
+    columns: Sequence[str],
+    records: Sequence[tuple[Any, ...]],
+) -> bool:
+    """COPY rows whose keys the batch's pre-read found in no stored row straight into
+    `table`: no staging, no conflict check. Under a savepoint, in the order of `records`
+    (sorted by key, the order in which every writer takes them): when another writer stored
+    one of the keys meanwhile, nothing is written and False says so; the caller then takes
+    the upsert path, which settles the conflict. Any other refusal is raised as it is."""
+    try:
+        async with session.begin_nested():
+            await copy_records(session, table, columns, records)
+    except StatementError as error:
+        if not is_unique_violation(error):
+            raise
+        return False
+    return True

@@ -1,9 +1,11 @@
 """The raw publications behind a batch of tenders: stored once per document (a procedure's
 lots share it), the newest version winning, by the same rule and the same two steps as the
-tenders (a pre-read of what is stored, then COPY into staging and one upsert)."""
+tenders (a pre-read of what is stored, then COPY into staging and one upsert; a document
+none is stored of is COPied straight in)."""
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from operator import itemgetter
@@ -16,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from src.domain.serialization import json_serializer
 from src.domain.tender.schemas import TenderRecord
 from src.domain.tender.schemas import content_hash as hash_document
-from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
+from src.domain.tender.services.bulk import (
+    insert_new,
+    needs_write,
+    upsert_from_staging,
+    version,
+)
 from src.infra.database.staging import StagingTable, copy_to_staging
 
 DocumentKey = tuple[str, str, str]  # source, format, document key
@@ -41,6 +48,7 @@ _DOCUMENT_FIELDS = (
     "record_count",
 )
 _staged_values = itemgetter(*_DOCUMENT_FIELDS)
+_NEW_COLUMNS = (*_DOCUMENT_FIELDS, "id")  # a new document COPied straight in
 _TYPES = {"raw": "json", "source_updated_at": "timestamptz", "record_count": "integer"}
 _STAGING = StagingTable(
     "staging_publications",
@@ -67,19 +75,23 @@ async def upsert_publications(session: AsyncSession, batch: Sequence[TenderRecor
     )
     known = {(src, fmt, doc): (digest, version(at)) for src, fmt, doc, digest, at in stored}
     to_write = [
-        documents[key]
+        key
         for key in sorted(documents)
         if needs_write(
             known.get(key), documents[key]["content_hash"], documents[key]["source_updated_at"]
         )
     ]
-    if not to_write:
-        return
-    for document in to_write:
+    for key in to_write:
+        document = documents[key]
         # Once per document; the text it was read from when there is one.
         document["raw"] = document.pop("raw_json") or json_serializer(document["raw"])
-    await copy_to_staging(session, _STAGING, [_staged_values(document) for document in to_write])
-    await session.execute(_UPSERT)
+    new = [(*_staged_values(documents[key]), uuid.uuid4()) for key in to_write if key not in known]
+    if new and await insert_new(session, "publications", _NEW_COLUMNS, new):
+        to_write = [key for key in to_write if key in known]
+    if to_write:
+        staged = [_staged_values(documents[key]) for key in to_write]
+        await copy_to_staging(session, _STAGING, staged)
+        await session.execute(_UPSERT)
 
 
 def _documents(batch: Sequence[TenderRecord]) -> dict[DocumentKey, dict[str, Any]]:

@@ -26,7 +26,12 @@ from src.domain.tender.schemas import (
     identity_key,
 )
 from src.domain.tender.schemas import content_hash as hash_document
-from src.domain.tender.services.bulk import needs_write, upsert_from_staging, version
+from src.domain.tender.services.bulk import (
+    insert_new,
+    needs_write,
+    upsert_from_staging,
+    version,
+)
 from src.domain.tender.services.publications import upsert_publications
 from src.infra.database.staging import StagingTable, copy_to_staging
 
@@ -144,28 +149,55 @@ class TenderService:
             )
         ]
         counts.unchanged += len(rows) - len(to_write)
-        if not to_write:
-            return counts
-
-        before = await _lock_tracked(
-            session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
-        )
-        await copy_to_staging(session, _TENDER_STAGING, [_staged_values(row) for row in to_write])
-        written = (await session.execute(_TENDER_UPSERT)).all()
-        inserted = sum(1 for row in written if row.inserted)
-        counts.inserted += inserted
-        counts.updated += len(written) - inserted
-        # Rows that lost a race to a newer version written meanwhile were not written.
-        counts.unchanged += len(to_write) - len(written)
-        changes = await _record_history(session, written, before, to_write, run_id)
-        if events:
+        inserted_ids = await _insert_new(session, to_write, known)
+        if inserted_ids:
+            counts.inserted += len(inserted_ids)
+            to_write = [row for row in to_write if row["identity_key"] in known]
+        changes: list[dict[str, Any]] = []
+        if to_write:
+            written, changes = await _upsert_staged(session, to_write, known, run_id)
+            inserted_ids += [row.id for row in written if row.inserted]
+            inserted = sum(1 for row in written if row.inserted)
+            counts.inserted += inserted
+            counts.updated += len(written) - inserted
+            # Rows that lost a race to a newer version written meanwhile were not written.
+            counts.unchanged += len(to_write) - len(written)
+        if events and (inserted_ids or changes):
             counts.events = await record_events(
-                session,
-                inserted=[row.id for row in written if row.inserted],
-                changed=_changed_fields(changes),
-                run_id=run_id,
+                session, inserted=inserted_ids, changed=_changed_fields(changes), run_id=run_id
             )
         return counts
+
+
+async def _insert_new(
+    session: AsyncSession, to_write: list[dict[str, Any]], known: dict[str, Any]
+) -> list[uuid.UUID]:
+    """The rows of keys no stored tender has, COPied straight into `tenders` (in key order):
+    their new ids, or none when another writer stored one of the keys meanwhile (then every
+    row takes the upsert path)."""
+    new = [row for row in to_write if row["identity_key"] not in known]
+    if not new:
+        return []
+    ids = [uuid.uuid4() for _ in new]
+    values = [(*_staged_values(row), new_id) for row, new_id in zip(new, ids, strict=True)]
+    return ids if await insert_new(session, "tenders", _NEW_COLUMNS, values) else []
+
+
+async def _upsert_staged(
+    session: AsyncSession,
+    to_write: list[dict[str, Any]],
+    known: dict[str, Any],
+    run_id: uuid.UUID | None,
+) -> tuple[Sequence[Any], list[dict[str, Any]]]:
+    """The rows through staging and one upsert, with the history of the tracked fields they
+    change: the rows written (id, identity_key, inserted) and that history."""
+    before = await _lock_tracked(
+        session, [r["identity_key"] for r in to_write if r["identity_key"] in known]
+    )
+    await copy_to_staging(session, _TENDER_STAGING, [_staged_values(row) for row in to_write])
+    written = (await session.execute(_TENDER_UPSERT)).all()
+    changes = await _record_history(session, written, before, to_write, run_id)
+    return written, changes
 
 
 async def _record_history(
@@ -253,6 +285,7 @@ _COLUMN_TYPES = {
 # A tender row's columns, in the order they are staged.
 _ROW_FIELDS = (*HASHED_FIELDS, *UNHASHED_FIELDS, "identity_key", "content_hash")
 _staged_values = itemgetter(*_ROW_FIELDS)
+_NEW_COLUMNS = (*_ROW_FIELDS, "id")  # a new row COPied straight in: its id is made here
 _TENDER_STAGING = StagingTable(
     "staging_tenders",
     tuple((name, _COLUMN_TYPES.get(name, _TEXT)) for name in _ROW_FIELDS),
