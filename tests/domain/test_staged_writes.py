@@ -184,6 +184,22 @@ async def test_a_value_the_database_refuses_is_refused_data(
         assert await TenderService.upsert_many(db_session, [lot(4)]) == UpsertCounts(inserted=1)
 
 
+@pytest.mark.parametrize("kind", list(REFUSED))
+async def test_a_value_the_database_refuses_in_an_update_is_refused_data(
+    db_session: AsyncSession, kind: str
+) -> None:
+    """The same values in a newer version of a stored tender (through staging and the
+    upsert, not the COPY of new rows)."""
+    async with db_session.begin_nested():
+        await TenderService.upsert_many(db_session, [lot(5)])
+    newer = {**lot(5).__dict__, "source_updated_at": T0 + timedelta(days=1), **REFUSED[kind]}
+    bad = TenderRecord.model_construct(**newer)
+    with pytest.raises(StatementError) as caught:
+        async with db_session.begin_nested():
+            await TenderService.upsert_many(db_session, [lot(4), bad])
+    assert is_refused_data(caught.value)
+
+
 async def test_a_large_publication_is_stored_compressed_with_lz4(db_session: AsyncSession) -> None:
     """Migration 0011 and the staging table agree: a publication big enough to be compressed
     is stored with lz4 (pglz on a server built without it) and reads back whole."""
