@@ -47,7 +47,7 @@ async def _staging_tables(session: AsyncSession) -> list[str]:
     found = await session.execute(
         text(
             "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() "
-            "AND relkind = 'r' ORDER BY relname"
+            "AND relname IN ('staging_tenders', 'staging_publications') ORDER BY relname"
         )
     )
     return list(found.scalars())

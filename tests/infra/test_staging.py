@@ -4,6 +4,7 @@ writer recognises as refused data."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from src.infra.database.staging import StagingTable, copy_to_staging
+from src.infra.database.staging import StagingTable, copy_to_staging, new_ids
 from src.infra.errors import database_message, is_refused_data
 
 STAGING = StagingTable(
@@ -138,3 +139,12 @@ async def test_compressed_columns_use_lz4_where_the_server_has_it(
     async with db_session.begin_nested():
         await copy_to_staging(db_session, STAGING, [ROW])  # no compressed column: as before
         assert await _staged(db_session) == [ROW]
+
+
+def test_new_ids_are_distinct_version_4_uuids() -> None:
+    ids = new_ids(10_000)
+    assert len(set(ids)) == 10_000 and new_ids(0) == []
+    assert all(isinstance(i, uuid.UUID) and i.version == 4 for i in ids)
+    assert {i.variant for i in ids} == {uuid.RFC_4122}
+    # As uuid.UUID compares and hashes them (ids read back from the database are those).
+    assert {uuid.UUID(str(i)) for i in ids} == set(ids)

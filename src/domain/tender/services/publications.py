@@ -5,7 +5,6 @@ none is stored of is COPied straight in)."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from operator import itemgetter
@@ -24,7 +23,7 @@ from src.domain.tender.services.bulk import (
     upsert_from_staging,
     version,
 )
-from src.infra.database.staging import StagingTable, copy_to_staging
+from src.infra.database.staging import StagingTable, copy_to_staging, new_ids
 
 DocumentKey = tuple[str, str, str]  # source, format, document key
 
@@ -85,7 +84,11 @@ async def upsert_publications(session: AsyncSession, batch: Sequence[TenderRecor
         document = documents[key]
         # Once per document; the text it was read from when there is one.
         document["raw"] = document.pop("raw_json") or json_serializer(document["raw"])
-    new = [(*_staged_values(documents[key]), uuid.uuid4()) for key in to_write if key not in known]
+    absent = [key for key in to_write if key not in known]
+    new = [
+        (*_staged_values(documents[key]), new_id)
+        for key, new_id in zip(absent, new_ids(len(absent)), strict=True)
+    ]
     if new and await insert_new(session, "publications", _NEW_COLUMNS, new):
         to_write = [key for key in to_write if key in known]
     if to_write:

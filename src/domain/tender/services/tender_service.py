@@ -33,7 +33,7 @@ from src.domain.tender.services.bulk import (
     version,
 )
 from src.domain.tender.services.publications import upsert_publications
-from src.infra.database.staging import StagingTable, copy_to_staging
+from src.infra.database.staging import StagingTable, copy_to_staging, new_ids
 
 
 def _latest_per_key(records: Sequence[TenderRecord]) -> list[TenderRecord]:
@@ -178,7 +178,7 @@ async def _insert_new(
     new = [row for row in to_write if row["identity_key"] not in known]
     if not new:
         return []
-    ids = [uuid.uuid4() for _ in new]
+    ids = new_ids(len(new))
     values = [(*_staged_values(row), new_id) for row, new_id in zip(new, ids, strict=True)]
     return ids if await insert_new(session, "tenders", _NEW_COLUMNS, values) else []
 
