@@ -104,8 +104,29 @@ def line_too_deep(line: bytes, max_depth: int) -> bool:
     """Whether a whole JSON text (one JSON line) nests deeper than `max_depth`."""
     if len(line.translate(None, _NOT_OPENER)) <= max_depth:
         return False  # fewer openers than that in all: one pass over the line
-    parts = _masked(line).translate(None, _NOT_STRUCTURE).split(b'"')
+    structure = _masked(line).translate(None, _NOT_STRUCTURE)
+    if _surely_shallow(structure.replace(b'""', b""), max_depth):
+        return False
+    parts = structure.split(b'"')
     return _peak_depth(b"".join(parts[0::2]), 0) > max_depth
+
+
+def _surely_shallow(structure: bytes, max_depth: int) -> bool:
+    """True only if `structure` (quotes and brackets, each string's pair of quotes taken out
+    where nothing was between them) nests at most `max_depth` deep; False: not known.
+
+    With a quote left, some string held a bracket: not known. (Were the quotes taken out
+    in pairs out of step, a closing with the next opening one, a quote would be left: the
+    scan gets out of step only past an opening quote it left.) Otherwise these are the
+    brackets, and a round taking out every `{}` and then every `[]` takes at most two levels
+    off: emptied in r rounds, they nest at most 2r deep."""
+    if b'"' in structure:
+        return False
+    for _ in range(max_depth // 2):
+        if not structure:
+            return True
+        structure = structure.replace(b"{}", b"").replace(b"[]", b"")
+    return not structure
 
 
 class JsonGuard(io.RawIOBase):

@@ -226,6 +226,40 @@ def test_line_too_deep_counts_brackets_outside_strings_only() -> None:
     assert line_too_deep(b'{"a": "\\"", "b": [[[1]]]}', 3)
 
 
+def test_line_too_deep_is_not_fooled_by_brackets_in_strings_or_alternating_levels() -> None:
+    """Past the count of openers, a shortcut takes bracket pairs out round by round: a
+    string holding a bracket, or levels that alternate `[` and `{`, must not fool it."""
+    faked = b'["]", ' * 100 + b"1" + b', "["]' * 100
+    assert _depth(json.loads(faked)) == 100
+    assert line_too_deep(faked, 64)  # though its brackets, quotes aside, pair off at once
+    for depth in range(60, 70):
+        opening = b"".join(b'{"k": ' if level % 2 else b"[" for level in range(depth))
+        closing = b"".join(b"}" if level % 2 else b"]" for level in reversed(range(depth)))
+        nested = opening + b"1" + closing
+        assert _depth(json.loads(nested)) == depth
+        assert line_too_deep(nested, 64) == (depth > 64), depth
+    wide = b"[" + b", ".join([b'{"a": [[{"b": "x[y"}]]}'] * 50) + b"]"
+    assert not line_too_deep(wide, 5) and line_too_deep(wide, 4)
+
+
+@settings(max_examples=300, deadline=None)
+@pytest.mark.slow  # hypothesis: many examples
+@given(
+    value=st.recursive(
+        st.text(alphabet='[]{}"\\a', max_size=4) | st.integers(0, 9),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(alphabet="[]{}ab", max_size=2), inner, max_size=4)
+        ),
+        max_leaves=60,
+    ),
+    max_depth=st.integers(1, 12),
+)
+def test_line_too_deep_knows_the_depth_of_any_json(value: Any, max_depth: int) -> None:
+    text = json.dumps(value).encode()
+    assert line_too_deep(text, max_depth) == (_depth(value) > max_depth)
+
+
 # Numbers and nesting at every JSON reader, in a child process (a crash cannot be caught).
 
 
