@@ -5,6 +5,7 @@ every line belongs to exactly one of them."""
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,32 @@ def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
     if size <= 0:
         return [(0, 0)]
     return [(start, min(start + chunk_bytes, size)) for start in range(0, size, chunk_bytes)]
+
+
+_COUNT_BYTES = 1 << 20
+
+
+def first_line_numbers(path: Path, starts: Sequence[int]) -> list[int]:
+    """For each range start (ascending), the number in the whole file (from 1) of the first
+    line the range owns: the line after the first newline at or past `start - 1`. One pass
+    over the file up to the last start, counting newlines. Blocking I/O: call it off the
+    event loop."""
+    numbers: list[int] = []
+    newlines = counted_to = 0  # newlines in [0, counted_to)
+    with open_regular_file(path) as handle:
+        for start in starts:
+            if start <= 0:
+                numbers.append(1)
+                continue
+            handle.seek(counted_to)
+            while counted_to < start - 1:
+                block = handle.read(min(_COUNT_BYTES, start - 1 - counted_to))
+                if not block:
+                    break
+                newlines += block.count(b"\n")
+                counted_to += len(block)
+            numbers.append(newlines + 2)
+    return numbers
 
 
 _BOM = b"\xef\xbb\xbf"

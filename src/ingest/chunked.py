@@ -13,7 +13,7 @@ from src.domain.formats import Format
 from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
-from src.infra.chunks import is_json_lines, open_range, plan_ranges
+from src.infra.chunks import first_line_numbers, is_json_lines, open_range, plan_ranges
 from src.infra.queue import ingest_job_id, job_in_redis
 from src.infra.sources import (
     SourceError,
@@ -53,6 +53,7 @@ def splittable(settings: Settings, request: IngestRequest) -> bool:
 async def split(deps: IngestDeps, run: IngestRun, request: IngestRequest) -> None:
     path = local_path(request.location)
     ranges = plan_ranges(path.stat().st_size, deps.settings.chunk_bytes)
+    first_lines = await asyncio.to_thread(first_line_numbers, path, [s for s, _ in ranges])
     queue = deps.queue.default_queue_name
     job_ids = [
         ingest_job_id(queue, request.location, request.format, chunk=f"{run.id}:{index}")
@@ -60,7 +61,7 @@ async def split(deps: IngestDeps, run: IngestRun, request: IngestRequest) -> Non
     ]
     async with deps.sessions() as session, session.begin():
         await RunService.set_fingerprint(session, run, file_fingerprint(path))
-        await ChunkService.create(session, run.id, ranges, job_ids)
+        await ChunkService.create(session, run.id, ranges, job_ids, first_lines)
     run.chunks_total = len(ranges)
     await enqueue_lost_chunks(deps, run)
     run_log(run.id, None).info("%s split into %d chunks", request.location, len(ranges))
@@ -152,6 +153,7 @@ async def _read_chunk(
         # A chunk is JSON Lines of the file's format whatever line it starts with (a broken
         # one is a rejection, and must not be taken for another format or a JSON document).
         limits.hints.json_lines = True
+        limits.hints.first_line = chunk.first_line or 1  # none: split before it was kept
         file_format = request.format or await asyncio.to_thread(_format_of, handle, path.name)
         reading = read_source(
             open_range(handle, chunk.start_offset, chunk.end_offset),

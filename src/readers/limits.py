@@ -18,10 +18,12 @@ class ReadHints:
     mostly new (so that only the line's bytes wait in memory, not its parsed document), and
     only if that digest is not known while they were mostly stored before. `json_lines`: the
     source is JSON Lines (a chunk of a file that is), read line by line whatever its first
-    line holds (a chunk starts at any line, a broken one too)."""
+    line holds (a chunk starts at any line, a broken one too). `first_line`: the number in
+    its file of the stream's first line (a chunk's), from which JSON lines are counted."""
 
     lines_unread: bool = False
     json_lines: bool = False
+    first_line: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,7 +205,8 @@ def _looks_like_json_lines(head: bytes) -> bool:
 def _iter_json_lines(
     stream: BinaryIO, package: PackageInfo, limits: ReadLimits
 ) -> Iterator[OcdsObject]:
-    number = 0
+    first = limits.hints.first_line  # a chunk's lines are numbered as the file's
+    number = first - 1
     while line := stream.readline(limits.max_object_bytes + 1):
         number += 1
         position = f"line {number}"
@@ -216,11 +217,11 @@ def _iter_json_lines(
             continue
         if line.isspace():  # blank (isspace copies nothing; readline never gives b"")
             continue
-        if number > 1 and limits.hints.lines_unread and one_item_line(line):
+        if number > first and limits.hints.lines_unread and one_item_line(line):
             digest = hashlib.sha256(line).hexdigest()
             yield OcdsObject("unread", line, position, package, line_digest=digest)
             continue
-        yield from line_objects(line, position, package, limits, first=number == 1)
+        yield from line_objects(line, position, package, limits, first=number == first)
 
 
 # A JSON line none of whose bytes spell these keys is one release, record or rejection: it

@@ -116,14 +116,21 @@ def _source(path: Path, bad: dict[str, Any]) -> Path:
     return path
 
 
-async def _outcome(db_session: AsyncSession, run_id: str) -> tuple[IngestRun, int, list[str]]:
+async def _outcome(
+    db_session: AsyncSession, run_id: str, bad_line: int = GOOD_BEFORE + 1
+) -> tuple[IngestRun, int, list[str]]:
     run = await db_session.get(IngestRun, uuid.UUID(run_id))
     assert run is not None
     await db_session.refresh(run)
     stored = await db_session.scalar(select(func.count()).select_from(Tender))
-    reasons = list(
-        await db_session.scalars(select(Rejection.reason).where(Rejection.run_id == run.id))
+    rejections = await db_session.execute(
+        select(Rejection.reason, Rejection.position).where(Rejection.run_id == run.id)
     )
+    reasons = []
+    for reason, position in rejections:
+        # Whole or split into chunks, the position is the line of the file.
+        assert str(position).split(" lot ")[0] == f"line {bad_line}", position
+        reasons.append(reason)
     return run, int(stored or 0), reasons
 
 
@@ -293,7 +300,7 @@ async def test_a_refused_document_mapped_ahead_costs_no_good_one(
     source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     run_id = str(uuid.uuid4())
     await ingest_source(ctx, str(source), run_id=run_id)
-    run, stored, reasons = await _outcome(db_session, run_id)
+    run, stored, reasons = await _outcome(db_session, run_id, bad_line=before + 1)
     assert (run.status, run.inserted, run.rejected, stored) == (
         "complete",
         before + after,

@@ -21,6 +21,9 @@ class IngestChunk(Base):
     # Lines whose first byte lies in [start_offset, end_offset) belong to this chunk.
     start_offset: Mapped[int] = mapped_column(BigInteger)
     end_offset: Mapped[int] = mapped_column(BigInteger)
+    # The line number, in the whole file, of the first line the chunk owns (counted at the
+    # split; none for chunks split before it was kept: their lines count from 1).
+    first_line: Mapped[int | None] = mapped_column(BigInteger)
     job_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     records_done: Mapped[int] = mapped_column(Integer, default=0)

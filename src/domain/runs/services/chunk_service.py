@@ -27,9 +27,11 @@ class ChunkService:
         run_id: uuid.UUID,
         ranges: Sequence[tuple[int, int]],
         job_ids: Sequence[str],
+        first_lines: Sequence[int],
     ) -> None:
         """The run's chunks (idempotent: a re-run of the splitting job adds nothing); the
-        run's bytes to read are theirs."""
+        run's bytes to read are theirs. `first_lines`: the file line number of each chunk's
+        first line."""
         rows = [
             {
                 "id": uuid.uuid4(),
@@ -37,10 +39,13 @@ class ChunkService:
                 "index": index,
                 "start_offset": start,
                 "end_offset": end,
+                "first_line": first_line,
                 "job_id": job_id,
                 "status": RunStatus.QUEUED,
             }
-            for index, ((start, end), job_id) in enumerate(zip(ranges, job_ids, strict=True))
+            for index, ((start, end), job_id, first_line) in enumerate(
+                zip(ranges, job_ids, first_lines, strict=True)
+            )
         ]
         await session.execute(
             pg_insert(IngestChunk).on_conflict_do_nothing(
