@@ -126,9 +126,7 @@ async def test_a_batch_writes_the_position_and_a_chunk_adds_up_on_its_run(
     run = await run_row(db_session, str(request.run_id))
     assert (run.bytes_read, run.bytes_total) == (40, 90)
 
-    await ChunkService.create(
-        db_session, request.run_id, [(0, 50), (50, 90)], ["c0", "c1"], [1, 4]
-    )
+    await ChunkService.create(db_session, request.run_id, [(0, 50), (50, 90)], ["c0", "c1"], [1, 4])
     chunks = list(await ChunkService.unfinished(db_session, request.run_id))
     for chunk, position in zip(chunks, (20, 15), strict=True):
         await record(
