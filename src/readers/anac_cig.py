@@ -52,7 +52,7 @@ from src.readers.csv_records import DEFAULT_MAX_RECORD_LINES, CsvRecords
 from src.readers.fields import FieldWarnings, build_record
 from src.readers.istat_nuts import istat_nuts3
 from src.readers.items import ReadItem
-from src.readers.json_values import iter_json_values
+from src.readers.json_values import BrokenLine, JsonValue, positioned_values, without_nul
 from src.readers.limits import ReadLimits
 from src.readers.nuts import nuts_code
 
@@ -186,27 +186,35 @@ def read_cig_json(
     transcoder = Utf8Transcoder(stream, encoding)
     if not transcoder.first_byte():
         return
-    values = iter_json_values(io.BufferedReader(transcoder), limits, use_float=False)
-    index = 0
+    last = "item 0"
     try:
-        for value in values:
-            index = value.index
-            position = f"item {index}"
-            if value.problem is not None:
-                reason = f"{position} {limits.reason(value.problem)}"
-                yield RejectedRecord(reason=reason, position=position)
-                continue
-            item = value.data
-            if not isinstance(item, dict):
-                yield RejectedRecord.of("item is not a JSON object", position, item)
-                continue
-            item = _no_nul(item)
-            if is_api_response(item):
-                yield from _api_records(item, position, limits, source_url)
+        for position, value in positioned_values(transcoder, limits, use_float=False):
+            last = position
+            if isinstance(value, BrokenLine):
+                yield RejectedRecord.of(value.reason, position, value.text)
             else:
-                yield _map_detail(item, position, source_url)
+                yield from _value_items(value, position, limits, source_url)
     except ijson.JSONError as error:
-        raise SourceFormatError(f"invalid JSON after item {index}: {error}") from error
+        raise SourceFormatError(f"invalid JSON after {last}: {error}") from error
+
+
+def _value_items(
+    value: JsonValue, position: str, limits: ReadLimits, source_url: str | None
+) -> ReadStream:
+    """The records of one JSON value (an item, or a line): a rejection when it could not be
+    read or is not an object."""
+    if value.problem is not None:
+        yield RejectedRecord(reason=f"{position} {limits.reason(value.problem)}", position=position)
+        return
+    item = value.data
+    if not isinstance(item, dict):
+        yield RejectedRecord.of("item is not a JSON object", position, item)
+        return
+    item = without_nul(item)
+    if is_api_response(item):
+        yield from _api_records(item, position, limits, source_url)
+    else:
+        yield _map_detail(item, position, source_url)
 
 
 def _api_records(
@@ -261,15 +269,6 @@ def _flatten(item: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         elif value is not None:
             flat[name] = value
     return flat
-
-
-def _no_nul(value: Any) -> Any:
-    """The JSON object without NUL characters in its text (PostgreSQL refuses them)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
-    return [_no_nul(v) for v in value] if isinstance(value, list) else value
 
 
 def _map(

@@ -22,7 +22,6 @@ writes names there ("Genova", "ITALIA", "GENOVA"), which stay in the stored noti
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -47,7 +46,7 @@ from src.readers.common import validation_problems as problems_of
 from src.readers.fields import FieldWarnings, build_record
 from src.readers.istat_nuts import istat_nuts3
 from src.readers.items import ReadItem
-from src.readers.json_values import iter_json_values
+from src.readers.json_values import BrokenLine, positioned_values
 from src.readers.limits import ReadLimits
 from src.readers.nuts import nuts_code
 
@@ -68,30 +67,32 @@ def read_pvl(
     limits: ReadLimits | None = None,
 ) -> ReadStream:
     """The lots of every notice in the source; "notice N" counts notices across it. A value
-    past the limits (size, depth, a number out of range) is a rejection, not read."""
+    past the limits (size, depth, a number out of range) is a rejection, not read; so is a
+    line of JSON Lines that is not JSON (the lines after it are read)."""
     limits = limits or ReadLimits()
     transcoder = Utf8Transcoder(stream, encoding)
     if not transcoder.first_byte():
         return
-    values = iter_json_values(io.BufferedReader(transcoder), limits, use_float=False)
-    index = count = 0
+    last, count = "item 0", 0
     try:
-        for value in values:
-            index = value.index
+        for position, value in positioned_values(transcoder, limits, use_float=False):
+            last = position
+            if isinstance(value, BrokenLine):
+                yield RejectedRecord.of(value.reason, position, value.text)
+                continue
             if value.problem is not None:
-                position = f"item {index}"
                 yield RejectedRecord(f"{position} {limits.reason(value.problem)}", position)
                 continue
             notices = _notices(value.data)
             if notices is None:
                 reason = "item is neither a PVL notice nor a list of notices (records, content)"
-                yield RejectedRecord.of(reason, f"item {index}", value.data)
+                yield RejectedRecord.of(reason, position, value.data)
                 continue
             for notice in notices:
                 count += 1
                 yield from map_notice(notice, f"notice {count}", source_url)
     except ijson.JSONError as error:
-        raise SourceFormatError(f"invalid JSON after item {index}: {error}") from error
+        raise SourceFormatError(f"invalid JSON after {last}: {error}") from error
 
 
 def _notices(data: Any) -> list[Any] | None:

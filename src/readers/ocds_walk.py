@@ -20,7 +20,13 @@ import ijson
 import orjson
 
 from src.readers.json_guard import line_too_deep
-from src.readers.json_values import ValueBuilder, json_events
+from src.readers.json_values import (
+    PEEK_BYTES,
+    ValueBuilder,
+    json_events,
+    looks_like_json_lines,
+    numbered_lines,
+)
 from src.readers.limits import ReadLimits
 
 # Where releases and records sit, for a top-level value or an item of a top-level array.
@@ -35,7 +41,6 @@ _ITEMS = ("releases", "records")
 # What is read of a package's (or a bare record's) own fields once it is known to be one.
 _STATES = ("compiledRelease", "versionedRelease")  # a record's, read when it has no releases
 _KEPT = {*_ITEMS, *_STATES, "version", "links", "publisher", "ocid"}
-_PEEK_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -84,10 +89,10 @@ def iter_ocds_objects(
     every item that could not be read as a rejection."""
     package = package or PackageInfo()
     limits = limits or ReadLimits()
-    buffered = io.BufferedReader(stream, _PEEK_BYTES)  # type: ignore[type-var]
+    buffered = io.BufferedReader(stream, PEEK_BYTES)  # type: ignore[type-var]
     if buffered.peek(len(_BOM)).startswith(_BOM):
         buffered.read(len(_BOM))  # a byte-order mark is not JSON, but some publishers write it
-    if limits.hints.json_lines or _looks_like_json_lines(buffered.peek(_PEEK_BYTES)):
+    if limits.hints.json_lines or looks_like_json_lines(buffered.peek(PEEK_BYTES)):
         yield from _iter_json_lines(buffered, package, limits)
         return
     try:
@@ -188,40 +193,19 @@ class _Walk:
             yield from _top_level(top.value, releases, where, self.package, first)
 
 
-def _looks_like_json_lines(head: bytes) -> bool:
-    """A first line that is a whole JSON object by itself: JSON Lines, read line by line
-    (far faster than the event walk, and one broken line costs only itself). So is a first
-    line that orjson refuses only for a number out of range or its depth."""
-    text = head.lstrip()
-    end = text.find(b"\n")
-    if not text.startswith(b"{") or end < 0:
-        return False
-    try:
-        return isinstance(orjson.loads(text[:end]), dict)
-    except orjson.JSONDecodeError as error:
-        return any(word in str(error) for word in ("infinity", "depth", "ecursion"))
-
-
 def _iter_json_lines(
     stream: BinaryIO, package: PackageInfo, limits: ReadLimits
 ) -> Iterator[OcdsObject]:
     first = limits.hints.first_line  # a chunk's lines are numbered as the file's
-    number = first - 1
-    while line := stream.readline(limits.max_object_bytes + 1):
-        number += 1
+    for number, line in numbered_lines(stream, limits):
         position = f"line {number}"
-        if len(line) > limits.max_object_bytes and not line.endswith(b"\n"):
-            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
-                pass
+        if line is None:
             yield _rejected(f"{position} {limits.reason('size')}", position, package)
-            continue
-        if line.isspace():  # blank (isspace copies nothing; readline never gives b"")
-            continue
-        if number > first and limits.hints.lines_unread and one_item_line(line):
+        elif number > first and limits.hints.lines_unread and one_item_line(line):
             digest = hashlib.sha256(line).hexdigest()
             yield OcdsObject("unread", line, position, package, line_digest=digest)
-            continue
-        yield from line_objects(line, position, package, limits, first=number == first)
+        else:
+            yield from line_objects(line, position, package, limits, first=number == first)
 
 
 # A JSON line none of whose bytes spell these keys is one release, record or rejection: it

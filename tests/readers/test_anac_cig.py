@@ -18,6 +18,7 @@ from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.infra.streams import SourceEncodingError
 from src.readers.anac_cig import SourceFormatError, read_cig_csv, read_cig_json
 from src.readers.items import ReadItem
+from src.readers.limits import ReadLimits
 from tests.support.paths import require_shared_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anac"
@@ -363,6 +364,37 @@ def test_detail_json_bad_items() -> None:
     ]  # fmt: skip
     with pytest.raises(SourceFormatError, match="invalid JSON after item 2"):
         next(items)
+
+
+def test_detail_json_lines_a_broken_line_costs_only_itself() -> None:
+    """JSON Lines are read line by line: a line that is not JSON, one too large, one that is
+    not an object, each is a rejection with its line, and every line after it is read. (Read
+    as one stream of values, the first break ended the source.)"""
+    objects = json.loads((FIXTURES / "cig_detail_sample.json").read_text())
+    good = [json.dumps(o).encode() for o in objects]
+    lines = [good[0], b'{"bando": {"CIG": "9000', b"", good[1], b'"text"', b"x" * 5000, good[2]]
+    items = list(
+        read_cig_json(
+            io.BytesIO(b"\n".join(lines) + b"\n"), limits=ReadLimits(max_object_bytes=4096)
+        )
+    )
+    records, rejected = split(items)
+    assert [(r.cig, r.position) for r in records] == [
+        ("9000001A0B", "line 1"), ("9000007A1B", "line 4"), ("Z0A1B2C3D4", "line 7"),
+    ]  # fmt: skip
+    assert [r.position for r in rejected] == ["line 2", "line 5", "line 6"]
+    assert "is not valid JSON" in rejected[0].reason
+    assert rejected[1].reason == "item is not a JSON object"
+    assert "larger than 4096 bytes" in rejected[2].reason
+
+
+def test_detail_json_lines_of_a_chunk_are_numbered_as_the_file() -> None:
+    objects = json.loads((FIXTURES / "cig_detail_sample.json").read_text())
+    data = b"".join(json.dumps(o).encode() + b"\n" for o in objects)
+    limits = ReadLimits()
+    limits.hints.json_lines, limits.hints.first_line = True, 301
+    positions = [r.position for r in read_cig_json(io.BytesIO(data), limits=limits)]
+    assert positions == ["line 301", "line 302", "line 303"]
 
 
 def test_csv_and_json_of_one_cig_agree() -> None:

@@ -78,7 +78,7 @@ def test_stored_api_document_maps_the_same_again() -> None:
 def test_api_response_in_an_array_and_as_json_lines() -> None:
     document = json.loads(fixture())
     lines = (json.dumps(document) + "\n" + json.dumps(document) + "\n").encode()
-    assert [r.position for r in read(lines)] == ["item 1 result 1 row 1", "item 2 result 1 row 1"]
+    assert [r.position for r in read(lines)] == ["line 1 result 1 row 1", "line 2 result 1 row 1"]
     array = json.dumps([document]).encode()
     assert [r.position for r in read(array)] == ["item 1 result 1 row 1"]
 

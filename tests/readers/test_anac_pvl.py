@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from src.domain.formats import Format
@@ -243,6 +244,18 @@ def test_limits_and_bad_items() -> None:
         ("item 1", "item is neither a PVL notice nor a list of notices (records, content)"),
         ("notice 1", "PVL notice is not a JSON object"),
     ]
+
+
+def test_json_lines_a_broken_line_costs_only_itself() -> None:
+    """Notices as JSON Lines: a line that is not JSON is a rejection with its line, and the
+    notices of the lines after it are read."""
+    lines = [orjson.dumps(notice) for notice in notices()]
+    data = b"\n".join([lines[0], b'{"idAvviso": "x", "template": [', *lines[1:]]) + b"\n"
+    broken = [i for i in read(data) if isinstance(i, RejectedRecord) and i.position == "line 2"]
+    assert len(broken) == 1 and "is not valid JSON" in broken[0].reason
+    whole = b"\n".join(lines) + b"\n"
+    assert records_of(read(data)).keys() == records_of(read(whole)).keys()
+    assert len(records_of(read(whole))) > 1
 
 
 def test_read_through_the_registry_by_detection() -> None:
