@@ -5,7 +5,7 @@ every line belongs to exactly one of them."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -21,15 +21,26 @@ def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
     return [(start, min(start + chunk_bytes, size)) for start in range(0, size, chunk_bytes)]
 
 
-_COUNT_BYTES = 1 << 20
+_COUNT_BYTES = 1 << 16  # read at a time (below the size the allocator maps on its own)
+_SLICE_BYTES = 1 << 22  # counted between two pauses
 
 
 def first_line_numbers(path: Path, starts: Sequence[int]) -> list[int]:
     """For each range start (ascending), the number in the whole file (from 1) of the first
-    line the range owns: the line after the first newline at or past `start - 1`. One pass
-    over the file up to the last start, counting newlines. Blocking I/O: call it off the
-    event loop."""
+    line the range owns (see `count_first_lines`), counted in one go."""
     numbers: list[int] = []
+    for _ in count_first_lines(path, starts, numbers):
+        pass
+    return numbers
+
+
+def count_first_lines(path: Path, starts: Sequence[int], numbers: list[int]) -> Iterator[None]:
+    """Appends to `numbers`, for each range start (ascending), the number in the whole file
+    (from 1) of the first line the range owns: the line after the first newline at or past
+    `start - 1`. One pass over the file up to the last start, counting newlines; it pauses
+    (yields) after every few MB, so that an event loop can run it between its other work.
+    (Run in a thread of its own instead, it cost that thread's memory arena: a worker reading
+    a 200 MB line under a 512 MiB address-space limit then ran out of it.)"""
     newlines = counted_to = 0  # newlines in [0, counted_to)
     with open_regular_file(path) as handle:
         for start in starts:
@@ -41,10 +52,12 @@ def first_line_numbers(path: Path, starts: Sequence[int]) -> list[int]:
                 block = handle.read(min(_COUNT_BYTES, start - 1 - counted_to))
                 if not block:
                     break
+                read = len(block)
                 newlines += block.count(b"\n")
-                counted_to += len(block)
+                if (counted_to + read) // _SLICE_BYTES > counted_to // _SLICE_BYTES:
+                    yield
+                counted_to += read
             numbers.append(newlines + 2)
-    return numbers
 
 
 _BOM = b"\xef\xbb\xbf"

@@ -13,7 +13,7 @@ from src.domain.formats import Format
 from src.domain.runs.entities import IngestChunk, IngestRun, RunStatus
 from src.domain.runs.request import IngestRequest
 from src.domain.runs.services import ChunkService, RunService
-from src.infra.chunks import first_line_numbers, is_json_lines, open_range, plan_ranges
+from src.infra.chunks import count_first_lines, is_json_lines, open_range, plan_ranges
 from src.infra.queue import ingest_job_id, job_in_redis
 from src.infra.sources import (
     SourceError,
@@ -53,7 +53,9 @@ def splittable(settings: Settings, request: IngestRequest) -> bool:
 async def split(deps: IngestDeps, run: IngestRun, request: IngestRequest) -> None:
     path = local_path(request.location)
     ranges = plan_ranges(path.stat().st_size, deps.settings.chunk_bytes)
-    first_lines = await asyncio.to_thread(first_line_numbers, path, [s for s, _ in ranges])
+    first_lines: list[int] = []  # counted on the event loop, a few MB at a time
+    for _ in count_first_lines(path, [start for start, _ in ranges], first_lines):
+        await asyncio.sleep(0)
     queue = deps.queue.default_queue_name
     job_ids = [
         ingest_job_id(queue, request.location, request.format, chunk=f"{run.id}:{index}")

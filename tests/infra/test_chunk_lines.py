@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.infra.chunks import first_line_numbers, open_range, plan_ranges
+from src.infra.chunks import count_first_lines, first_line_numbers, open_range, plan_ranges
 
 
 def _expected(data: bytes, starts: list[int]) -> list[int]:
@@ -45,11 +45,15 @@ def test_each_range_starts_at_the_line_the_count_says(
                     assert first.rstrip(b"\n") == whole[number - 1]
 
 
-def test_a_big_file_is_counted_in_one_pass(tmp_path: Path) -> None:
+def test_a_big_file_is_counted_in_one_pass_with_pauses(tmp_path: Path) -> None:
+    """The count runs on the worker's event loop: it pauses every few MB."""
     path = tmp_path / "big.jsonl"
-    path.write_bytes(b"".join(b"%d\n" % i for i in range(1, 300_001)))
-    ranges = plan_ranges(path.stat().st_size, 100_000)
-    numbers = first_line_numbers(path, [start for start, _ in ranges])
+    path.write_bytes(b"".join(b"%d\n" % i for i in range(1, 2_000_001)))  # 14.9 MB
+    ranges = plan_ranges(path.stat().st_size, 1_000_000)
+    numbers: list[int] = []
+    pauses = sum(1 for _ in count_first_lines(path, [start for start, _ in ranges], numbers))
+    assert pauses == (ranges[-1][0] - 1) // (1 << 22) == 3  # counted up to the last start
+    assert numbers == first_line_numbers(path, [start for start, _ in ranges])
     with path.open("rb") as handle:
         for (start, end), number in zip(ranges, numbers, strict=True):
             assert open_range(handle, start, end).readline() == b"%d\n" % number
