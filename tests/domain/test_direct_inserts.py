@@ -7,33 +7,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from configs.config import Settings
-from src.domain.tender.schemas import TenderRecord, UpsertCounts
+from src.domain.tender.schemas import UpsertCounts
 from src.domain.tender.services import TenderService
 from src.infra.database import create_engine
+from tests.domain.test_staged_writes import T0, lot
 from tests.support.polling import until
-
-T0 = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def lot(index: int, **fields: Any) -> TenderRecord:
-    values: dict[str, Any] = {
-        "source": "ocds:ocds-test00",
-        "procedure_id": f"ocds-test00-{index}",
-        "lot_id": "1",
-        "title": f"Gara {index}",
-        "source_updated_at": T0,
-        "raw": {"ocid": f"ocds-test00-{index}"},
-    }
-    values.update(fields)
-    return TenderRecord(**values)
 
 
 @pytest.fixture
