@@ -25,15 +25,6 @@ _COUNT_BYTES = 1 << 16  # read at a time (below the size the allocator maps on i
 _SLICE_BYTES = 1 << 22  # counted between two pauses
 
 
-def first_line_numbers(path: Path, starts: Sequence[int]) -> list[int]:
-    """For each range start (ascending), the number in the whole file (from 1) of the first
-    line the range owns (see `count_first_lines`), counted in one go."""
-    numbers: list[int] = []
-    for _ in count_first_lines(path, starts, numbers):
-        pass
-    return numbers
-
-
 def count_first_lines(path: Path, starts: Sequence[int], numbers: list[int]) -> Iterator[None]:
     """Appends to `numbers`, for each range start (ascending), the number in the whole file
     (from 1) of the first line the range owns: the line after the first newline at or past
