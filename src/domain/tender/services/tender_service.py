@@ -156,10 +156,10 @@ class TenderService:
         changes: list[dict[str, Any]] = []
         if to_write:
             written, changes = await _upsert_staged(session, to_write, known, run_id)
-            inserted_ids += [row.id for row in written if row.inserted]
-            inserted = sum(1 for row in written if row.inserted)
-            counts.inserted += inserted
-            counts.updated += len(written) - inserted
+            upserted_new = [row.id for row in written if row.inserted]
+            inserted_ids += upserted_new
+            counts.inserted += len(upserted_new)
+            counts.updated += len(written) - len(upserted_new)
             # Rows that lost a race to a newer version written meanwhile were not written.
             counts.unchanged += len(to_write) - len(written)
         if events and (inserted_ids or changes):
