@@ -19,6 +19,7 @@ from src.cli.help import HELP_ONLY, TendersGroup, quiet_flag_types
 from src.cli.inspect import tracked_fields
 from src.domain.formats import Format
 from src.domain.tender.schemas import TRACKED_FIELDS
+from src.infra.runtime import run_service
 
 quiet_flag_types()
 app = typer.Typer(
@@ -127,7 +128,7 @@ def worker(
         raise typer.Exit(asyncio.run(commands.check_worker()))
     count = parse_processes(processes)
     raise typer.Exit(
-        asyncio.run(commands.run_worker(burst=burst, processes=count, jobs_file=jobs_file))
+        run_service(commands.run_worker(burst=burst, processes=count, jobs_file=jobs_file))
     )
 
 

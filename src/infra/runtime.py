@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _tuned = False
 
@@ -22,3 +27,16 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+
+
+def run_service(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` for a long-running process, on uvloop's event loop when it is installed
+    (a dependency, but not on every platform): its sockets and callbacks run in C, which
+    measured +3% on a fresh ingest, whose worker is CPU-bound (100,000 ANAC tenders, three
+    runs each way, alternated)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)

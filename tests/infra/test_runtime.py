@@ -59,3 +59,18 @@ def test_the_api_tunes_it_as_it_starts(servers: Servers) -> None:
         asyncio.run(main())
         """
     assert _python(code) == ["True", "True", "True"]
+
+
+def test_a_service_runs_on_uvloop_and_returns_what_its_coroutine_returns() -> None:
+    assert _python(
+        """
+        import asyncio
+        from src.infra.runtime import run_service
+
+        async def main():
+            await asyncio.sleep(0)
+            return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+        print(run_service(main()), asyncio.get_event_loop_policy().__module__.split(".")[0])
+        """
+    ) == ["uvloop", "asyncio"]  # the process's policy is left as it was
