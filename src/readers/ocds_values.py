@@ -19,6 +19,11 @@ ANAC_DATE_ONLY = "T12:00:00Z"
 _DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
 
 
+# Dates read so far, as `ReleaseValues._date` read them (a few thousand: emptied when full).
+_PARSED_DATES: dict[tuple[str, bool, tzinfo, bool], datetime | None] = {}
+_DATES_KEPT = 8192
+
+
 def text_value(value: object) -> str | None:
     """Text, or a number written as text; a list or object where text belongs is refused
     (its `str()` would be a mapping bug in a text column)."""
@@ -63,6 +68,20 @@ class ReleaseValues:
         return self.date(name, raw)
 
     def _date(self, raw: object, end_of_day: bool) -> datetime | None:
+        if type(raw) is not str:
+            return self._parse_date(raw, end_of_day)
+        # A source repeats its dates (a day's notices, a release's own dates): each text is
+        # parsed once. Dates are immutable; one that cannot be read is not kept (it raises).
+        key = (raw, end_of_day, self.zone, self.anac)
+        try:
+            return _PARSED_DATES[key]
+        except KeyError:
+            if len(_PARSED_DATES) >= _DATES_KEPT:
+                _PARSED_DATES.clear()
+            moment = _PARSED_DATES[key] = self._parse_date(raw, end_of_day)
+            return moment
+
+    def _parse_date(self, raw: object, end_of_day: bool) -> datetime | None:
         if self.anac and isinstance(raw, str) and raw.strip().endswith(ANAC_DATE_ONLY):
             local = raw.strip()[: -len(ANAC_DATE_ONLY)].strip()
             return parse_timestamp(local, default_tz=ROME, end_of_day=end_of_day)
