@@ -94,18 +94,26 @@ class LineRange(io.RawIOBase):
             _skip_line(handle)  # the rest of the line that started before `start`
         else:
             handle.seek(0)
+        self._at = handle.tell()  # counted from here on: a call to `tell` per line is not
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        if self._at_line_start and self._handle.tell() >= self._end:
-            return 0
+        """As many lines as `buffer` holds (a line longer than what is left of it comes in
+        pieces): a call per buffer, not per line."""
         view = memoryview(buffer).cast("B")
-        piece = self._handle.readline(len(view))
-        self._at_line_start = piece.endswith(b"\n")
-        view[: len(piece)] = piece
-        return len(piece)
+        room, filled = len(view), 0
+        while filled < room and not (self._at_line_start and self._at >= self._end):
+            piece = self._handle.readline(room - filled)
+            if not piece:
+                break
+            size = len(piece)
+            view[filled : filled + size] = piece
+            filled += size
+            self._at += size
+            self._at_line_start = piece.endswith(b"\n")
+        return filled
 
 
 def open_range(handle: BinaryIO, start: int, end: int) -> BinaryIO:

@@ -68,3 +68,21 @@ def test_json_lines_are_told_by_their_first_line(tmp_path: Path) -> None:
     assert not told(b'{\n "releases": []\n}\n')  # pretty-printed: one document
     # A first line over 1 MiB is not looked at whole: such a source is read unsplit.
     assert not told(b'{"releases": [' + b'{"ocid": "a"}, ' * 100_000 + b"{}]}\n")
+
+
+def test_a_range_fills_the_buffer_with_whole_lines_up_to_its_end() -> None:
+    from src.infra.chunks import LineRange
+
+    content = b"a\nbb\nccc\ndddd\n"  # lines start at 0, 2, 5 and 9
+    with io.BytesIO(content) as handle:
+        lines = LineRange(handle, 1, 6)  # the lines that start in [1, 6): bb, ccc
+        buffer = bytearray(64)
+        assert lines.readinto(buffer) == 7 and bytes(buffer[:7]) == b"bb\nccc\n"
+        assert lines.readinto(buffer) == 0
+    with io.BytesIO(content) as handle:
+        lines = LineRange(handle, 0, len(content))
+        small = bytearray(4)  # a line longer than what is left comes in pieces
+        pieces = []
+        while size := lines.readinto(small):
+            pieces.append(bytes(small[:size]))
+        assert pieces == [b"a\nbb", b"\nccc", b"\nddd", b"d\n"]
