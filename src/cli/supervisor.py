@@ -95,8 +95,9 @@ class Supervisor:
 
     async def start(self, child: Child) -> None:
         env = {**os.environ, PARENT_ENV: str(os.getpid()), WORKER_NUMBER_ENV: str(child.number)}
+        # A group of its own (`process_group=0`, which uvloop's loop does not take).
         child.process = await asyncio.create_subprocess_exec(
-            *self.command(child), env=env, process_group=0
+            *self.command(child), env=env, preexec_fn=os.setpgrp
         )
         child.started_at = time.monotonic()
         if self.stop_requested.is_set():  # the signal came while it was starting
