@@ -84,7 +84,7 @@ async def enqueue_lost_chunks(deps: IngestDeps, run: IngestRun) -> None:
                 await ChunkService.give_up(session, chunk)
             run_log(run.id, chunk.job_id).error("chunk %d failed: attempts spent", chunk.index)
             continue
-        await enqueue_chunk(deps.queue, request, chunk.id, chunk.job_id)
+        await enqueue_chunk(deps.queue, request, chunk.id, chunk.job_id, chunk.index)
 
 
 @dataclass(frozen=True)

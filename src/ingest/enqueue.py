@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -80,10 +81,16 @@ async def requeue(pool: ArqRedis, request: IngestRequest, job_id: str) -> bool:
 
 
 async def enqueue_chunk(
-    pool: ArqRedis, request: IngestRequest, chunk_id: uuid.UUID, job_id: str
+    pool: ArqRedis, request: IngestRequest, chunk_id: uuid.UUID, job_id: str, index: int = 0
 ) -> bool:
-    """One byte range of a split source, as its own job."""
+    """One byte range of a split source, as its own job. The queue is ordered by time in
+    milliseconds, and jobs queued in the same one run in any order: the `index`-th range is
+    due `index` ms later, so the ranges run in file order (the last, shortest ones last)."""
     job = await pool.enqueue_job(
-        CHUNK_FUNCTION, **request.to_job(), chunk_id=str(chunk_id), _job_id=job_id
+        CHUNK_FUNCTION,
+        **request.to_job(),
+        chunk_id=str(chunk_id),
+        _job_id=job_id,
+        _defer_by=timedelta(milliseconds=index) if index else None,
     )
     return job is not None
