@@ -36,16 +36,16 @@ from src.domain.tender.services.publications import upsert_publications
 from src.infra.database.staging import StagingTable, copy_to_staging, new_ids
 
 
-def _latest_per_key(records: Sequence[TenderRecord]) -> list[TenderRecord]:
-    """One record per identity key (the newest; the later one on a tie), sorted by key so that
-    concurrent writers lock rows in the same order."""
+def _latest_per_key(records: Sequence[TenderRecord]) -> dict[str, TenderRecord]:
+    """One record per identity key (the newest; the later one on a tie), by key in sorted
+    order so that concurrent writers lock rows in the same order."""
     latest: dict[str, TenderRecord] = {}
     for record in records:
         key = record.identity_key
         kept = latest.get(key)
         if kept is None or version(record.source_updated_at) >= version(kept.source_updated_at):
             latest[key] = record
-    return [latest[key] for key in sorted(latest)]
+    return {key: latest[key] for key in sorted(latest)}
 
 
 class TenderService:
@@ -132,11 +132,11 @@ class TenderService:
         `events`: a quiet run) as alert events in the same transaction."""
         if not records:
             return UpsertCounts()
-        batch = _latest_per_key(records)
-        counts = UpsertCounts(unchanged=len(records) - len(batch))
-        await upsert_publications(session, batch)
+        latest = _latest_per_key(records)
+        counts = UpsertCounts(unchanged=len(records) - len(latest))
+        await upsert_publications(session, list(latest.values()))
 
-        rows = [_tender_row(record) for record in batch]
+        rows = [_tender_row(record, key) for key, record in latest.items()]
         stored = await session.execute(
             _STORED_TENDERS, {"keys": [row["identity_key"] for row in rows]}
         )
@@ -320,11 +320,12 @@ _KNOWN_DOCUMENTS = text(
 )
 
 
-def _tender_row(record: TenderRecord) -> dict[str, Any]:
+def _tender_row(record: TenderRecord, key: str) -> dict[str, Any]:
+    """The row of `record`, whose identity key is `key` (made once per record)."""
     row = record.hashed_fields()
     digest = hash_document(row, keys_sorted=True)  # record.content_hash(), not copied again
     for name in UNHASHED_FIELDS:
         row[name] = getattr(record, name)
-    row["identity_key"] = record.identity_key
+    row["identity_key"] = key
     row["content_hash"] = digest
     return row
