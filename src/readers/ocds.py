@@ -69,7 +69,10 @@ def read_ocds(
             yield from _items_of(item, source_url)
 
 
-def _items_of(item: OcdsObject, source_url: str | None) -> Iterator[UnreadItem]:
+def _items_of(
+    item: OcdsObject, source_url: str | None, document_digest: str | None = None
+) -> Iterator[UnreadItem]:
+    """`document_digest`: the digest of the line's document, when it was made already."""
     if item.kind == "rejected":
         yield RejectedRecord.of(item.data["reason"], item.position, item.data["snippet"])
     elif item.kind == "record":
@@ -77,7 +80,7 @@ def _items_of(item: OcdsObject, source_url: str | None) -> Iterator[UnreadItem]:
     elif item.kind == "release" and not _is_whole_state(item.data):
         yield _pending(item.data, item.position, item.package, source_url)
     elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
-        yield _unmapped(item, source_url)
+        yield _unmapped(item, source_url, document_digest)
     else:
         yield from map_release(item.data, source_url=source_url, position=item.position)
 
@@ -85,12 +88,17 @@ def _items_of(item: OcdsObject, source_url: str | None) -> Iterator[UnreadItem]:
 def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> UnreadLine:
     """A JSON line handed on unread; read, it gives what reading it now would have."""
     line, position, package, digest = item.data, item.position, item.package, item.line_digest
+    document_digest = _document_digest(digest or "")
 
     def read() -> list[UnreadItem]:
         objects = line_objects(line, position, package, limits, digest=digest)
-        return [read_item for obj in objects for read_item in _items_of(obj, source_url)]
+        return [
+            read_item
+            for obj in objects
+            for read_item in _items_of(obj, source_url, document_digest)
+        ]
 
-    return UnreadLine(_document_digest(digest or ""), position, read)
+    return UnreadLine(document_digest, position, read)
 
 
 # What the mapping of a compiled release depends on: a change to any of these files changes
@@ -115,10 +123,12 @@ _MAPPING_VERSION = hashlib.sha256(
 ).hexdigest()
 
 
-def _unmapped(item: OcdsObject, source_url: str | None) -> UnmappedDocument:
+def _unmapped(
+    item: OcdsObject, source_url: str | None, document_digest: str | None
+) -> UnmappedDocument:
     """A compiled release read as one JSON line: mapped only if its bytes are new."""
     ocid = str(item.data["ocid"]).strip()
-    digest = _document_digest(item.line_digest or "")
+    digest = document_digest or _document_digest(item.line_digest or "")
     return UnmappedDocument(
         DocumentDigest(source_of(ocid), "ocds", ocid, digest),
         item.data,
