@@ -112,7 +112,7 @@ class LineRange(io.RawIOBase):
             _skip_line(handle)  # the rest of the line that started before `start`
         else:
             handle.seek(0)
-        self._at = handle.tell()  # counted from here on: a call to `tell` per line is not
+        self._at = handle.tell()  # then counted here, not asked of the file for each line
 
     def readable(self) -> bool:
         return True

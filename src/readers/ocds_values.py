@@ -19,9 +19,11 @@ ANAC_DATE_ONLY = "T12:00:00Z"
 _DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
 
 
-# Dates read so far, as `ReleaseValues._date` read them (a few thousand: emptied when full).
+# Dates read so far, as `ReleaseValues._date` read them (a few thousand: emptied when full),
+# by texts of a date's length (a longer one, padded or with a tail, is parsed each time).
 _PARSED_DATES: dict[tuple[str, bool, tzinfo, bool], datetime | None] = {}
 _DATES_KEPT = 8192
+_DATE_TEXT_KEPT = 64
 
 
 def text_value(value: object) -> str | None:
@@ -68,7 +70,7 @@ class ReleaseValues:
         return self.date(name, raw)
 
     def _date(self, raw: object, end_of_day: bool) -> datetime | None:
-        if type(raw) is not str:
+        if type(raw) is not str or len(raw) > _DATE_TEXT_KEPT:
             return self._parse_date(raw, end_of_day)
         # A source repeats its dates (a day's notices, a release's own dates): each text is
         # parsed once. Dates are immutable; one that cannot be read is not kept (it raises).

@@ -45,3 +45,10 @@ def test_the_dates_kept_stay_few() -> None:
         moment = start + timedelta(minutes=minute)
         assert values.date("published_at", moment.isoformat()) == moment
     assert 0 < len(ocds_values._PARSED_DATES) <= ocds_values._DATES_KEPT
+    # A text longer than a date (padded, or a date with a tail) reads the same, unkept.
+    padded = "2031-02-03" + " " * 100_000
+    assert values.date("published_at", padded) == datetime(2031, 2, 3, tzinfo=UTC)
+    assert values.date("published_at", "2031-02-03T10:00:00Z" + "x" * 5000) == datetime(
+        2031, 2, 3, tzinfo=UTC
+    )
+    assert all(len(text) <= 64 for text, *_ in ocds_values._PARSED_DATES)
