@@ -111,9 +111,8 @@ def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> Tender
             return None  # to change or refuse, or not a field (or the warnings, given apart)
     if not _keys_fit(values):
         return None
-    fields = values.copy()
-    if len(fields) < len(_FIELDS):  # some left out: they take their defaults
-        fields = {**_DEFAULTS, **fields}
+    # Some left out take their defaults: one new dict either way (the caller's stays as given).
+    fields = {**_DEFAULTS, **values} if len(values) < len(_FIELDS) else values.copy()
     fields["warnings"] = warnings
     record = TenderRecord.__new__(TenderRecord)
     # What `BaseModel.model_construct` sets, without its per-field loop.
