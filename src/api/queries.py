@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, or_, select, tuple_
+from sqlalchemy import RowMapping, Select, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.api.cursors import Key
@@ -41,7 +41,8 @@ __all__ = [
     "cpv_prefix",
     "search_words",
     "since_key",
-    "tender_by",
+    "tender_by_cig",
+    "tender_by_id",
     "tender_page",
     "tender_page_query",
 ]
@@ -68,10 +69,21 @@ async def tender_page(
     return rows[:limit], Key(last["created_at"], last["id"])
 
 
-async def tender_by(connection: AsyncConnection, condition: Any) -> RowMapping | None:
-    """The columns the API answers of the one tender that meets `condition` (a unique key)."""
-    query = select(*TENDER_COLUMNS).where(condition)
-    return (await connection.execute(query)).mappings().one_or_none()
+# A lookup's statement, built once: SQLAlchemy keeps its cache key with it, where a statement
+# built per request is built and keyed again each time (a tenth of a lookup's CPU).
+_TENDER_BY_CIG = select(*TENDER_COLUMNS).where(Tender.cig == bindparam("key"))
+_TENDER_BY_ID = select(*TENDER_COLUMNS).where(Tender.id == bindparam("key"))
+
+
+async def tender_by_cig(connection: AsyncConnection, cig: str) -> RowMapping | None:
+    """The columns the API answers of the tender with this CIG."""
+    return (await connection.execute(_TENDER_BY_CIG, {"key": cig})).mappings().one_or_none()
+
+
+async def tender_by_id(connection: AsyncConnection, tender_id: uuid.UUID) -> RowMapping | None:
+    """The columns the API answers of the tender with this id."""
+    result = await connection.execute(_TENDER_BY_ID, {"key": tender_id})
+    return result.mappings().one_or_none()
 
 
 def since_key(since: datetime) -> Key:

@@ -14,10 +14,16 @@ from src.api import cursors
 from src.api.auth import AUTH_RESPONSES, require_read
 from src.api.deps import get_analytics_db, get_analytics_reader, get_reader
 from src.api.params import Cig, Cpv, Cursor, Limit, Text, UtcDateTime, invalid
-from src.api.queries import TenderFilters, cpv_prefix, search_words, tender_by, tender_page
+from src.api.queries import (
+    TenderFilters,
+    cpv_prefix,
+    search_words,
+    tender_by_cig,
+    tender_by_id,
+    tender_page,
+)
 from src.api.rows import tender_page_response, tender_response
 from src.api.schemas import ErrorMessage, TenderChangeOut, TenderHistory, TenderOut, TenderPage
-from src.domain.tender.entities import Tender
 from src.domain.tender.schemas import TenderStatus
 from src.domain.tender.services import TenderService
 from src.domain.tender.services.history import tender_history
@@ -108,7 +114,7 @@ async def list_tenders(
 
 @router.get("/tenders/by-cig/{cig}", response_model=TenderOut, responses=NOT_FOUND)
 async def get_tender_by_cig(cig: Cig, db: Reader) -> Response:
-    row = await tender_by(db, Tender.cig == cig)
+    row = await tender_by_cig(db, cig)
     if row is None:
         raise HTTPException(404, f"no tender has CIG {cig}")
     return tender_response(row)
@@ -116,7 +122,7 @@ async def get_tender_by_cig(cig: Cig, db: Reader) -> Response:
 
 @router.get("/tenders/{tender_id}", response_model=TenderOut, responses=NOT_FOUND)
 async def get_tender(tender_id: uuid.UUID, db: Reader) -> Response:
-    row = await tender_by(db, Tender.id == tender_id)
+    row = await tender_by_id(db, tender_id)
     if row is None:
         raise HTTPException(404, f"no tender has id {tender_id}")
     return tender_response(row)
