@@ -70,7 +70,7 @@ async def tender_page(
 
 
 # A lookup's statement, built once: SQLAlchemy keeps its cache key with it, where a statement
-# built per request is built and keyed again each time (a tenth of a lookup's CPU).
+# built per request is built and keyed again each time (a quarter of a lookup's CPU).
 _TENDER_BY_CIG = select(*TENDER_COLUMNS).where(Tender.cig == bindparam("key"))
 _TENDER_BY_ID = select(*TENDER_COLUMNS).where(Tender.id == bindparam("key"))
 
