@@ -16,6 +16,8 @@ from src.infra.streams import GZIP_MAGIC, ZIP_MAGIC
 
 # The smallest of the last ranges, as a share of `chunk_bytes`.
 TAIL_FLOOR = 4
+# Near the end, a range takes at most this share of what is left.
+_TAIL_SHARE = 4
 
 
 def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
@@ -31,7 +33,7 @@ def plan_ranges(size: int, chunk_bytes: int) -> list[tuple[int, int]]:
     start = 0
     while start < size:
         left = size - start
-        piece = min(left, max(floor, min(chunk_bytes, left // 4)))
+        piece = min(left, max(floor, min(chunk_bytes, left // _TAIL_SHARE)))
         if left - piece < floor // 2:
             piece = left
         ranges.append((start, start + piece))
