@@ -10,23 +10,25 @@ are not part of the pages still to come.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, or_, select, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from src.api.cursors import Key
-from src.api.rows import TENDER_COLUMNS
+from src.api.rows import TENDER_COLUMNS, TENDER_FIELDS
 from src.domain.tender.entities import Tender, TenderChange
 from src.domain.tender.services.filters import (
     MAX_WORDS,
     SEARCH_DOCUMENT,
     TenderFilters,
-    conditions,
+    bound_conditions,
     cpv_prefix,
+    filter_values,
     search_words,
 )
 
@@ -50,40 +52,70 @@ __all__ = [
 _LAST_UUID = uuid.UUID(int=(1 << 128) - 1)
 
 
-def tender_page_query(filters: TenderFilters, after: Key | None, limit: int) -> Select[Any]:
-    """One page and one row more (to tell whether another page follows), as the columns
-    the API answers."""
-    query = select(*TENDER_COLUMNS).where(*conditions(filters))
+@functools.cache  # one per combination of filters given and cursor: 2 ** 10 at most
+def _page_statement(filters: tuple[str, ...], after: bool) -> Select[Any]:
+    """A page's statement for the filters named (and a cursor, when `after`), built once:
+    SQLAlchemy keeps its cache key with it, where a statement built per request is built
+    and keyed again each time. Values are given when it runs (`_page`)."""
+    query = select(*TENDER_COLUMNS).where(*bound_conditions(filters))
+    if after:
+        query = query.where(
+            tuple_(Tender.created_at, Tender.id)
+            < tuple_(
+                bindparam("after_at", type_=Tender.created_at.type),
+                bindparam("after_id", type_=Tender.id.type),
+            )
+        )
+    order = (Tender.created_at.desc(), Tender.id.desc())
+    return query.order_by(*order).limit(bindparam("limit", type_=Integer()))
+
+
+def _page(
+    filters: TenderFilters, after: Key | None, limit: int
+) -> tuple[Select[Any], dict[str, Any]]:
+    """A page's statement and its values: one page and one row more (to tell whether
+    another page follows)."""
+    values = filter_values(filters)
+    # The names in `filter_values`' own order: one statement per set of filters.
+    statement = _page_statement(tuple(values), after is not None)
     if after is not None:
-        query = query.where(tuple_(Tender.created_at, Tender.id) < tuple_(after.at, after.id))
-    return query.order_by(Tender.created_at.desc(), Tender.id.desc()).limit(limit + 1)
+        values.update(after_at=after.at, after_id=after.id)
+    values["limit"] = limit + 1
+    return statement, values
+
+
+def tender_page_query(filters: TenderFilters, after: Key | None, limit: int) -> Select[Any]:
+    """A page's statement with its values bound, as the API runs it (for a plan, say)."""
+    statement, values = _page(filters, after, limit)
+    return statement.params(values)
 
 
 async def tender_page(
     connection: AsyncConnection, filters: TenderFilters, after: Key | None, limit: int
-) -> tuple[Sequence[RowMapping], Key | None]:
-    rows = (await connection.execute(tender_page_query(filters, after, limit))).mappings().all()
+) -> tuple[Sequence[Row[Any]], Key | None]:
+    """A page of rows (the columns the API answers, in `TENDER_FIELDS` order) and the key
+    of its last row when another page follows."""
+    rows = (await connection.execute(*_page(filters, after, limit))).all()
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
-    return rows[:limit], Key(last["created_at"], last["id"])
+    return rows[:limit], Key(last[_CREATED_AT], last[_ID])
 
 
-# A lookup's statement, built once: SQLAlchemy keeps its cache key with it, where a statement
-# built per request is built and keyed again each time (a quarter of a lookup's CPU).
+_CREATED_AT, _ID = TENDER_FIELDS.index("created_at"), TENDER_FIELDS.index("id")
+# A lookup's statement, built once (see `_page_statement`): a quarter of a lookup's CPU.
 _TENDER_BY_CIG = select(*TENDER_COLUMNS).where(Tender.cig == bindparam("key"))
 _TENDER_BY_ID = select(*TENDER_COLUMNS).where(Tender.id == bindparam("key"))
 
 
-async def tender_by_cig(connection: AsyncConnection, cig: str) -> RowMapping | None:
+async def tender_by_cig(connection: AsyncConnection, cig: str) -> Row[Any] | None:
     """The columns the API answers of the tender with this CIG."""
-    return (await connection.execute(_TENDER_BY_CIG, {"key": cig})).mappings().one_or_none()
+    return (await connection.execute(_TENDER_BY_CIG, {"key": cig})).one_or_none()
 
 
-async def tender_by_id(connection: AsyncConnection, tender_id: uuid.UUID) -> RowMapping | None:
+async def tender_by_id(connection: AsyncConnection, tender_id: uuid.UUID) -> Row[Any] | None:
     """The columns the API answers of the tender with this id."""
-    result = await connection.execute(_TENDER_BY_ID, {"key": tender_id})
-    return result.mappings().one_or_none()
+    return (await connection.execute(_TENDER_BY_ID, {"key": tender_id})).one_or_none()
 
 
 def since_key(since: datetime) -> Key:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, RowMapping
+from sqlalchemy import ColumnElement
 from starlette.responses import Response
 
 from src.api.schemas import TenderOut
@@ -33,9 +33,9 @@ def dumps(value: object) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z)
 
 
-def tender_item(row: RowMapping) -> dict[str, Any]:
-    """One selected row as TenderOut's fields, in their order."""
-    return {name: row[name] for name in TENDER_FIELDS}
+def tender_item(row: Sequence[Any]) -> dict[str, Any]:
+    """One selected row (`TENDER_COLUMNS`) as TenderOut's fields, in their order."""
+    return dict(zip(TENDER_FIELDS, row, strict=True))
 
 
 class JsonBytes(Response):
@@ -44,10 +44,10 @@ class JsonBytes(Response):
     media_type = "application/json"
 
 
-def tender_response(row: RowMapping) -> JsonBytes:
+def tender_response(row: Sequence[Any]) -> JsonBytes:
     return JsonBytes(dumps(tender_item(row)))
 
 
-def tender_page_response(rows: Sequence[RowMapping], next_cursor: str | None) -> JsonBytes:
+def tender_page_response(rows: Sequence[Sequence[Any]], next_cursor: str | None) -> JsonBytes:
     items = [tender_item(row) for row in rows]
     return JsonBytes(dumps({"items": items, "next_cursor": next_cursor}))

@@ -4,12 +4,20 @@ definition for both (the API pages by keyset on top of it; the CLI takes the new
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, literal_column, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    bindparam,
+    literal_column,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import func
 from sqlalchemy.sql.expression import ColumnClause
@@ -57,29 +65,50 @@ def cpv_prefix(code: str) -> str:
     return code
 
 
-def conditions(filters: TenderFilters) -> list[Any]:
-    found: list[Any] = []
+# Each filter's condition on a bound parameter named as the filter (`filter_values` gives
+# the values): a statement of given filters is then the same object whatever their values,
+# and can be built once (src/api/queries.py). The parameters take their columns' types.
+_CONDITIONS: dict[str, Callable[[BindParameter[Any]], ColumnElement[bool]]] = {
+    "cig": lambda value: Tender.cig == value,
+    # Only digits and hyphens reach here: no LIKE wildcard to escape.
+    "cpv_prefix": lambda value: Tender.cpv.like(value),
+    "buyer_id": lambda value: Tender.buyer_id == value,
+    "status": lambda value: Tender.status == value,
+    "source": lambda value: Tender.source == value,
+    "deadline_before": lambda value: Tender.deadline_at < value,
+    "deadline_after": lambda value: Tender.deadline_at >= value,
+    "published_after": lambda value: Tender.published_at >= value,
+    "words": lambda value: SEARCH_DOCUMENT.bool_op("@@")(func.to_tsquery(_SIMPLE, value)),
+}
+_TYPES = {"words": String()}  # to_tsquery's text; the others compare with a column
+# Filters whose value is bound as given (cig and cpv prefix are normalised, words joined).
+_AS_GIVEN = ("buyer_id", "status", "source", "deadline_before", "deadline_after", "published_after")
+
+
+def filter_values(filters: TenderFilters) -> dict[str, Any]:
+    """The bound values of the filters given, by name (see `bound_conditions`)."""
+    values: dict[str, Any] = {}
     if filters.cig is not None:
-        found.append(Tender.cig == filters.cig.strip().upper())
+        values["cig"] = filters.cig.strip().upper()
     if filters.cpv_prefix is not None:
-        # Only digits and hyphens reach here: no LIKE wildcard to escape.
-        found.append(Tender.cpv.like(filters.cpv_prefix + "%"))
-    if filters.buyer_id is not None:
-        found.append(Tender.buyer_id == filters.buyer_id)
-    if filters.status is not None:
-        found.append(Tender.status == filters.status)
-    if filters.source is not None:
-        found.append(Tender.source == filters.source)
-    if filters.deadline_before is not None:
-        found.append(Tender.deadline_at < filters.deadline_before)
-    if filters.deadline_after is not None:
-        found.append(Tender.deadline_at >= filters.deadline_after)
-    if filters.published_after is not None:
-        found.append(Tender.published_at >= filters.published_after)
+        values["cpv_prefix"] = filters.cpv_prefix + "%"
+    for name in _AS_GIVEN:
+        if (value := getattr(filters, name)) is not None:
+            values[name] = value
     if filters.words:
-        query = " & ".join(f"{word}:*" for word in filters.words)
-        found.append(SEARCH_DOCUMENT.bool_op("@@")(func.to_tsquery(_SIMPLE, query)))
-    return found
+        values["words"] = " & ".join(f"{word}:*" for word in filters.words)
+    return values
+
+
+def bound_conditions(names: Iterable[str]) -> list[ColumnElement[bool]]:
+    """The conditions of the filters `names`, on parameters their values are given to."""
+    return [_CONDITIONS[name](bindparam(name, type_=_TYPES.get(name))) for name in names]
+
+
+def conditions(filters: TenderFilters) -> list[ColumnElement[bool]]:
+    """The conditions of `filters`, with their values."""
+    values = filter_values(filters)
+    return [condition.params(values) for condition in bound_conditions(values)]
 
 
 def newest_query(filters: TenderFilters, limit: int) -> Select[Tender]:
