@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 _LAST_UUID = uuid.UUID(int=(1 << 128) - 1)
+# Where a page row holds its key (rows are read as tuples of `TENDER_COLUMNS`).
+_CREATED_AT, _ID = TENDER_FIELDS.index("created_at"), TENDER_FIELDS.index("id")
 
 
 @functools.cache  # one per combination of filters given and cursor: 2 ** 10 at most
@@ -102,7 +104,6 @@ async def tender_page(
     return rows[:limit], Key(last[_CREATED_AT], last[_ID])
 
 
-_CREATED_AT, _ID = TENDER_FIELDS.index("created_at"), TENDER_FIELDS.index("id")
 # A lookup's statement, built once (see `_page_statement`): a quarter of a lookup's CPU.
 _TENDER_BY_CIG = select(*TENDER_COLUMNS).where(Tender.cig == bindparam("key"))
 _TENDER_BY_ID = select(*TENDER_COLUMNS).where(Tender.id == bindparam("key"))
