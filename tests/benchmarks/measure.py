@@ -1,6 +1,6 @@
 """Timing and process figures: a stopwatch, the peak RSS and CPU time of worker processes
-(sampled with psutil while they run), the share of the machine's CPU that was busy, and what
-the machine is."""
+(sampled with psutil while they run), the share of the machine's CPU that was busy, the WAL
+a PostgreSQL server wrote, and what the machine is."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psutil
+
+from tests.support.servers import plain_dsn
 
 MB = 1_000_000
 
@@ -146,6 +149,38 @@ class ServerWatch:
         if self._postmaster is None:
             return None
         return sum(self._last[pid] - self._first[pid] for pid in self._last)
+
+
+class WalWatch:
+    """The WAL a PostgreSQL server writes between `start` and `written`: the whole server's
+    (every database, autovacuum included), so a case keeps the server to itself; None where
+    the server does not say (a standby, a role without the right)."""
+
+    def __init__(self, url: str) -> None:
+        self._dsn = plain_dsn(url)
+        self._start: str | None = None
+
+    async def _fetch(self, sql: str, *args: Any) -> Any:
+        try:
+            connection = await asyncpg.connect(self._dsn)
+            try:
+                return await connection.fetchval(sql, *args)
+            finally:
+                await connection.close()
+        except (OSError, asyncpg.PostgresError) as error:
+            log(f"WAL not measured: {error}")
+            return None
+
+    async def start(self) -> None:
+        self._start = await self._fetch("SELECT pg_current_wal_lsn()::text")
+
+    async def written(self) -> int | None:
+        if self._start is None:
+            return None
+        diff = await self._fetch(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", self._start
+        )
+        return None if diff is None else int(diff)
 
 
 def first_child(pid: int) -> int | None:

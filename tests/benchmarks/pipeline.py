@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from tests.benchmarks.measure import (
     ProcessWatch,
     ServerWatch,
+    WalWatch,
     WorkerStats,
     busy_share,
     first_child,
@@ -56,6 +57,7 @@ class IngestResult:
     processes: int = 1  # worker processes (`worker --processes N` counts N)
     postgres_cpu_seconds: float | None = None  # a local server's, enqueue -> last run's end
     startup_seconds: float | None = None  # workers started -> all polling (not in `seconds`)
+    wal_bytes: int | None = None  # the server's WAL, enqueue -> the runs' end (every database)
 
     @property
     def worker_cpu_seconds(self) -> float:
@@ -115,6 +117,7 @@ async def ingest(
         *(("--processes", str(processes)) if processes > 1 else ()),
     )
     server = ServerWatch(postmaster, urlsplit(url).path.lstrip("/"))
+    wal = WalWatch(url)
     startup = None
     async with ingest_client(url, servers.redis_url, queue) as client:
         try:
@@ -124,6 +127,7 @@ async def ingest(
             watches, stats = _watched(group) if warm else ([], [])
             cpu_before = machine_cpu()
             server.sample()
+            await wal.start()
             enqueued_at = time.time()
             if not await client.enqueue(str(source)):
                 raise RuntimeError(f"{source} was already queued on {queue}")
@@ -134,6 +138,7 @@ async def ingest(
             finished = partial(_runs_ended, client, earlier, settled) if warm else None
             await watch(group, stats, server, watches, timeout=timeout, label=label, done=finished)
             server.sample()
+            wal_bytes = await wal.written()
             busy = busy_share(cpu_before, machine_cpu())
             if warm:
                 group.terminate_all()
@@ -146,6 +151,7 @@ async def ingest(
     result.processes = workers * processes
     result.postgres_cpu_seconds = server.cpu_seconds()
     result.startup_seconds = startup
+    result.wal_bytes = wal_bytes
     return result
 
 
