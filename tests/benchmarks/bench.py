@@ -31,13 +31,15 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
       32 clients; req/s, p50/p99, CPU per request of the API and of the load generator
       (`--api-only --repeat 1 --api-seconds 5` runs just this, in about a minute)
 
+Before the cases, the worker's stages (reading, mapping, content hashes) are timed in this
+process on the source's first lines, and printed beside (c)'s worker CPU per tender.
 Generated sources are cached under .data/bench/ (the generator is deterministic).
 Worker RSS and CPU figures are sampled with psutil while the workers run.
 
 The modules: cases (the cases and their run), pipeline (enqueue -> workers -> runs), measure
 (timing, process figures), report (JSON, table, markdown), workspace (databases, sources),
-profiling (--profile), api_case and api_load (the read API), project (all the bench takes
-from configs/ and src/).
+profiling (--profile), stages (the stages in process), api_case and api_load (the read API),
+project (all the bench takes from configs/ and src/).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from tests.benchmarks import report
 from tests.benchmarks.api_case import run_api_case
 from tests.benchmarks.cases import run_cases
 from tests.benchmarks.measure import log, machine_info
+from tests.benchmarks.stages import measure_stages
 from tests.benchmarks.workspace import make_source, server_info
 from tests.support import generators
 from tests.support.paths import ROOT
@@ -79,6 +82,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     big = None if args.skip_big else make_source(work, max_bytes=args.big_bytes, seed=args.seed)
     sources = (base, changed, big)
     postmaster = info["servers"]["postmaster_pid"]
+    stages = measure_stages(base.path)
     outcome = await run_cases(servers, logs, sources, args, postmaster)
     api: dict[str, Any] | None = None
     if not args.skip_api:
@@ -86,7 +90,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             api = await run_api_case(servers, logs, base, args)
         except Exception as error:  # noqa: BLE001 - reported, the ingest figures stand
             outcome.failed("(i)", error)
-    return report.results(args, info, sources, outcome, logs, api)
+    return report.results(args, info, sources, outcome, logs, api, stages)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -3,8 +3,9 @@ project's modules move or change signatures, this is the bench's one file to upd
 
 from __future__ import annotations
 
+import io
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +30,11 @@ from src.domain.tender.services import TenderService
 from src.infra.database import create_engine, create_session_factory
 from src.infra.database.migrate import upgrade
 from src.infra.queue import create_queue_pool
+from src.infra.runtime import tune_garbage_collector
 from src.ingest.enqueue import enqueue_ingest
-from src.readers import UnmappedDocument, map_document, read_source
+from src.ingest.prepare import the_one_item
+from src.readers import UnmappedDocument, UnreadLine, map_document, read_source
+from src.readers.limits import ReadHints, ReadLimits
 
 __all__ = [
     "APP_FACTORY",
@@ -44,14 +48,19 @@ __all__ = [
     "WatchSpec",
     "as_create",
     "ingest_client",
+    "map_document",
+    "map_items",
     "migrate",
     "one_commit_per_row",
+    "parse_line",
     "read_records",
     "read_token",
     "record_values",
     "redact_url",
     "redis_version",
     "sessions_of",
+    "tune_garbage_collector",
+    "unread_lines",
 ]
 
 
@@ -85,12 +94,37 @@ def read_records(path: Path) -> Iterator[TenderRecord]:
     """A source read by the project's reader, every item mapped to its record. JSON lines come
     out of the reader unmapped (the worker maps them only when new): they are mapped here."""
     with path.open("rb") as stream:
-        for item in read_source(stream, path.name, source_url=str(path)):
-            built = map_document(item) if isinstance(item, UnmappedDocument) else [item]
-            for record in built:
-                if not isinstance(record, TenderRecord):
-                    raise RuntimeError(f"the generated source does not map cleanly: {record!r}")
-                yield record
+        yield from map_items(read_source(stream, path.name, source_url=str(path)))
+
+
+def unread_lines(data: bytes, name: str) -> list[UnreadLine | UnmappedDocument]:
+    """What the worker's reader thread makes of JSON lines (`data`) once a source is known
+    to be mostly new: each line cut and digested, left unread (but the stream's first, which
+    the reader parses to see what the source is)."""
+    limits = ReadLimits(hints=ReadHints(lines_unread=True, json_lines=True))
+    items = list(read_source(io.BytesIO(data), name, source_url=name, limits=limits))
+    lines = [item for item in items if isinstance(item, UnreadLine | UnmappedDocument)]
+    if len(lines) != len(items):
+        raise RuntimeError(f"{len(items) - len(lines)} of {name}'s lines are not documents")
+    return lines
+
+
+def parse_line(line: UnreadLine | UnmappedDocument) -> UnmappedDocument:
+    """An unread line parsed, as the worker parses it right before mapping it."""
+    item = the_one_item(line) if isinstance(line, UnreadLine) else line
+    if not isinstance(item, UnmappedDocument):
+        raise RuntimeError(f"{line.position} is not a document to map: {item!r}")
+    return item
+
+
+def map_items(items: Iterable[Any]) -> Iterator[TenderRecord]:
+    """The records of the reader's items, the unmapped documents mapped as the worker does."""
+    for item in items:
+        built = map_document(item) if isinstance(item, UnmappedDocument) else [item]
+        for record in built:
+            if not isinstance(record, TenderRecord):
+                raise RuntimeError(f"the generated source does not map cleanly: {record!r}")
+            yield record
 
 
 def record_values(record: TenderRecord) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from tests.benchmarks import alerts_case, api_case
 from tests.benchmarks.cases import Case, Outcome
 from tests.benchmarks.measure import MB
 from tests.benchmarks.pipeline import IngestResult, ingest_detail
+from tests.benchmarks.stages import render_lines as stages_lines
 from tests.benchmarks.workspace import Source
 
 # j/c: 1,000 watches slow a fresh ingest by at most 15%.
@@ -98,6 +99,7 @@ def results(
     outcome: Outcome,
     logs: Path,
     api: dict[str, Any] | None = None,
+    stages: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     cases = outcome.cases
     a, b, c, d, e = (cases[k] for k in "abcde")
@@ -132,6 +134,7 @@ def results(
         "g2_idle_workers": idle,
         "scale": scale_figures(cases["c"], cases["g2"]),
         "profile": outcome.profile,
+        "stages": stages,
         "api": api,
         "problems": outcome.problems,
         "failures": outcome.failures,
@@ -428,6 +431,8 @@ def render_text(results: dict[str, Any]) -> str:
     lines = [*_header(results), *_case_lines(results), _big_line(results)]
     lines += _two_workers_lines(results)
     lines += _scale_lines(results)
+    one = (results.get("scale") or {}).get("one") or {}
+    lines += stages_lines(results.get("stages"), one.get("worker_cpu_ms_per_1000_rows"))
     lines.append(_many_lots_line(results))
     lines += alerts_case.render_lines(results)
     lines += _ratio_lines(results)
