@@ -48,7 +48,6 @@ __all__ = [
     "WatchSpec",
     "as_create",
     "ingest_client",
-    "map_document",
     "map_items",
     "migrate",
     "one_commit_per_row",
