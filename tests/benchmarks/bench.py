@@ -31,15 +31,16 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
       32 clients; req/s, p50/p99, CPU per request of the API and of the load generator
       (`--api-only --repeat 1 --api-seconds 5` runs just this, in about a minute)
 
-Before the cases, the worker's stages (reading, mapping, content hashes) are timed in this
-process on the source's first lines, and printed beside (c)'s worker CPU per tender.
+Before the cases, the worker's stages (reading, parsing, mapping, content hashes) are timed
+in a process of their own on the source's first lines, and printed beside (c)'s worker CPU
+per tender.
 Generated sources are cached under .data/bench/ (the generator is deterministic).
 Worker RSS and CPU figures are sampled with psutil while the workers run.
 
 The modules: cases (the cases and their run), pipeline (enqueue -> workers -> runs), measure
 (timing, process figures), report (JSON, table, markdown), workspace (databases, sources),
-profiling (--profile), stages (the stages in process), api_case and api_load (the read API),
-project (all the bench takes from configs/ and src/).
+profiling (--profile), stages (the worker's stages, timed apart), api_case and api_load (the
+read API), project (all the bench takes from configs/ and src/).
 """
 
 from __future__ import annotations

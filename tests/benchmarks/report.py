@@ -42,7 +42,7 @@ def _ratio(top: Case, bottom: Case) -> float | None:
     return top.median / bottom.median
 
 
-def wal_mb_per_100k(case: Case) -> float | None:
+def _wal_mb_per_100k(case: Case) -> float | None:
     """The median of a case's runs: MB of WAL per 100,000 rows (None: not measured)."""
     figures = [
         d["wal_bytes"] / MB * 100_000 / d["rows"]
@@ -130,7 +130,7 @@ def results(
         },
         "f": f_detail,
         "ratios": ratios,
-        "targets": _targets(ratios, f_detail, wal_mb_per_100k(d)),
+        "targets": _targets(ratios, f_detail, _wal_mb_per_100k(d)),
         "g2_idle_workers": idle,
         "scale": scale_figures(cases["c"], cases["g2"]),
         "profile": outcome.profile,

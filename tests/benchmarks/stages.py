@@ -53,7 +53,6 @@ def _round(batches: list[bytes], name: str) -> tuple[dict[str, float], int]:
             records += project.map_items((document,))
             seconds["parse"] += parsed - started
             seconds["map"] += clock() - parsed
-            del document
         started = clock()
         for record in records:
             record.content_hash()
