@@ -50,10 +50,11 @@ async def _ingest_under_limit(
     source, its run, its rejections' reasons and the CIGs of the tenders it wrote."""
     environment = worker_env(database_url, servers.redis_url, WORKER_MAX_TRIES="1", **env)
     enqueued = await enqueue_sources(environment, *map(str, sources))
-    worker = workers(environment).start(
+    group = workers(environment)
+    worker = group.start(
         "--burst", wrap=(sys.executable, "-m", "tests.support.limited", str(address_space))
     )
-    assert worker.wait(timeout=600) == 0, workers(environment).output()
+    assert worker.wait(timeout=600) == 0, group.output()
     engine = create_engine(Settings(database_url=database_url))
     try:
         async with create_session_factory(engine)() as session:
