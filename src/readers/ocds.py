@@ -16,6 +16,7 @@ from src.domain.tender import plain_record
 from src.domain.tender import schemas as tender_schemas
 from src.domain.tender.schemas import DocumentDigest, RejectedRecord
 from src.readers import (
+    anac_compiled,
     common,
     fields,
     items,
@@ -27,6 +28,7 @@ from src.readers import (
     ocds_versioned,
     zones,
 )
+from src.readers.anac_compiled import map_anac_compiled
 from src.readers.items import (
     PendingRelease,
     ReadItem,
@@ -82,7 +84,7 @@ def _items_of(
     elif item.line_digest is not None and isinstance(item.data.get("ocid"), str):
         yield _unmapped(item, source_url, document_digest)
     else:
-        yield from map_release(item.data, source_url=source_url, position=item.position)
+        yield from _map_compiled(item.data, source_url, item.position, None)
 
 
 def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> UnreadLine:
@@ -103,8 +105,10 @@ def _unread(item: OcdsObject, source_url: str | None, limits: ReadLimits) -> Unr
 
 # What the mapping of a compiled release depends on: a change to any of these files changes
 # every digest, so a corrected mapping reaches stored tenders on the next ingest. Every module
-# `map_release` imports, directly or not, is here (tests/readers/test_places.py checks it).
+# `map_release` and `map_anac_compiled` import, directly or not, is here
+# (tests/readers/test_places.py checks it).
 MAPPING_MODULES: tuple[ModuleType, ...] = (
+    anac_compiled,
     ocds_mapping,
     ocds_awards,
     ocds_parties,
@@ -145,14 +149,18 @@ def _document_digest(line_digest: str) -> str:
 
 def map_document(document: UnmappedDocument) -> list[ReadItem]:
     """The tenders of a document handed on unmapped."""
-    return list(
-        map_release(
-            document.data,
-            source_url=document.source_url,
-            position=document.position,
-            raw_json=document.data_json,
-        )
-    )
+    return _map_compiled(document.data, document.source_url, document.position, document.data_json)
+
+
+def _map_compiled(
+    release: Any, source_url: str | None, position: str | None, raw_json: str | None
+) -> list[ReadItem]:
+    """A compiled release's tenders: ANAC's of the usual shape in one pass, the others (and
+    those) as `map_release` maps them."""
+    fast = map_anac_compiled(release, source_url=source_url, position=position, raw_json=raw_json)
+    if fast is not None:
+        return list(fast)
+    return list(map_release(release, source_url=source_url, position=position, raw_json=raw_json))
 
 
 def _is_whole_state(release: Any) -> bool:

@@ -86,7 +86,7 @@ def _derived_status(
     return None
 
 
-def _procedure_type(tender: Mapping[str, Any], values: ReleaseValues) -> str | None:
+def procedure_type(tender: Mapping[str, Any], values: ReleaseValues) -> str | None:
     """The OCDS `procurementMethod` code (open, selective, limited, direct) with the
     publisher's `procurementMethodDetails` beside it: "open (Procedura aperta)". ANAC gives
     only details ("COD:4 ; TITLE:PROCEDURA APERTA"): their title, in lower case."""
@@ -164,7 +164,7 @@ class _Procedure:
             "procedure_id": ocid,
             "buyer_name": buyer_name,
             "buyer_id": parties.org_id(found[0]) if found else None,  # the lead buyer's
-            "procedure_type": _procedure_type(tender, values),
+            "procedure_type": procedure_type(tender, values),
             "published_at": values.date("published_at", published),
             "source_url": source_url,
             "source_updated_at": values.stamp("source_updated_at", release.get("date")),

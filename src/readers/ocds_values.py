@@ -19,7 +19,7 @@ ANAC_DATE_ONLY = "T12:00:00Z"
 _DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
 
 
-# Dates read so far, as `ReleaseValues._date` read them (a few thousand: emptied when full),
+# Dates read so far, as `ReleaseValues.read_date` read them (a few thousand: emptied when full),
 # by texts of a date's length (a longer one, padded or with a tail, is parsed each time).
 _PARSED_DATES: dict[tuple[str, bool, tzinfo, bool], datetime | None] = {}
 _DATES_KEPT = 8192
@@ -59,7 +59,7 @@ class ReleaseValues:
 
     def date(self, name: str, raw: object, *, end_of_day: bool = False) -> datetime | None:
         """A date-time; a date alone is the start of its day, or its end for a deadline."""
-        return self.warnings.take(name, self._date, raw, end_of_day)
+        return self.warnings.take(name, self.read_date, raw, end_of_day)
 
     def stamp(self, name: str, raw: object) -> datetime | None:
         """A release's own date, which orders its versions: ANAC's noon UTC is kept as
@@ -69,7 +69,8 @@ class ReleaseValues:
             return self.warnings.take(name, parse_timestamp, raw)
         return self.date(name, raw)
 
-    def _date(self, raw: object, end_of_day: bool) -> datetime | None:
+    def read_date(self, raw: object, end_of_day: bool) -> datetime | None:
+        """`date` without the warning: ValueError for a date that cannot be read."""
         if type(raw) is not str or len(raw) > _DATE_TEXT_KEPT:
             return self._parse_date(raw, end_of_day)
         # A source repeats its dates (a day's notices, a release's own dates): each text is
