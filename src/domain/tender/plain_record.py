@@ -55,21 +55,14 @@ def _text_limits() -> dict[str, tuple[int, int, bool]]:
 
 
 _TEXT_LIMITS = _text_limits()
-_OPENERS = ("[", "{")
+_OPENERS = ("[", "{")  # what a written-out list or object starts with
 
 
-def _plain_value(name: str, value: Any) -> bool:
-    """Whether the validation keeps `value` of field `name` exactly as it is (not None)."""
-    kind = type(value)
-    if kind is str:  # not a text field's (`plain_record` checks those)
-        if name in _CURRENCY_FIELDS:
-            return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
-        return name == "status" and value in TENDER_STATUSES
-    if kind is Decimal:
-        return name in _AMOUNT_FIELDS and value.is_finite() and _fits(value)
-    if kind is datetime:
-        return name in _TIME_FIELDS and value.tzinfo is not None and fits_timestamptz(value)
-    return False
+def _plain_code(name: str, value: str) -> bool:
+    """Whether the validation keeps a currency or a status exactly as it is."""
+    if name in _CURRENCY_FIELDS:
+        return len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()
+    return name == "status" and value in TENDER_STATUSES
 
 
 def _fits(amount: Decimal) -> bool:
@@ -93,22 +86,33 @@ _NOT_NONE = frozenset({*_REQUIRED, "format"})
 def plain_record(values: dict[str, Any], warnings: list[FieldWarning]) -> TenderRecord | None:
     """The record of `values`, unvalidated, when validating it would keep every value as
     given; None when any value needs the validation (to be changed or refused)."""
-    if not values.keys() >= _REQUIRED:
-        return None
+    keys = values.keys()
+    if not (keys >= _REQUIRED and keys <= _FIELDS):
+        return None  # a required field missing, or what is not a field (the warnings apart)
     text_limits = _TEXT_LIMITS
+    # One pass, each value's type first: most are text, checked here rather than in a call.
     for name, value in values.items():
-        if value is None:
-            if name in _NOT_NONE or name not in _FIELDS:
-                return None
-        elif type(value) is str and (limits := text_limits.get(name)) is not None:
-            # Most values: text, checked here rather than in a call per field.
-            low, high, container_checked = limits
-            if value.strip() is not value or not low <= len(value) <= high:
+        kind = type(value)
+        if kind is str:
+            limits = text_limits.get(name)
+            if limits is None:
+                if not _plain_code(name, value):
+                    return None
+            elif value.strip() is not value or not limits[0] <= len(value) <= limits[1]:
                 return None  # `strip()` gives the very same object when there is nothing to strip
-            if container_checked and value[:1] in _OPENERS:
+            elif limits[2] and value.startswith(_OPENERS):
                 return None  # a written-out list or object, looked at by the validation
-        elif name != "raw" and not _plain_value(name, value):
-            return None  # to change or refuse, or not a field (or the warnings, given apart)
+        elif value is None:
+            if name in _NOT_NONE:
+                return None
+        elif kind is datetime:
+            if name not in _TIME_FIELDS or value.tzinfo is None or not fits_timestamptz(value):
+                return None
+        elif kind is Decimal:
+            if name not in _AMOUNT_FIELDS or not value.is_finite() or not _fits(value):
+                return None
+        elif name != "raw":
+            return None  # to change or refuse
     if not _keys_fit(values):
         return None
     # Some left out take their defaults: one new dict either way (the caller's stays as given).
