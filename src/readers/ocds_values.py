@@ -24,6 +24,8 @@ _DATE_WITH_PLACEHOLDER = len("2022-01-26") + len(ANAC_DATE_ONLY)
 _PARSED_DATES: dict[tuple[str, bool, tzinfo, bool], datetime | None] = {}
 _DATES_KEPT = 8192
 _DATE_TEXT_KEPT = 64
+# ANAC's release dates as written, read as `parse_timestamp` reads them (kept the same way).
+_PARSED_STAMPS: dict[str, datetime | None] = {}
 
 
 def text_value(value: object) -> str | None:
@@ -66,7 +68,7 @@ class ReleaseValues:
         written (a stored version read before stays comparable, so a re-ingest is not taken
         for an older one); its malformed dates are the local time before the placeholder."""
         if self.anac and isinstance(raw, str) and len(raw.strip()) == _DATE_WITH_PLACEHOLDER:
-            return self.warnings.take(name, parse_timestamp, raw)
+            return self.warnings.take(name, _anac_stamp, raw)
         return self.date(name, raw)
 
     def read_date(self, raw: object, end_of_day: bool) -> datetime | None:
@@ -104,3 +106,16 @@ class ReleaseValues:
         amount = self.warnings.take(f"{prefix}amount", parse_amount, value.get("amount"))
         currency = self.text(f"{prefix}currency", value.get("currency"))
         return amount, currency
+
+
+def _anac_stamp(raw: str) -> datetime | None:
+    """An ANAC release date as written (`ReleaseValues.stamp`), parsed once per text."""
+    if len(raw) > _DATE_TEXT_KEPT:
+        return parse_timestamp(raw)
+    try:
+        return _PARSED_STAMPS[raw]
+    except KeyError:
+        if len(_PARSED_STAMPS) >= _DATES_KEPT:
+            _PARSED_STAMPS.clear()
+        moment = _PARSED_STAMPS[raw] = parse_timestamp(raw)
+        return moment

@@ -52,3 +52,22 @@ def test_the_dates_kept_stay_few() -> None:
         2031, 2, 3, tzinfo=UTC
     )
     assert all(len(text) <= 64 for text, *_ in ocds_values._PARSED_DATES)
+
+
+def test_anac_release_dates_are_read_once_each_and_alike() -> None:
+    """ANAC's release dates (`stamp`) are kept as read; each reading gives the same moment,
+    a malformed one its local time, one that cannot be read a warning every time."""
+    first, second = ReleaseValues(ROME, anac=True), ReleaseValues(ROME, anac=True)
+    noon = datetime(2022, 10, 17, 12, tzinfo=UTC)
+    assert first.stamp("source_updated_at", "2022-10-17T12:00:00Z") == noon
+    assert second.stamp("source_updated_at", "2022-10-17T12:00:00Z") == noon
+    assert first.stamp("source_updated_at", "2025-01-08 17:31:38.793T12:00:00Z") == datetime(
+        2025, 1, 8, 17, 31, 38, 793000, tzinfo=ROME
+    )
+    assert first.stamp("source_updated_at", "2022-13-45T12:00:00Z") is None
+    assert second.stamp("source_updated_at", "2022-13-45T12:00:00Z") is None
+    assert [w.field for w in second.warnings] == ["source_updated_at"]
+    padded = " " * 100_000 + "2022-10-17T12:00:00Z"
+    assert first.stamp("source_updated_at", padded) == noon
+    assert all(len(text) <= 64 for text in ocds_values._PARSED_STAMPS)
+    assert len(ocds_values._PARSED_STAMPS) <= ocds_values._DATES_KEPT
