@@ -22,8 +22,13 @@ from src.domain.tender.plain_record import plain_record
 from src.domain.tender.schemas import TENDER_STATUSES, TenderRecord, title_from_description
 from src.readers.common import ROME, normalize_cig
 from src.readers.ocds_awards import award_fields, is_cpv_item
-from src.readers.ocds_mapping import ANAC_OCID_PREFIX, normalize_cpv, procedure_type
-from src.readers.ocds_parties import MAX_ID_CHARS, Parties
+from src.readers.ocds_mapping import (
+    ANAC_OCID_PREFIX,
+    fallback_title,
+    normalize_cpv,
+    procedure_type,
+)
+from src.readers.ocds_parties import Parties, joined_names_and_ids
 from src.readers.ocds_values import ReleaseValues, text_value
 
 # What the mapping reads of each object, or knows it may leave (ids, tags, language, units).
@@ -42,7 +47,6 @@ _REFERENCE_KEYS = frozenset({"id", "name"})  # a buyer or a supplier named in a 
 _IN_FORCE = frozenset({"active", None})  # award statuses (others: to the general mapping)
 _NUMBERS = frozenset({int, float})  # what JSON gives for an amount (a bool is not one)
 _PREFIX = f"{ANAC_OCID_PREFIX}-"
-_JOIN = "; "
 
 
 class _OtherShapeError(Exception):
@@ -95,7 +99,7 @@ def _records(
         tender, values, parties, _Items.of(_list(tender.get("items"))), position or f"ocid {ocid}"
     )
     lot_of.awards = _awards_by_lot(_list(release.get("awards")))
-    lot_of.fallback_title = _fallback_title(buyer_name, tender)
+    lot_of.fallback_title = fallback_title(buyer_name, tender) or ""
     lot_of.deadline = values.read_date(period.get("endDate"), True)
     if len(lots) == 1:
         lot_of.tender_money = _money(tender)
@@ -192,12 +196,10 @@ class _Parties:
         return _text(name), code or _text(key or party.get("id"))
 
     def names_and_ids(self, references: list[Mapping[str, Any]]) -> tuple[str | None, str | None]:
-        """As `Parties.names_and_ids` joins them (one reference: its name and its id or "")."""
-        found = [self._name_and_id(_check(r, _REFERENCE_KEYS)) for r in references]
-        names = dict.fromkeys(name for name, _ in found if name)
-        ids = list(dict.fromkeys(code for _, code in found if code))
-        joined = _JOIN.join(ids)
-        return _JOIN.join(names) or None, (joined if len(joined) <= MAX_ID_CHARS else ids[0])
+        """As `Parties.names_and_ids` gives them (one reference: its name and its id or "")."""
+        return joined_names_and_ids(
+            self._name_and_id(_check(r, _REFERENCE_KEYS)) for r in references
+        )
 
 
 class _Items:
@@ -303,11 +305,3 @@ class _Lots:
             "supplier_name": name,
             "supplier_id": supplier_id,
         }
-
-
-def _fallback_title(buyer: str | None, tender: Mapping[str, Any]) -> str:
-    """ "<buyer> — <procurement category>" (or the buyer alone) for a lot with no text."""
-    category = tender.get("mainProcurementCategory")
-    if buyer and isinstance(category, str) and category.strip():
-        return f"{buyer} — {category.strip()}"
-    return buyer or ""

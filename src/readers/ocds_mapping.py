@@ -241,9 +241,12 @@ def _title(
         or title_from_description(description)
         or title_from_description(procedure.index.item_text(lot_id))
     )
-    if title:
-        return title
-    buyer = procedure.fields["buyer_name"]
+    return title or fallback_title(procedure.fields["buyer_name"], tender)
+
+
+def fallback_title(buyer: object, tender: Mapping[str, Any]) -> str | None:
+    """A lot's title when nothing published names or describes it: "<buyer> — <procurement
+    category>", or the buyer alone."""
     category = tender.get("mainProcurementCategory")
     if buyer and isinstance(category, str) and category.strip():
         return f"{buyer} — {category.strip()}"

@@ -10,7 +10,7 @@ ANAC's other formats write it (they update the same rows)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -73,10 +73,19 @@ class Parties:
         if len(organisations) == 1:  # the common case, as the general one below gives it
             organisation = organisations[0]
             return _text(organisation.get("name")), self.org_id(organisation) or ""
-        names = dict.fromkeys(n for n in (_text(o.get("name")) for o in organisations) if n)
-        ids = list(dict.fromkeys(i for i in (self.org_id(o) for o in organisations) if i))
-        joined = _JOIN.join(ids)
-        return _JOIN.join(names) or None, (joined if len(joined) <= MAX_ID_CHARS else ids[0])
+        return joined_names_and_ids((_text(o.get("name")), self.org_id(o)) for o in organisations)
+
+
+def joined_names_and_ids(
+    found: Iterable[tuple[str | None, str | None]],
+) -> tuple[str | None, str | None]:
+    """Organisations' (name, id): distinct names joined with "; ", and distinct ids joined the
+    same way (the first id alone when they do not fit the column; "" when there is none)."""
+    pairs = list(found)
+    names = dict.fromkeys(name for name, _ in pairs if name)
+    ids = list(dict.fromkeys(code for _, code in pairs if code))
+    joined = _JOIN.join(ids)
+    return _JOIN.join(names) or None, (joined if len(joined) <= MAX_ID_CHARS else ids[0])
 
 
 def buyers(release: Mapping[str, Any], parties: Parties) -> list[Mapping[str, Any]]:
