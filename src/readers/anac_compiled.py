@@ -14,6 +14,7 @@ releases, on variations of each of their fields, and on ANAC's own sample."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -75,7 +76,7 @@ def _records(
         raise _OtherShapeError  # a versioned release has neither
     tender = _check(release["tender"], _TENDER_KEYS)
     lots = [_check(lot, _LOT_KEYS) for lot in _list(tender["lots"])]
-    if not lots or any("title" in _check(c, frozenset(c)) for c in _list(release.get("contracts"))):
+    if not lots or any("title" in _object(c) for c in _list(release.get("contracts"))):
         raise _OtherShapeError  # no lot, or a contract's title (a title)
     parties = _Parties.of(release)
     buyer_name, buyer_id = parties.names_and_ids([_check(release["buyer"], _REFERENCE_KEYS)])
@@ -96,13 +97,16 @@ def _records(
         "format": "ocds",
     }
     lot_of = _Lots(
-        tender, values, parties, _Items.of(_list(tender.get("items"))), position or f"ocid {ocid}"
+        values=values,
+        parties=parties,
+        items=_Items.of(_list(tender.get("items"))),
+        awards=_awards_by_lot(_list(release.get("awards"))),
+        where=position or f"ocid {ocid}",
+        description=_text(tender.get("description")),
+        fallback_title=fallback_title(buyer_name, tender) or "",
+        deadline=values.read_date(period.get("endDate"), True),
+        tender_money=_money(tender) if len(lots) == 1 else None,  # a single lot's is the tender's
     )
-    lot_of.awards = _awards_by_lot(_list(release.get("awards")))
-    lot_of.fallback_title = fallback_title(buyer_name, tender) or ""
-    lot_of.deadline = values.read_date(period.get("endDate"), True)
-    if len(lots) == 1:
-        lot_of.tender_money = _money(tender)
     records = []
     for lot in lots:
         record = plain_record({**shared, **lot_of.fields(lot)}, [])
@@ -240,24 +244,19 @@ def _awards_by_lot(awards: list[Any]) -> dict[str, list[Mapping[str, Any]]]:
     return by_lot
 
 
+@dataclass(frozen=True, slots=True)
 class _Lots:
-    """The fields of each lot of one release."""
+    """What the lots of one release share, and the fields of each."""
 
-    def __init__(
-        self,
-        tender: Mapping[str, Any],
-        values: ReleaseValues,
-        parties: _Parties,
-        items: _Items,
-        where: str,
-    ) -> None:
-        self.tender, self.values, self.parties, self.items = tender, values, parties, items
-        self.where = where
-        self.description = _text(tender.get("description"))
-        self.awards: dict[str, list[Mapping[str, Any]]] = {}
-        self.fallback_title = ""
-        self.deadline: datetime | None = None
-        self.tender_money: tuple[Decimal | None, str | None] | None = None  # if a single lot
+    values: ReleaseValues
+    parties: _Parties
+    items: _Items
+    awards: dict[str, list[Mapping[str, Any]]]  # the awards in force of each lot
+    where: str
+    description: str | None  # the tender's
+    fallback_title: str
+    deadline: datetime | None
+    tender_money: tuple[Decimal | None, str | None] | None
 
     def fields(self, lot: Mapping[str, Any]) -> dict[str, Any]:
         lot_id = lot["id"]
@@ -269,7 +268,7 @@ class _Lots:
         status = lot.get("status")
         amount, currency = _money(lot)
         if amount is None and self.tender_money is not None:
-            amount, currency = self.tender_money  # a single lot's is the tender's
+            amount, currency = self.tender_money
         return {
             "lot_id": cig,
             "cig": cig,

@@ -4,14 +4,16 @@ cannot be taken left empty with a warning, so that one bad field never drops a t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from src.readers.common import ROME, clean_text, is_object, parse_amount, parse_timestamp
 from src.readers.fields import FieldWarnings
+
+K = TypeVar("K", bound=Hashable)
 
 # ANAC's OCDS writes every date as noon UTC: a date without a time. Its malformed release
 # dates ("2025-01-08 17:31:38.793T12:00:00Z") carry the placeholder after a local time.
@@ -76,15 +78,9 @@ class ReleaseValues:
         if type(raw) is not str or len(raw) > _DATE_TEXT_KEPT:
             return self._parse_date(raw, end_of_day)
         # A source repeats its dates (a day's notices, a release's own dates): each text is
-        # parsed once. Dates are immutable; one that cannot be read is not kept (it raises).
+        # parsed once.
         key = (raw, end_of_day, self.zone, self.anac)
-        try:
-            return _PARSED_DATES[key]
-        except KeyError:
-            if len(_PARSED_DATES) >= _DATES_KEPT:
-                _PARSED_DATES.clear()
-            moment = _PARSED_DATES[key] = self._parse_date(raw, end_of_day)
-            return moment
+        return _kept(_PARSED_DATES, key, self._parse_date, raw, end_of_day)
 
     def _parse_date(self, raw: object, end_of_day: bool) -> datetime | None:
         if self.anac and isinstance(raw, str) and raw.strip().endswith(ANAC_DATE_ONLY):
@@ -112,10 +108,18 @@ def _anac_stamp(raw: str) -> datetime | None:
     """An ANAC release date as written (`ReleaseValues.stamp`), parsed once per text."""
     if len(raw) > _DATE_TEXT_KEPT:
         return parse_timestamp(raw)
+    return _kept(_PARSED_STAMPS, raw, parse_timestamp, raw)
+
+
+def _kept(
+    table: dict[K, datetime | None], key: K, parse: Callable[..., datetime | None], *args: Any
+) -> datetime | None:
+    """`parse(*args)`, kept in `table` by `key` (emptied when full). Dates are immutable; one
+    that cannot be read is not kept (it raises)."""
     try:
-        return _PARSED_STAMPS[raw]
+        return table[key]
     except KeyError:
-        if len(_PARSED_STAMPS) >= _DATES_KEPT:
-            _PARSED_STAMPS.clear()
-        moment = _PARSED_STAMPS[raw] = parse_timestamp(raw)
+        if len(table) >= _DATES_KEPT:
+            table.clear()
+        moment = table[key] = parse(*args)
         return moment
