@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from tests.benchmarks import alerts_case, profiling, project
-from tests.benchmarks.measure import MB, log, stopwatch
+from tests.benchmarks.measure import MB, ServerWatch, log, stopwatch
 from tests.benchmarks.pipeline import IngestFailedError, IngestResult, ingest, ingest_detail
 from tests.benchmarks.workspace import Databases, Source, make_many_lots_source
 from tests.support.servers import Servers, plain_dsn
@@ -173,18 +175,28 @@ def build_rows(
     return names or [], rows, creates
 
 
-async def copy_limit(url: str, columns: list[str], rows: list[tuple[Any, ...]]) -> float:
-    """(a): seconds for one COPY of all rows into an empty copy of tenders, indexes included."""
+async def copy_limit(
+    url: str, columns: list[str], rows: list[tuple[Any, ...]], postmaster: int | None = None
+) -> tuple[float, dict[str, float | None]]:
+    """(a): one COPY of all rows into an empty copy of tenders, indexes included: its seconds,
+    the CPU seconds of the PostgreSQL backend that ran it (a local server's) and of this
+    process, which encodes the rows (what bounds the COPY: the server or the client)."""
     connection = await asyncpg.connect(plain_dsn(url))
     try:
         await connection.execute("CREATE TABLE bench_tenders_copy (LIKE tenders INCLUDING ALL)")
+        server = ServerWatch(postmaster, urlsplit(url).path.lstrip("/"))
+        server.sample()
+        client_before = time.process_time()
         elapsed = stopwatch()
         await connection.copy_records_to_table("bench_tenders_copy", records=rows, columns=columns)
         seconds = elapsed()
+        client = time.process_time() - client_before
+        server.sample()
         copied = await connection.fetchval("SELECT count(*) FROM bench_tenders_copy")
         if copied != len(rows):
             raise RuntimeError(f"COPY wrote {copied} rows of {len(rows)}")
-        return seconds
+        cpu = {"postgres_cpu_seconds": server.cpu_seconds(), "client_cpu_seconds": client}
+        return seconds, cpu
     finally:
         await connection.close()
 
@@ -201,9 +213,9 @@ async def naive_path(url: str, creates: list[project.TenderCreate]) -> float:
 async def case_copy(bench: Bench, rep: int, names: list[str], rows: list[tuple[Any, ...]]) -> None:
     try:
         async with bench.databases.fresh() as url:
-            seconds = await copy_limit(url, names, rows)
+            seconds, cpu = await copy_limit(url, names, rows, bench.postmaster)
         bench.cases["a"].runs.append(bench.cases["a"].rows / seconds)
-        bench.cases["a"].details.append({"seconds": seconds})
+        bench.cases["a"].details.append({"seconds": seconds, **cpu})
     except Exception as error:  # noqa: BLE001 - reported, the bench goes on
         bench.outcome.failed(f"(a) round {rep}", error)
 

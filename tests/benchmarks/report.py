@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,7 +150,7 @@ def results(
         "round_ratios": {"c/a": _by_round(c, a), "d/a": _by_round(d, a), "e/a": _by_round(e, a)},
         "targets": _targets(ratios, f_detail, _wal_mb_per_100k(d)),
         "g2_idle_workers": idle,
-        "scale": scale_figures(cases["c"], cases["g2"]),
+        "scale": scale_figures(cases["c"], cases["g2"], cases["a"]),
         "profile": outcome.profile,
         "stages": stages,
         "api": api,
@@ -191,13 +192,14 @@ def _per_process(case: Case) -> dict[str, Any] | None:
     }
 
 
-def scale_figures(one: Case, two: Case) -> dict[str, Any]:
+def scale_figures(one: Case, two: Case, copy: Case | None = None) -> dict[str, Any]:
     """(g)/(c), and the estimate for a HOST_CORES-core worker host with PostgreSQL elsewhere:
     the worker is CPU-bound (one process keeps a core busy on a quiet machine), so one
     process per core, each at 1 / (its CPU per row) rows/s, and PostgreSQL needs that rate
     x its CPU per row, in cores. Per-row CPU, unlike rates, holds up on a busy machine
     (contention inflates it somewhat: the estimate errs low for the workers, high for
-    PostgreSQL)."""
+    PostgreSQL). `ceiling`: what this machine's cores allow at (g)'s CPU per row (workers
+    and PostgreSQL), and so the highest (g)/(c) there is with this (c). `copy`: (a)'s CPU."""
     single, pair = _per_process(one), _per_process(two)
     ratio = _ratio(two, one)
     estimate = None
@@ -219,6 +221,36 @@ def scale_figures(one: Case, two: Case) -> dict[str, Any]:
         "one": single,
         "two": pair,
         "estimate": estimate,
+        "ceiling": _ceiling(pair, one.median),
+        "copy": None if copy is None else _copy_cpu(copy),
+    }
+
+
+def _ceiling(pair: dict[str, Any] | None, one_rate: float | None) -> dict[str, Any] | None:
+    """The rate at which (g)'s CPU per row (workers and PostgreSQL) fills every core."""
+    cores = os.cpu_count()
+    if pair is None or cores is None or pair["postgres_cpu_ms_per_1000_rows"] is None:
+        return None
+    per_row_ms = pair["worker_cpu_ms_per_1000_rows"] + pair["postgres_cpu_ms_per_1000_rows"]
+    rate = cores * 1e6 / per_row_ms
+    return {
+        "cores": cores,
+        "cpu_ms_per_1000_rows": per_row_ms,
+        "rows_per_second": rate,
+        "ratio": rate / one_rate if one_rate else None,
+    }
+
+
+def _copy_cpu(copy: Case) -> dict[str, float | None]:
+    """(a)'s CPU per 1,000 rows, medians: the PostgreSQL backend's and the client's."""
+
+    def median(key: str) -> float | None:
+        known = [d[key] for d in copy.details if d.get(key) is not None]
+        return 1e6 * statistics.median(known) / copy.rows if known else None
+
+    return {
+        "postgres_cpu_ms_per_1000_rows": median("postgres_cpu_seconds"),
+        "client_cpu_ms_per_1000_rows": median("client_cpu_seconds"),
     }
 
 
@@ -426,6 +458,19 @@ def _scale_lines(results: dict[str, Any]) -> list[str]:
         _process_line("(c) 1 process  ", scale["one"]),
         _process_line("(g) 2 processes", scale["two"]),
     ]
+    copy, ceiling = scale.get("copy"), scale.get("ceiling")
+    if copy and copy["postgres_cpu_ms_per_1000_rows"] is not None:
+        lines.append(
+            f"  (a) COPY       : per 1,000 rows {_n(copy['postgres_cpu_ms_per_1000_rows'])} ms "
+            f"PostgreSQL CPU, {_n(copy['client_cpu_ms_per_1000_rows'])} ms client CPU"
+        )
+    if ceiling:
+        lines.append(
+            f"  ceiling here: {ceiling['cores']} cores / {_n(ceiling['cpu_ms_per_1000_rows'])} ms "
+            f"of CPU per 1,000 rows ((g)'s, workers and PostgreSQL) = "
+            f"{_n(ceiling['rows_per_second'])} rows/s, so (g)/(c) <= "
+            f"{_n(ceiling['ratio'], 2)} with this (c)"
+        )
     estimate = scale["estimate"]
     if estimate:
         lines.append(
