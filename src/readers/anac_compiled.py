@@ -22,7 +22,7 @@ from typing import Any
 from src.domain.tender.plain_record import plain_record
 from src.domain.tender.schemas import TENDER_STATUSES, TenderRecord, title_from_description
 from src.readers.common import ROME, normalize_cig
-from src.readers.ocds_awards import award_fields, is_cpv_item
+from src.readers.ocds_awards import SharedAwards, is_cpv_item
 from src.readers.ocds_mapping import (
     ANAC_OCID_PREFIX,
     fallback_title,
@@ -101,6 +101,7 @@ def _records(
         parties=parties,
         items=_Items.of(_list(tender.get("items"))),
         awards=_awards_by_lot(_list(release.get("awards"))),
+        shared_awards=SharedAwards(Parties(parties.by_id, anac=True)),
         where=position or f"ocid {ocid}",
         description=_text(tender.get("description")),
         fallback_title=fallback_title(buyer_name, tender) or "",
@@ -252,6 +253,7 @@ class _Lots:
     parties: _Parties
     items: _Items
     awards: dict[str, list[Mapping[str, Any]]]  # the awards in force of each lot
+    shared_awards: SharedAwards  # the columns of several awards of one lot, read once a set
     where: str
     description: str | None  # the tender's
     fallback_title: str
@@ -293,7 +295,7 @@ class _Lots:
         if not awards:
             return {}
         if len(awards) > 1:  # several awards of one lot: totalled as the general rule says
-            return award_fields(awards, self.values, Parties(self.parties.by_id, anac=True))
+            return self.shared_awards.fields(awards, self.values)
         award = awards[0]
         amount, currency = _money(award)
         name, supplier_id = self.parties.names_and_ids(_list(award.get("suppliers")))

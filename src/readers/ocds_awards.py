@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from src.domain.tender.schemas import FieldWarning
 from src.readers.common import clean_text, is_object
+from src.readers.fields import FieldWarnings
 from src.readers.nuts import first_nuts, nuts_code
 from src.readers.ocds_parties import Parties
 from src.readers.ocds_values import ReleaseValues
@@ -191,6 +193,33 @@ def award_fields(
         "supplier_name": name,
         "supplier_id": supplier_id,
     }
+
+
+class SharedAwards:
+    """The award columns of each set of several awards, read once per release: lots that
+    share their awards (a framework whose every award names every lot) cost a lookup each,
+    so A such awards and L lots cost A + L readings of an award, not A x L (the input holds
+    A x L references, but a reference is a few bytes and a reading some microseconds). A
+    lot whose set gave warnings is given them too, as if read for it."""
+
+    __slots__ = ("_parties", "_seen")
+
+    def __init__(self, parties: Parties) -> None:
+        self._parties = parties
+        self._seen: dict[tuple[int, ...], tuple[dict[str, Any], tuple[FieldWarning, ...]]] = {}
+
+    def fields(self, awards: list[Mapping[str, Any]], values: ReleaseValues) -> dict[str, Any]:
+        """`award_fields` of a lot's awards (the same columns, the same warnings)."""
+        if len(awards) < 2:
+            return award_fields(awards, values, self._parties)
+        key = tuple(map(id, awards))  # the awards are the release's: alive while it is mapped
+        seen = self._seen.get(key)
+        if seen is None:
+            found = FieldWarnings()
+            reader = ReleaseValues(values.zone, values.anac, found)
+            seen = self._seen[key] = (award_fields(awards, reader, self._parties), tuple(found))
+        values.warnings.extend(seen[1])
+        return seen[0]
 
 
 def first_title(*containers: Any) -> str | None:

@@ -25,7 +25,7 @@ from src.domain.tender.schemas import (
 from src.readers.common import InvalidCig, clean_text, is_object, normalize_cig, validation_problems
 from src.readers.fields import build_record
 from src.readers.items import ReadItem
-from src.readers.ocds_awards import LotIndex, award_fields, delivery_nuts, first_title
+from src.readers.ocds_awards import LotIndex, SharedAwards, delivery_nuts, first_title
 from src.readers.ocds_parties import Parties, buyers, release_zone
 from src.readers.ocds_values import ReleaseValues, obj, text_value
 from src.readers.ocds_versioned import is_versioned, latest_state
@@ -133,6 +133,7 @@ class _Procedure:
     lots: list[Mapping[str, Any]]  # the published lots (may be none)
     index: LotIndex
     parties: Parties
+    awards: SharedAwards  # the award columns of the lots' awards, each set read once
     values: ReleaseValues  # with the warnings of the fields below
     fields: dict[str, Any]  # TenderRecord fields common to every lot
     tender_amount: Any
@@ -186,6 +187,7 @@ class _Procedure:
                 release.get("awards"),
             ),
             parties=parties,
+            awards=SharedAwards(parties),
             values=values,
             fields=fields,
             tender_amount=amount,
@@ -268,7 +270,7 @@ def _map_lot(
     lot_end = obj(lot.get("tenderPeriod")).get("endDate")
     deadline = values.date("deadline_at", lot_end, end_of_day=True) or procedure.tender_deadline
     awards = procedure.index.lot_awards(lot_id, len(procedure.lots))
-    award = award_fields(awards, values, procedure.parties)
+    award = procedure.awards.fields(awards, values)
     description = (
         values.text("description", lot.get("description"))
         or values.text("description", tender.get("description"))

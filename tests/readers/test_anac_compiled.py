@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from src.domain.tender.schemas import DocumentDigest, RejectedRecord, TenderRecord
+from src.readers import ocds_awards
 from src.readers.anac_compiled import map_anac_compiled
 from src.readers.items import ReadItem, UnmappedDocument
 from src.readers.ocds import map_document
@@ -282,3 +283,34 @@ def test_the_anac_path_answers_for_the_changes_it_knows() -> None:
         *("lot status unknown", "lot status withdrawn"),
         *("method details not ANAC's", "procurement method"),
     }
+
+
+def test_awards_that_name_every_lot_are_totalled_once_for_the_release(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each lot of a framework whose every award names every lot has every award: their
+    columns are read once for the release, not once a lot (which cost 10 us a reference:
+    a 6.6 MB release took 4 s), and are the general mapping's."""
+    release = _base(1)
+    lot, award = release["tender"]["lots"][0], release["awards"][0]
+    cigs = [f"{1000000 + n:07d}ABC" for n in range(200)]
+    release["tender"]["lots"] = [{**lot, "id": cig} for cig in cigs]
+    release["tender"].pop("items", None)
+    release["awards"] = [
+        {**award, "id": str(n), "relatedLots": cigs, "value": {"amount": n, "currency": "EUR"}}
+        for n in range(1, 11)
+    ]
+    readings = 0
+    award_fields = ocds_awards.award_fields
+
+    def counted(*args: Any) -> dict[str, Any]:
+        nonlocal readings
+        readings += 1
+        return award_fields(*args)
+
+    monkeypatch.setattr(ocds_awards, "award_fields", counted)
+    records = map_anac_compiled(release, source_url=None, position=None, raw_json=None)
+    assert records is not None and len(records) == len(cigs)
+    assert {record.award_amount for record in records} == {sum(range(1, 11))}
+    assert readings == 1
+    assert _compare(release)
