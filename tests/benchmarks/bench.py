@@ -27,6 +27,8 @@ all its indexes), dropped afterwards. Cases, rows per second, median of --repeat
       processes sharing the source's chunks); the CPU seconds of the workers and of a local
       PostgreSQL, per case, give the figures for sizing N on another machine
   (h) (c) on one OCDS release of 5,000 lots (a procedure's lots are mapped in linear time)
+  (h2) (c) on one OCDS release of 2,000 lots whose 200 awards each name every lot (each set
+      of awards is read once per release, not once a lot)
   (i) the read API on the source's tenders: by CIG with 1 and 32 clients, a page of 50 with
       32 clients; req/s, p50/p99, CPU per request of the API and of the load generator
       (`--api-only --repeat 1 --api-seconds 5` runs just this, in about a minute)

@@ -27,10 +27,16 @@ import asyncpg
 from tests.benchmarks import alerts_case, profiling, project
 from tests.benchmarks.measure import MB, ServerWatch, log, stopwatch
 from tests.benchmarks.pipeline import IngestFailedError, IngestResult, ingest, ingest_detail
-from tests.benchmarks.workspace import Databases, Source, make_many_lots_source
+from tests.benchmarks.workspace import (
+    Databases,
+    Source,
+    make_many_lots_source,
+    make_shared_awards_source,
+)
 from tests.support.servers import Servers, plain_dsn
 
 MANY_LOTS = 5_000  # (h): the lots of its one release
+SHARED_AWARDS = (2_000, 200)  # (h2): the lots of its one release, and awards naming each
 
 
 @dataclass
@@ -53,6 +59,7 @@ class Case:
 
 def make_cases(tenders: int, naive_rows: int, changed_tenders: int) -> dict[str, Case]:
     n = tenders
+    lots, awards = SHARED_AWARDS
     return {
         "a": Case("a", "limit: asyncpg COPY into an empty copy of tenders", n),
         "b": Case("b", f"naive: TenderService.create + commit per row ({naive_rows:,})", n),
@@ -61,6 +68,11 @@ def make_cases(tenders: int, naive_rows: int, changed_tenders: int) -> dict[str,
         "e": Case("e", f"same source, {changed_tenders:,} tenders changed", n),
         "g2": Case("g2", "(c) with 2 worker processes: worker --processes 2", n),
         "h": Case("h", f"one release of {MANY_LOTS:,} lots, empty database", MANY_LOTS),
+        "h2": Case(
+            "h2",
+            f"one release of {lots:,} lots, {awards} awards naming each",
+            lots,
+        ),
         "j": Case("j", f"(c) with {alerts_case.WATCHES:,} watches, webhooks delivered", n),
     }
 
@@ -283,15 +295,16 @@ async def case_two_workers(bench: Bench, rep: int, base: Source) -> None:
         bench.outcome.failed(f"(g) round {rep}", error)
 
 
-async def case_many_lots(bench: Bench, rep: int, many: Source) -> None:
-    """(h): one procedure of many lots, as (c): the mapping's cost per lot stays flat."""
+async def case_many_lots(bench: Bench, rep: int, many: Source, key: str = "h") -> None:
+    """(h): one procedure of many lots, as (c): the mapping's cost per lot stays flat; (h2):
+    its awards each name every lot, and the lot's cost still does not grow with them."""
     try:
         async with bench.databases.fresh() as url:
-            result = await bench.ingest(url, many, f"h{rep}")
-        bench.cases["h"].record(result)
-        bench.outcome.check("(h)", result, inserted=many.tenders, tenders_in_db=many.tenders)
+            result = await bench.ingest(url, many, f"{key}{rep}")
+        bench.cases[key].record(result)
+        bench.outcome.check(f"({key})", result, inserted=many.tenders, tenders_in_db=many.tenders)
     except Exception as error:  # noqa: BLE001
-        bench.outcome.failed(f"(h) round {rep}", error)
+        bench.outcome.failed(f"({key}) round {rep}", error)
 
 
 async def case_big(bench: Bench, big: Source) -> None:
@@ -330,6 +343,7 @@ async def run_cases(
     """Every case, --repeat rounds of (a) to (e) and (g), then (f) and the profile, once."""
     base, changed, big = sources
     many = make_many_lots_source(args.work_dir.resolve(), MANY_LOTS)
+    shared = make_shared_awards_source(args.work_dir.resolve(), *SHARED_AWARDS)
     databases = Databases(servers)
     cases = make_cases(base.tenders, args.naive_rows, changed.changed_tenders)
     bench = Bench(servers, databases, logs, Outcome(cases), chunk_env(args), postmaster)
@@ -351,6 +365,8 @@ async def run_cases(
             await case_two_workers(bench, rep, base)
             log(f"{round_}: (h) one release of {many.tenders:,} lots")
             await case_many_lots(bench, rep, many)
+            log(f"{round_}: (h2) {cases['h2'].title}")
+            await case_many_lots(bench, rep, shared, "h2")
             if not args.skip_alerts:
                 log(f"{round_}: (j) (c) with {alerts_case.WATCHES:,} watches")
                 await alerts_case.case_watches(bench, rep, base)

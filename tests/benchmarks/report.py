@@ -427,11 +427,19 @@ def _profile_lines(profile: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _many_lots_line(results: dict[str, Any]) -> str:
-    h = results["cases"]["h"]
-    runs = " ".join(f"{value:,.0f}" for value in h["runs"])
-    seconds = " ".join(f"{d['seconds']:,.1f}" for d in h["details"])
-    return f"(h) {h['title']:<58} {_n(h['rows_per_second']):>10}  {runs:<26} seconds: {seconds}"
+def _many_lots_lines(results: dict[str, Any]) -> list[str]:
+    lines = []
+    for key in ("h", "h2"):
+        case = results["cases"].get(key)
+        if case is None:
+            continue
+        runs = " ".join(f"{value:,.0f}" for value in case["runs"])
+        seconds = " ".join(f"{d['seconds']:,.1f}" for d in case["details"])
+        label = f"({key}) {case['title']}"
+        lines.append(
+            f"{label:<62} {_n(case['rows_per_second']):>10}  {runs:<26} seconds: {seconds}"
+        )
+    return lines
 
 
 def _process_line(label: str, figures: dict[str, Any] | None) -> str:
@@ -498,7 +506,7 @@ def render_text(results: dict[str, Any]) -> str:
     lines += _scale_lines(results)
     one = (results.get("scale") or {}).get("one") or {}
     lines += stages_lines(results.get("stages"), one.get("worker_cpu_ms_per_1000_rows"))
-    lines.append(_many_lots_line(results))
+    lines += _many_lots_lines(results)
     lines += alerts_case.render_lines(results)
     lines += _ratio_lines(results)
     lines += api_case.render_lines(results.get("api"))
@@ -564,6 +572,11 @@ def _markdown_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             + ("; the second worker (nearly) idled" if results["g2_idle_workers"] else ""),
         ),
         (f"(h) {cases['h']['title']}", rate("h"), "the mapping's cost per lot stays flat"),
+        (
+            f"(h2) {cases['h2']['title']}",
+            rate("h2"),
+            "each set of awards read once, not once a lot",
+        ),
         (
             f"(j) {cases['j']['title']}",
             rate("j"),

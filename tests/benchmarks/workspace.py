@@ -141,3 +141,13 @@ def make_many_lots_source(work: Path, lots: int) -> Source:
     if not path.exists():
         path.write_bytes(orjson.dumps(big_documents.release_with_lots(lots)) + b"\n")
     return Source(path, tenders=lots, procedures=1, bytes=path.stat().st_size, changed_tenders=0)
+
+
+def make_shared_awards_source(work: Path, lots: int, awards: int) -> Source:
+    """One OCDS compiled release of `lots` lots whose `awards` awards each name every lot:
+    what a framework of many suppliers costs to map (each lot totals every award)."""
+    path = work / f"shared-awards-v{GENERATOR_VERSION}-{lots}x{awards}.jsonl"
+    if not path.exists():
+        release = big_documents.release_with_shared_awards(lots, awards)
+        path.write_bytes(orjson.dumps(release) + b"\n")
+    return Source(path, tenders=lots, procedures=1, bytes=path.stat().st_size, changed_tenders=0)

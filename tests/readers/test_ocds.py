@@ -15,7 +15,7 @@ from src.readers import UnmappedDocument, map_document
 from src.readers.ocds import OcdsFormatError, read_ocds
 from src.readers.ocds_mapping import map_release, normalize_cpv, source_of
 from src.readers.registry import UnknownFormatError, detect_format
-from tests.support.big_documents import lot_cpv, release_with_lots
+from tests.support.big_documents import lot_cpv, release_with_lots, release_with_shared_awards
 from tests.support.paths import FIXTURES
 
 
@@ -122,9 +122,8 @@ def test_awards_that_name_every_lot_are_read_once_not_once_a_lot() -> None:
             return super().get(key, default)
 
     lots, awards = 300, 20
-    release = release_with_lots(lots)
-    every_lot = [lot["id"] for lot in release["tender"]["lots"]]
-    release["awards"] = [Counted(a, relatedLots=every_lot) for a in release["awards"][:awards]]
+    release = release_with_shared_awards(lots, awards)
+    release["awards"] = [Counted(award) for award in release["awards"]]
     release["awards"][3]["value"] = {"amount": "a lot", "currency": "EUR"}
     mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
     assert len(mapped) == lots

@@ -113,3 +113,12 @@ def release_with_lots(lots: int, *, awards: bool = True) -> dict[str, Any]:
             for i in range(lots)
         ]
     return release
+
+
+def release_with_shared_awards(lots: int, awards: int) -> dict[str, Any]:
+    """`release_with_lots(lots)` whose first `awards` awards each name every lot (a framework
+    awarded to several suppliers): every lot has every award."""
+    release = release_with_lots(lots)
+    every_lot = [lot["id"] for lot in release["tender"]["lots"]]
+    release["awards"] = [{**a, "relatedLots": every_lot} for a in release["awards"][:awards]]
+    return release
