@@ -14,6 +14,11 @@ from src.domain.tender.schemas import FieldWarning, TenderRecord
 
 T = TypeVar("T")
 
+# The field warnings a record keeps: past these, one more says how many were left out. A
+# release can give a lot a warning for each of its awards (a value of each that cannot be
+# read), and a framework's awards may each name every lot: a few MB would be millions of rows.
+MAX_FIELD_WARNINGS = 20
+
 # What a record cannot be kept without: a problem with one of these rejects it.
 IDENTITY_FIELDS = frozenset(
     {"source", "procedure_id", "lot_id", "cig", "title", "format", "document_key", "position"}
@@ -38,7 +43,7 @@ def build_record(
     """The record of `fields`. A field outside IDENTITY_FIELDS that the record refuses (a
     currency of four letters, an amount out of range) is set to None and becomes a warning;
     a problem with identity, title or the key raises the ValidationError (a rejection)."""
-    kept = list(warnings or [])
+    kept = _capped(warnings or [])
     record = plain_record(fields, kept)
     if record is not None:
         return record  # every value as the validation would keep it
@@ -57,3 +62,17 @@ def build_record(
             for name, message in problems.items():
                 kept.append(FieldWarning.of(name, message, values.get(name)))
                 values[name] = None
+
+
+def _capped(warnings: list[FieldWarning]) -> list[FieldWarning]:
+    """The first MAX_FIELD_WARNINGS of a record's warnings, and how many more there were."""
+    if len(warnings) <= MAX_FIELD_WARNINGS:
+        return list(warnings)
+    more = len(warnings) - MAX_FIELD_WARNINGS
+    fields = sorted({w.field for w in warnings[MAX_FIELD_WARNINGS:]})
+    summary = FieldWarning.of(
+        "warnings",
+        f"{more:,} more field warnings of this record not kept (fields: {', '.join(fields)})",
+        None,
+    )
+    return [*warnings[:MAX_FIELD_WARNINGS], summary]

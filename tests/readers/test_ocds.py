@@ -12,6 +12,7 @@ import pytest
 
 from src.domain.tender.schemas import RejectedRecord, TenderRecord
 from src.readers import UnmappedDocument, map_document
+from src.readers.fields import MAX_FIELD_WARNINGS
 from src.readers.ocds import OcdsFormatError, read_ocds
 from src.readers.ocds_mapping import map_release, normalize_cpv, source_of
 from src.readers.registry import UnknownFormatError, detect_format
@@ -133,6 +134,26 @@ def test_awards_that_name_every_lot_are_read_once_not_once_a_lot() -> None:
     names = "; ".join(f"Supplier {i}" for i in range(awards))
     assert {(r.supplier_name, r.supplier_id) for r in mapped} == {(names, "S-0")}
     assert max(reads.values()) <= 12  # was 902: three reads for each lot
+
+
+def test_a_record_keeps_a_bounded_number_of_field_warnings() -> None:
+    """Awards that each name every lot, none of whose values can be read: each lot would
+    carry a warning per award (lots x awards rows, from a few bytes a reference). A record
+    keeps the first MAX_FIELD_WARNINGS and one more saying how many were left out."""
+    lots = awards = MAX_FIELD_WARNINGS + 10
+    release = release_with_shared_awards(lots, awards)
+    for award in release["awards"]:
+        award["value"] = {"amount": "unreadable", "currency": "EUR"}
+    mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
+    assert len(mapped) == lots
+    for record in mapped:
+        assert record.award_amount is None and len(record.warnings) == MAX_FIELD_WARNINGS + 1
+        assert {w.field for w in record.warnings[:-1]} == {"award_amount"}
+        last = record.warnings[-1]
+        assert (last.field, last.raw) == ("warnings", None)
+        assert (
+            last.problem == "10 more field warnings of this record not kept (fields: award_amount)"
+        )
 
 
 def test_each_lot_finds_its_items_and_awards_as_published() -> None:
