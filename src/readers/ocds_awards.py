@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from src.domain.tender.schemas import FieldWarning
 from src.readers.common import clean_text, is_object
 from src.readers.fields import FieldWarnings
 from src.readers.nuts import first_nuts, nuts_code
-from src.readers.ocds_parties import Parties
+from src.readers.ocds_parties import Parties, names_and_ids_of
 from src.readers.ocds_values import ReleaseValues
 
 _CPV_SCHEME = "CPV"
@@ -158,68 +158,91 @@ class LotIndex:
         return [self.awards[number] for number in candidates]
 
 
-def award_fields(
-    awards: list[Mapping[str, Any]], values: ReleaseValues, parties: Parties
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a lot's award columns take of one award, and the warnings reading it gave."""
+
+    date: datetime | None
+    amount: Decimal | None
+    currency: str | None
+    suppliers: tuple[tuple[str | None, str | None], ...]  # each one's name and id
+    warnings: tuple[FieldWarning, ...]
+
+    @classmethod
+    def of(cls, award: Mapping[str, Any], values: ReleaseValues, parties: Parties) -> _Reading:
+        found = FieldWarnings()
+        reader = ReleaseValues(values.zone, values.anac, found)
+        date = reader.date("awarded_at", award.get("date"))
+        amount, currency = reader.money("award_", award)
+        listed = award.get("suppliers")
+        suppliers = (
+            [parties.name_and_id(parties.resolve(s)) for s in listed if is_object(s)]
+            if isinstance(listed, list)
+            else []
+        )
+        return cls(date, amount, currency, tuple(suppliers), tuple(found))
+
+
+def _combined(readings: list[_Reading]) -> dict[str, Any]:
     """The award columns of one lot's awards in force (see the module's rule)."""
-    if not awards:
-        return {}
-    dated = []
-    amounts: list[tuple[Decimal | None, str | None]] = []
-    suppliers: list[Mapping[str, Any]] = []
-    for award in awards:
-        dated.append(values.date("awarded_at", award.get("date")))
-        amounts.append(values.money("award_", award))
-        found = award.get("suppliers")
-        listed = found if isinstance(found, list) else []
-        suppliers.extend(parties.resolve(s) for s in listed if is_object(s))
     latest = (
         0
-        if len(awards) == 1
-        else max(range(len(awards)), key=lambda n: (dated[n] is not None, dated[n] or _NEVER, n))
+        if len(readings) == 1
+        else max(
+            range(len(readings)),
+            key=lambda n: (readings[n].date is not None, readings[n].date or _NEVER, n),
+        )
     )
-    currencies = {(currency or "").upper() for amount, currency in amounts if amount is not None}
+    priced = [r for r in readings if r.amount is not None]
     amount: Decimal | None
-    if len(currencies) <= 1 and any(a is not None for a, _ in amounts):
-        amount = sum((a for a, _ in amounts if a is not None), Decimal(0))
-        currency = next((c for a, c in amounts if a is not None and c), None)
+    if priced and len({(r.currency or "").upper() for r in priced}) <= 1:
+        amount = sum((cast(Decimal, r.amount) for r in priced), Decimal(0))
+        currency = next((r.currency for r in priced if r.currency), None)
     else:
-        amount, currency = amounts[latest]
-    name, supplier_id = parties.names_and_ids(suppliers)
+        amount, currency = readings[latest].amount, readings[latest].currency
+    name, supplier_id = names_and_ids_of([s for r in readings for s in r.suppliers])
     return {
         "award_amount": amount,
         "award_currency": currency,
-        "awarded_at": dated[latest],
+        "awarded_at": readings[latest].date,
         "supplier_name": name,
         "supplier_id": supplier_id,
     }
 
 
 class SharedAwards:
-    """The award columns of each set of several awards, read once per release: lots that
-    share their awards (a framework whose every award names every lot) cost a lookup each,
-    so A such awards and L lots cost A + L readings of an award, not A x L (the input holds
-    A x L references, but a reference is a few bytes and a reading some microseconds). A
-    lot whose set gave warnings is given them too, as if read for it."""
+    """The award columns of a release's lots, each award read once and each set of awards
+    totalled once: lots that share their awards (a framework whose every award names every
+    lot) cost a lookup each, and lots whose sets overlap read no award twice. A release of
+    A awards naming L lots each used to read A x L awards (the input holds A x L references,
+    but a reference is a few bytes and a reading some microseconds). A lot is given the
+    warnings of its awards' readings, in order, as if they were read for it."""
 
-    __slots__ = ("_parties", "_seen")
+    __slots__ = ("_parties", "_readings", "_seen")
 
     def __init__(self, parties: Parties) -> None:
         self._parties = parties
+        self._readings: dict[int, _Reading] = {}
         self._seen: dict[tuple[int, ...], tuple[dict[str, Any], tuple[FieldWarning, ...]]] = {}
 
     def fields(self, awards: list[Mapping[str, Any]], values: ReleaseValues) -> dict[str, Any]:
-        """`award_fields` of a lot's awards (the same columns, the same warnings)."""
-        if len(awards) < 2:
-            return award_fields(awards, values, self._parties)
+        """The award columns of a lot's awards in force (see the module's rule)."""
+        if not awards:
+            return {}
         key = tuple(map(id, awards))  # the awards are the release's: alive while it is mapped
         seen = self._seen.get(key)
         if seen is None:
-            found = FieldWarnings()
-            reader = ReleaseValues(values.zone, values.anac, found)
-            seen = self._seen[key] = (award_fields(awards, reader, self._parties), tuple(found))
+            readings = [self._reading(award, values) for award in awards]
+            warnings = tuple(w for reading in readings for w in reading.warnings)
+            seen = self._seen[key] = (_combined(readings), warnings)
         values.warnings.extend(seen[1])
         return seen[0]
+
+    def _reading(self, award: Mapping[str, Any], values: ReleaseValues) -> _Reading:
+        found = self._readings.get(id(award))
+        if found is None:
+            found = self._readings[id(award)] = _Reading.of(award, values, self._parties)
+        return found
 
 
 def first_title(*containers: Any) -> str | None:

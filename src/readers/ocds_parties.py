@@ -70,10 +70,21 @@ class Parties:
     ) -> tuple[str | None, str | None]:
         """Distinct names joined with "; ", and distinct ids joined the same way (the first
         id alone when they do not fit the column)."""
-        if len(organisations) == 1:  # the common case, as the general one below gives it
-            organisation = organisations[0]
-            return _text(organisation.get("name")), self.org_id(organisation) or ""
-        return joined_names_and_ids((_text(o.get("name")), self.org_id(o)) for o in organisations)
+        return names_and_ids_of([self.name_and_id(o) for o in organisations])
+
+    def name_and_id(self, organisation: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """An organisation's name and id, as `names_and_ids` reads them."""
+        return _text(organisation.get("name")), self.org_id(organisation)
+
+
+def names_and_ids_of(
+    found: list[tuple[str | None, str | None]],
+) -> tuple[str | None, str | None]:
+    """`Parties.names_and_ids` of organisations read already (`Parties.name_and_id`)."""
+    if len(found) == 1:  # the common case, as the general one below gives it
+        name, code = found[0]
+        return name, code or ""
+    return joined_names_and_ids(found)
 
 
 def joined_names_and_ids(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -300,17 +301,21 @@ def test_awards_that_name_every_lot_are_totalled_once_for_the_release(
         {**award, "id": str(n), "relatedLots": cigs, "value": {"amount": n, "currency": "EUR"}}
         for n in range(1, 11)
     ]
-    readings = 0
-    award_fields = ocds_awards.award_fields
+    totals = Counter[str]()
+    combined, reading = ocds_awards._combined, ocds_awards._Reading.of
 
-    def counted(*args: Any) -> dict[str, Any]:
-        nonlocal readings
-        readings += 1
-        return award_fields(*args)
+    def counted_total(readings: list[Any]) -> dict[str, Any]:
+        totals["sets"] += 1
+        return combined(readings)
 
-    monkeypatch.setattr(ocds_awards, "award_fields", counted)
+    def counted_reading(award: Any, *args: Any) -> Any:
+        totals["awards"] += 1
+        return reading(award, *args)
+
+    monkeypatch.setattr(ocds_awards, "_combined", counted_total)
+    monkeypatch.setattr(ocds_awards._Reading, "of", counted_reading)
     records = map_anac_compiled(release, source_url=None, position=None, raw_json=None)
     assert records is not None and len(records) == len(cigs)
     assert {record.award_amount for record in records} == {sum(range(1, 11))}
-    assert readings == 1
+    assert totals == {"sets": 1, "awards": 10}
     assert _compare(release)

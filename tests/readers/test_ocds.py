@@ -136,6 +136,29 @@ def test_awards_that_name_every_lot_are_read_once_not_once_a_lot() -> None:
     assert max(reads.values()) <= 12  # was 902: three reads for each lot
 
 
+def test_awards_whose_lots_each_have_a_set_of_their_own_are_read_once_each() -> None:
+    """Lot i has awards 0 to i, a set no other lot has: no set is totalled twice, but each
+    award is still read once for the release (its date, value and suppliers), not once for
+    each lot that has it."""
+    reads = Counter[int]()
+
+    class Counted(dict[str, Any]):
+        def get(self, key: str, default: Any = None) -> Any:
+            reads[id(self)] += 1
+            return super().get(key, default)
+
+    lots = 200
+    release = release_with_lots(lots)
+    lot_ids = [lot["id"] for lot in release["tender"]["lots"]]
+    release["awards"] = [
+        Counted(a, relatedLots=lot_ids[i:]) for i, a in enumerate(release["awards"])
+    ]
+    mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
+    assert [r.award_amount for r in mapped] == [Decimal(sum(range(i + 1))) for i in range(lots)]
+    assert [r.supplier_name for r in mapped][:2] == ["Supplier 0", "Supplier 0; Supplier 1"]
+    assert max(reads.values()) <= 12  # was 602 for the first award: three reads a lot
+
+
 def test_a_record_keeps_a_bounded_number_of_field_warnings() -> None:
     """Awards that each name every lot, none of whose values can be read: each lot would
     carry a warning per award (lots x awards rows, from a few bytes a reference). A record
