@@ -211,32 +211,32 @@ def _combined(readings: list[_Reading]) -> dict[str, Any]:
 
 
 class SharedAwards:
-    """The award columns of a release's lots, each award read once and each set of awards
-    totalled once: lots that share their awards (a framework whose every award names every
-    lot) cost a lookup each, and lots whose sets overlap read no award twice. A release of
-    A awards naming L lots each used to read A x L awards (the input holds A x L references,
-    but a reference is a few bytes and a reading some microseconds). A lot is given the
+    """The award columns of a release's lots, each award read once: a release of A awards
+    naming L lots each used to read A x L awards (the input holds A x L references, but a
+    reference is a few bytes and a reading some microseconds). The columns of the last set
+    of awards are kept too, so that lots that share their awards (a framework whose every
+    award names every lot) cost a comparison each; only the last: columns kept for every
+    set would hold a joined text of suppliers per lot, O(A x L) memory. A lot is given the
     warnings of its awards' readings, in order, as if they were read for it."""
 
-    __slots__ = ("_parties", "_readings", "_seen")
+    __slots__ = ("_last", "_parties", "_readings")
 
     def __init__(self, parties: Parties) -> None:
         self._parties = parties
         self._readings: dict[int, _Reading] = {}
-        self._seen: dict[tuple[int, ...], tuple[dict[str, Any], tuple[FieldWarning, ...]]] = {}
+        self._last: tuple[tuple[int, ...], dict[str, Any], tuple[FieldWarning, ...]] | None = None
 
     def fields(self, awards: list[Mapping[str, Any]], values: ReleaseValues) -> dict[str, Any]:
         """The award columns of a lot's awards in force (see the module's rule)."""
         if not awards:
             return {}
         key = tuple(map(id, awards))  # the awards are the release's: alive while it is mapped
-        seen = self._seen.get(key)
-        if seen is None:
+        if self._last is None or self._last[0] != key:
             readings = [self._reading(award, values) for award in awards]
             warnings = tuple(w for reading in readings for w in reading.warnings)
-            seen = self._seen[key] = (_combined(readings), warnings)
-        values.warnings.extend(seen[1])
-        return seen[0]
+            self._last = (key, _combined(readings), warnings)
+        values.warnings.extend(self._last[2])
+        return self._last[1]
 
     def _reading(self, award: Mapping[str, Any], values: ReleaseValues) -> _Reading:
         found = self._readings.get(id(award))
