@@ -18,6 +18,7 @@ from src.domain.tender.entities import Publication, Tender
 from src.infra.sources import SourceError
 from src.infra.streams import SizeLimitExceededError
 from src.ingest.pipeline import UnreadableSourceError
+from src.readers.fields import MAX_FIELD_WARNINGS
 from tests.support.jobs import ingest_source, with_settings
 from tests.support.paths import FIXTURES
 
@@ -159,3 +160,33 @@ async def test_the_json_limits_are_settings_the_job_passes_to_the_readers(
         "line 3 is larger than 4096 bytes (MAX_OBJECT_BYTES): not read "
         "(a single publication this size is broken input)",
     ]
+
+
+async def test_awards_naming_every_lot_give_each_tender_a_bounded_number_of_warnings(
+    ctx: dict[str, Any], db_session: AsyncSession, tmp_path: Path
+) -> None:
+    """A release whose every award names every lot, none with a value that can be read: each
+    lot would carry a warning per award (lots x awards rows; a 41 MB release of 3,000 took a
+    worker past 2 GB, and it died). Each tender keeps MAX_FIELD_WARNINGS and one saying how
+    many more there were; the good line beside it is ingested, and the counts add up."""
+    lots = awards = MAX_FIELD_WARNINGS + 5
+    cigs = [f"{6000000 + n:07d}AAA" for n in range(lots)]
+    framework = line(2, lots=[{"id": cig, "status": "active"} for cig in cigs])
+    framework["awards"] = [
+        {"id": f"A{n}", "status": "active", "relatedLots": cigs, "value": {"amount": f"x{n}"}}
+        for n in range(awards)
+    ]
+    source = tmp_path / "framework.jsonl"
+    source.write_text("\n".join([good(1), json.dumps(framework), good(3)]))
+    summary = await ingest_source(ctx, str(source))
+    assert (summary["status"], summary["inserted"], summary["rejected"]) == ("complete", 27, 0)
+    warned = await reasons(db_session, summary["run_id"], "field")
+    run = await db_session.get(IngestRun, uuid.UUID(summary["run_id"]))
+    assert run is not None and len(warned) == lots * (MAX_FIELD_WARNINGS + 1) == run.warnings
+    assert sum(reason.startswith("award_amount:") for reason in warned) == lots * 20
+    assert (
+        warned.count(
+            "warnings: 5 more field warnings of this record not kept (fields: award_amount)"
+        )
+        == lots
+    )
