@@ -253,7 +253,7 @@ class _Lots:
     parties: _Parties
     items: _Items
     awards: dict[str, list[Mapping[str, Any]]]  # the awards in force of each lot
-    shared_awards: SharedAwards  # the columns of several awards of one lot, read once a set
+    shared_awards: SharedAwards  # several awards of one lot: each award read once a release
     where: str
     description: str | None  # the tender's
     fallback_title: str

@@ -133,7 +133,7 @@ class _Procedure:
     lots: list[Mapping[str, Any]]  # the published lots (may be none)
     index: LotIndex
     parties: Parties
-    awards: SharedAwards  # the award columns of the lots' awards, each set read once
+    awards: SharedAwards  # the award columns of the lots, each award read once
     values: ReleaseValues  # with the warnings of the fields below
     fields: dict[str, Any]  # TenderRecord fields common to every lot
     tender_amount: Any
