@@ -88,6 +88,17 @@ async def not_ready(settings: Settings) -> CliError | None:
     return None
 
 
+# What a worker's Redis going away raises out of arq's poll. A WatchError is among them:
+# redis-py raises it for a connection lost while arq's poll watches a job's key (arq itself
+# handles the WatchError of a transaction that lost a race, around its execute).
+_LOST_REDIS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.WatchError,
+    OSError,
+)
+
+
 async def run_forever(settings: Settings) -> None:
     """Run the worker until a signal stops it; while a server is unreachable (at start, or
     lost later), try again with a growing wait."""
@@ -109,7 +120,7 @@ async def run_forever(settings: Settings) -> None:
             await worker.async_run()
         except asyncio.CancelledError:  # SIGINT / SIGTERM: arq has shut down gracefully
             pass
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as error:
+        except _LOST_REDIS as error:
             log.warning("the worker lost Redis (%s: %s); reconnecting", type(error).__name__, error)
             await close_quietly(worker)
             if time.monotonic() - started > STEADY_SECONDS:
