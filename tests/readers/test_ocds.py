@@ -87,9 +87,8 @@ def test_detect_format() -> None:
         detect_format(io.BytesIO(b"\x00\x01binary"), "x.bin")
 
 
-def test_a_release_of_many_lots_reads_each_item_and_award_a_bounded_number_of_times() -> None:
-    """Every lot used to rescan every item and award: 20,000 lots took 106 s. Counted in
-    reads, not timed: each item and award is read a few times, whatever the lots."""
+def counting_dicts() -> tuple[Counter[int], type[dict[str, Any]]]:
+    """A dict type that counts the `get`s on each of its objects, and the counts (by id)."""
     reads = Counter[int]()
 
     class Counted(dict[str, Any]):
@@ -97,10 +96,17 @@ def test_a_release_of_many_lots_reads_each_item_and_award_a_bounded_number_of_ti
             reads[id(self)] += 1
             return super().get(key, default)
 
+    return reads, Counted
+
+
+def test_a_release_of_many_lots_reads_each_item_and_award_a_bounded_number_of_times() -> None:
+    """Every lot used to rescan every item and award: 20,000 lots took 106 s. Counted in
+    reads, not timed: each item and award is read a few times, whatever the lots."""
+    reads, counted = counting_dicts()
     lots = 400
     release = release_with_lots(lots)
-    release["tender"]["items"] = [Counted(item) for item in release["tender"]["items"]]
-    release["awards"] = [Counted(award) for award in release["awards"]]
+    release["tender"]["items"] = [counted(item) for item in release["tender"]["items"]]
+    release["awards"] = [counted(award) for award in release["awards"]]
     mapped = list(map_release(release, source_url=None, position=None))
     assert all(isinstance(r, TenderRecord) for r in mapped) and len(mapped) == lots
     for index, record in enumerate(cast(list[TenderRecord], mapped)):
@@ -115,16 +121,10 @@ def test_awards_that_name_every_lot_are_read_once_not_once_a_lot() -> None:
     each award for each lot cost 10 us a reference (a 3.7 MB release, 4 s). Counted in
     reads: each award is read a bounded number of times, whatever the lots; each lot still
     has the total of every award, and the warning of a value that cannot be read."""
-    reads = Counter[int]()
-
-    class Counted(dict[str, Any]):
-        def get(self, key: str, default: Any = None) -> Any:
-            reads[id(self)] += 1
-            return super().get(key, default)
-
+    reads, counted = counting_dicts()
     lots, awards = 300, 20
     release = release_with_shared_awards(lots, awards)
-    release["awards"] = [Counted(award) for award in release["awards"]]
+    release["awards"] = [counted(award) for award in release["awards"]]
     release["awards"][3]["value"] = {"amount": "a lot", "currency": "EUR"}
     mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
     assert len(mapped) == lots
@@ -140,18 +140,12 @@ def test_awards_whose_lots_each_have_a_set_of_their_own_are_read_once_each() -> 
     """Lot i has awards 0 to i, a set no other lot has: no set is totalled twice, but each
     award is still read once for the release (its date, value and suppliers), not once for
     each lot that has it."""
-    reads = Counter[int]()
-
-    class Counted(dict[str, Any]):
-        def get(self, key: str, default: Any = None) -> Any:
-            reads[id(self)] += 1
-            return super().get(key, default)
-
+    reads, counted = counting_dicts()
     lots = 200
     release = release_with_lots(lots)
     lot_ids = [lot["id"] for lot in release["tender"]["lots"]]
     release["awards"] = [
-        Counted(a, relatedLots=lot_ids[i:]) for i, a in enumerate(release["awards"])
+        counted(a, relatedLots=lot_ids[i:]) for i, a in enumerate(release["awards"])
     ]
     mapped = cast(list[TenderRecord], list(map_release(release, source_url=None, position=None)))
     assert [r.award_amount for r in mapped] == [Decimal(sum(range(i + 1))) for i in range(lots)]
