@@ -96,12 +96,14 @@ def _records(
         "raw_json": raw_json,
         "format": "ocds",
     }
+    awards = _awards_by_lot(_list(release.get("awards")))
+    several = sum(map(len, awards.values())) > len(awards)  # a lot of several awards
     lot_of = _Lots(
         values=values,
         parties=parties,
         items=_Items.of(_list(tender.get("items"))),
-        awards=_awards_by_lot(_list(release.get("awards"))),
-        shared_awards=SharedAwards(Parties(parties.by_id, anac=True)),
+        awards=awards,
+        shared_awards=SharedAwards(Parties(parties.by_id, anac=True)) if several else None,
         where=position or f"ocid {ocid}",
         description=_text(tender.get("description")),
         fallback_title=fallback_title(buyer_name, tender) or "",
@@ -253,7 +255,8 @@ class _Lots:
     parties: _Parties
     items: _Items
     awards: dict[str, list[Mapping[str, Any]]]  # the awards in force of each lot
-    shared_awards: SharedAwards  # several awards of one lot: each award read once a release
+    # A lot of several awards: each award read once a release (None: no lot has several).
+    shared_awards: SharedAwards | None
     where: str
     description: str | None  # the tender's
     fallback_title: str
@@ -291,10 +294,12 @@ class _Lots:
         }
 
     def _award(self, awards: list[Mapping[str, Any]] | None) -> dict[str, Any]:
-        """A lot's award columns, as `award_fields` gives them."""
+        """A lot's award columns, as the general mapping's `SharedAwards` gives them."""
         if not awards:
             return {}
         if len(awards) > 1:  # several awards of one lot: totalled as the general rule says
+            if self.shared_awards is None:
+                raise _OtherShapeError  # not reached: built whenever a lot has several
             return self.shared_awards.fields(awards, self.values)
         award = awards[0]
         amount, currency = _money(award)
